@@ -1,0 +1,94 @@
+"""The event bus between roles: rows in PostgreSQL, NOTIFY only as a wake-up.
+
+A reader keeps a :class:`Cursor` and asks for what came after it. Paging is by (txid, id) and
+only over transactions older than the current snapshot's xmin, so an event committed late by a
+slow transaction is never skipped (a plain ``id > last`` cursor would skip it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+CHANNEL = "siaga_event"
+
+
+@dataclass(frozen=True, order=True)
+class Cursor:
+    txid: int = 0
+    id: int = 0
+
+    def encode(self) -> str:
+        return f"{self.txid}.{self.id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            txid, _, ident = text.partition(".")
+            return cls(int(txid), int(ident))
+        except ValueError:
+            raise ValueError(f"bad event cursor {text!r}") from None
+
+
+@dataclass(frozen=True)
+class Event:
+    cursor: Cursor
+    at: datetime
+    kind: str
+    incident_id: uuid.UUID | None
+    complaint_id: int | None
+    data: dict[str, Any]
+
+
+async def append(
+    conn: asyncpg.Connection,
+    kind: str,
+    data: dict[str, Any] | None = None,
+    *,
+    incident_id: uuid.UUID | None = None,
+    complaint_id: int | None = None,
+) -> None:
+    """Add an event inside the caller's transaction and wake the readers at commit."""
+    await conn.execute(
+        "INSERT INTO event (kind, incident_id, complaint_id, data) VALUES ($1, $2, $3, $4)",
+        kind,
+        incident_id,
+        complaint_id,
+        data or {},
+    )
+    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
+
+
+async def head(conn: asyncpg.Connection) -> Cursor:
+    """A cursor past every event that exists now (for a reader that wants only new ones)."""
+    row = await conn.fetchrow(
+        """SELECT txid::text::bigint AS txid, id FROM event
+            WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY txid DESC, id DESC LIMIT 1"""
+    )
+    return Cursor(row["txid"], row["id"]) if row else Cursor()
+
+
+async def read_after(conn: asyncpg.Connection, cursor: Cursor, limit: int = 500) -> list[Event]:
+    """Events after ``cursor`` from finished transactions, oldest first."""
+    rows = await conn.fetch(
+        """SELECT txid::text::bigint AS txid, id, at, kind, incident_id, complaint_id, data
+             FROM event
+            WHERE (txid, id) > ($1::text::xid8, $2)
+              AND txid < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY txid, id
+            LIMIT $3""",
+        str(cursor.txid),
+        cursor.id,
+        limit,
+    )
+    return [
+        Event(
+            Cursor(r["txid"], r["id"]), r["at"], r["kind"], r["incident_id"], r["complaint_id"], r["data"]
+        )
+        for r in rows
+    ]
