@@ -41,5 +41,5 @@ async def wait_for(
         if last:
             return last
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition!r}; last={last!r}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition!r}: {last!r}")
         await asyncio.sleep(interval)
