@@ -1,0 +1,1 @@
+"""Kabupaten Wonosobo reference data: boundaries, code list and seed lists (see README.md)."""
