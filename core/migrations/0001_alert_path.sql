@@ -134,9 +134,20 @@ CREATE TABLE downlink (
     device_id    text NOT NULL REFERENCES device(id),
     payload      jsonb NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- a gateway claims a row before publishing; a claim older than a timeout may be taken over
+    claimed_by   text,
+    claimed_at   timestamptz,
     sent_at      timestamptz
 );
 CREATE INDEX downlink_unsent_idx ON downlink (id) WHERE sent_at IS NULL;
+
+CREATE FUNCTION downlink_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('siaga_downlink', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER downlink_notify AFTER INSERT ON downlink
+    FOR EACH STATEMENT EXECUTE FUNCTION downlink_notify();
 
 -- The bus between roles. Readers page by (txid, id): every transaction older than the snapshot's
 -- xmin has finished, so a row is never skipped because a slower transaction committed it late.

@@ -1,0 +1,407 @@
+"""The MQTT side of the gateway: two broker sessions (alerts, telemetry), acks after COMMIT.
+
+Alerts and telemetry arrive on separate MQTT sessions, each with its own bounded window of
+unacknowledged messages, so a telemetry flood fills only its own window and never sits in front
+of an alert. Within a session PUBACKs go out in arrival order (MQTT 3.1.1 §4.6), each only after
+the message's transaction committed. When a window is full the gateway stops reading that socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import paho.mqtt.client as mqtt
+
+from core.mqtt import AsyncMqtt, new_client
+from core.settings import Settings
+from gateway.payloads import PayloadError, decode_alert, decode_telemetry, down_topic, parse_up_topic, receipt
+from gateway.store import AlertPipeline, DeviceRefused, Receipt, set_device_status
+
+log = logging.getLogger(__name__)
+
+DOWNLINK_CLAIM_TIMEOUT_S = 30
+
+
+@dataclass
+class GatewayStats:
+    received: int = 0
+    acked: int = 0
+    receipts_sent: int = 0
+    downlinks_sent: int = 0
+    telemetry_shed: int = 0
+    paused: int = 0
+
+
+class _Pending:
+    __slots__ = ("done", "generation", "mid")
+
+    def __init__(self, mid: int, generation: int) -> None:
+        self.mid = mid
+        self.generation = generation
+        self.done = False
+
+
+class OrderedAcks:
+    """PUBACKs in arrival order, each released only when its message is done; bounds the window."""
+
+    def __init__(self, conn: AsyncMqtt, window: int, stats: GatewayStats) -> None:
+        self.conn = conn
+        self.window = window
+        self.stats = stats
+        self._queue: deque[_Pending] = deque()
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def track(self, mid: int) -> _Pending:
+        entry = _Pending(mid, self.conn.generation)
+        self._queue.append(entry)
+        if len(self._queue) >= self.window and not self.conn.reading_paused:
+            self.stats.paused += 1
+            self.conn.pause_reading()
+        return entry
+
+    def complete(self, entry: _Pending) -> None:
+        entry.done = True
+        queue = self._queue
+        while queue and queue[0].done:
+            head = queue.popleft()
+            # A PUBACK on a newer connection would name a different message: drop it; the broker
+            # redelivers the message and the (device, seq) key absorbs it.
+            if head.generation == self.conn.generation and self.conn.connected:
+                self.conn.client.ack(head.mid, 1)
+                self.stats.acked += 1
+        if self.conn.reading_paused and len(queue) <= self.window // 2:
+            self.conn.resume_reading()
+
+
+class MqttGateway:
+    """Takes device messages off the broker into the pipeline; publishes receipts and downlinks."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, pipeline: AlertPipeline) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.pipeline = pipeline
+        self.root = settings.topic_root.rstrip("/")
+        self.stats = GatewayStats()
+        target = settings.mqtt
+        base = settings.mqtt_client_id
+        self._alerts_client = new_client(
+            f"{base}-alerts",
+            username=target.username,
+            password=target.password,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self._telemetry_client = new_client(
+            f"{base}-telemetry",
+            username=target.username,
+            password=target.password,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self._alerts_client.on_message = self._on_alert_session_message
+        self._telemetry_client.on_message = self._on_telemetry_message
+        self._alerts_client.on_publish = self._on_publish
+        self.alerts_conn: AsyncMqtt | None = None
+        self.telemetry_conn: AsyncMqtt | None = None
+        self._alert_acks: OrderedAcks | None = None
+        self._telemetry_acks: OrderedAcks | None = None
+        self._status: deque[tuple[str, bytes, datetime, _Pending | None, str]] = deque()
+        self._status_wake = asyncio.Event()
+        self._downlink_wake = asyncio.Event()
+        self._downlink_inflight: dict[int, int] = {}  # paho mid -> downlink row id
+        self._downlink_sent: list[int] = []
+        self._instance = f"{base}:{os.getpid()}"
+        self._draining = False
+        self._subscribed = {self._alerts_client: asyncio.Event(), self._telemetry_client: asyncio.Event()}
+
+    def _topic(self, kind: str) -> str:
+        topic = f"{self.root}/devices/+/{kind}"
+        group = self.settings.mqtt_share_group
+        return f"$share/{group}/{topic}" if group else topic
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then drain: stop reading, let commits finish, ack, leave."""
+        target = self.settings.mqtt
+        keepalive = self.settings.mqtt_keepalive_s
+        self.alerts_conn = AsyncMqtt(
+            self._alerts_client,
+            target.host,
+            target.port,
+            keepalive=keepalive,
+            name="gateway-alerts",
+            on_connected=lambda: self._subscribe(self._alerts_client, ("alert", "status")),
+        )
+        self.telemetry_conn = AsyncMqtt(
+            self._telemetry_client,
+            target.host,
+            target.port,
+            keepalive=keepalive,
+            name="gateway-telemetry",
+            on_connected=lambda: self._subscribe(self._telemetry_client, ("telemetry",)),
+        )
+        window = self.settings.gateway_queue_max
+        self._alert_acks = OrderedAcks(self.alerts_conn, window, self.stats)
+        self._telemetry_acks = OrderedAcks(self.telemetry_conn, window, self.stats)
+        async with asyncio.TaskGroup() as tg:
+            conns = [
+                tg.create_task(self.alerts_conn.run(), name="mqtt-alerts"),
+                tg.create_task(self.telemetry_conn.run(), name="mqtt-telemetry"),
+            ]
+            workers = [
+                tg.create_task(self._status_writer(), name="device-status"),
+                tg.create_task(self._downlink_publisher(), name="downlink"),
+            ]
+            await stop.wait()
+            await self._drain()
+            for task in workers + conns:
+                task.cancel()
+
+    async def _drain(self) -> None:
+        self._draining = True
+        assert self.alerts_conn and self.telemetry_conn and self._alert_acks and self._telemetry_acks
+        self.alerts_conn.pause_reading()
+        self.telemetry_conn.pause_reading()
+        try:
+            async with asyncio.timeout(self.settings.drain_timeout_s):
+                # a bounded poll: drain happens once, at shutdown
+                while len(self._alert_acks) or len(self._telemetry_acks) or self._status:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+                # let the last PUBACKs and receipts leave the socket
+                while self._alerts_client.want_write() or self._telemetry_client.want_write():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            log.warning(
+                "drain timed out with %d alert(s) and %d telemetry message(s) unacked; the broker redelivers them",
+                len(self._alert_acks),
+                len(self._telemetry_acks),
+            )
+
+    async def wait_ready(self) -> None:
+        """Until both sessions are connected and subscribed."""
+        assert self.alerts_conn and self.telemetry_conn
+        await self._subscribed[self._alerts_client].wait()
+        await self._subscribed[self._telemetry_client].wait()
+
+    def _subscribe(self, client: mqtt.Client, kinds: tuple[str, ...]) -> None:
+        subscribed = self._subscribed[client]
+        subscribed.clear()
+
+        def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+            failed = [r for r in reasons if r.is_failure]
+            if failed:
+                log.error("broker refused subscription: %s", failed)
+            else:
+                subscribed.set()
+
+        client.on_subscribe = on_subscribe
+        client.subscribe([(self._topic(kind), 1) for kind in kinds])
+        if client is self._alerts_client:
+            self._downlink_wake.set()  # publish what piled up while we were away
+
+    # --- inbound ----------------------------------------------------------------------------------
+    def _on_alert_session_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        assert self._alert_acks is not None
+        self.stats.received += 1
+        received_at = datetime.now(UTC)
+        entry = self._alert_acks.track(msg.mid) if msg.qos > 0 else None
+        payload = bytes(msg.payload)
+        try:
+            device_id, kind = parse_up_topic(msg.topic, self.root)
+        except PayloadError as e:
+            self._dead(entry, self._alert_acks, e.reason, e.detail, payload, msg.topic, None)
+            return
+        if kind == "status":
+            self._status.append((device_id, payload, received_at, entry, msg.topic))
+            self._status_wake.set()
+            return
+        if kind != "alert":
+            self._dead(entry, self._alert_acks, "bad_topic", "not an alert topic", payload, msg.topic, device_id)
+            return
+        try:
+            alert = decode_alert(payload, self.settings.max_payload_bytes)
+        except PayloadError as e:
+            self._dead(entry, self._alert_acks, e.reason, e.detail, payload, msg.topic, device_id)
+            return
+        fut = self.pipeline.enqueue_alert(device_id, alert, channel="mqtt", raw=payload, received_at=received_at)
+        acks = self._alert_acks
+        fut.add_done_callback(lambda f: self._alert_committed(f, entry, acks))
+
+    def _alert_committed(self, fut: asyncio.Future[Receipt], entry: _Pending | None, acks: OrderedAcks) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            r = fut.result()
+            self._alerts_client.publish(down_topic(self.root, r.device_id), receipt(r.seq, str(r.incident_id)), qos=1)
+            self.stats.receipts_sent += 1
+        elif not isinstance(exc, DeviceRefused):
+            return  # not committed (shutting down): leave it unacked for redelivery
+        if entry is not None:
+            acks.complete(entry)
+
+    def _on_telemetry_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        assert self._telemetry_acks is not None
+        acks = self._telemetry_acks
+        self.stats.received += 1
+        received_at = datetime.now(UTC)
+        payload = bytes(msg.payload)
+        if msg.qos == 0 and len(self.pipeline._positions) > 4 * self.settings.telemetry_batch_max:
+            # QoS 0 telemetry is best effort by contract: under overload it is sampled, not queued
+            self.stats.telemetry_shed += 1
+            return
+        entry = acks.track(msg.mid) if msg.qos > 0 else None
+        try:
+            device_id, kind = parse_up_topic(msg.topic, self.root)
+            if kind != "telemetry":
+                raise PayloadError("bad_topic", "not a telemetry topic")
+            telemetry = decode_telemetry(payload, self.settings.max_payload_bytes)
+        except PayloadError as e:
+            self._dead(entry, acks, e.reason, e.detail, payload, msg.topic, None)
+            return
+        fut = self.pipeline.enqueue_position(
+            device_id, telemetry, channel="mqtt", raw=payload, received_at=received_at, want_result=entry is not None
+        )
+        if fut is not None and entry is not None:
+            fut.add_done_callback(lambda f: self._position_committed(f, entry, acks))
+
+    @staticmethod
+    def _position_committed(fut: asyncio.Future[None], entry: _Pending, acks: OrderedAcks) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None or isinstance(exc, DeviceRefused):
+            acks.complete(entry)
+
+    def _dead(
+        self,
+        entry: _Pending | None,
+        acks: OrderedAcks,
+        reason: str,
+        detail: str,
+        payload: bytes,
+        topic: str,
+        device_id: str | None,
+    ) -> None:
+        log.info("dead letter from %s: %s (%s)", topic, reason, detail)
+        fut = self.pipeline.enqueue_dead_letter(
+            channel="mqtt", reason=reason, payload=payload, topic=topic, device_id=device_id, detail=detail
+        )
+        if entry is not None:
+            fut.add_done_callback(lambda f: None if f.cancelled() or f.exception() else acks.complete(entry))
+
+    async def _status_writer(self) -> None:
+        """Online/offline (Last Will) in arrival order; small volume, one statement each."""
+        assert self._alert_acks is not None
+        while True:
+            if not self._status:
+                self._status_wake.clear()
+                await self._status_wake.wait()
+                continue
+            device_id, payload, at, entry, topic = self._status[0]
+            text = payload.decode("utf-8", "replace").strip().lower()
+            if text not in ("online", "offline"):
+                await self.pipeline.dead_letter(
+                    channel="mqtt",
+                    reason="invalid_status",
+                    payload=payload,
+                    topic=topic,
+                    device_id=device_id,
+                    detail="status must be 'online' or 'offline'",
+                )
+            else:
+                try:
+                    async with self.pool.acquire() as conn:
+                        known = await set_device_status(conn, device_id, text == "online", at)
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("cannot record status of %s yet: %r", device_id, e)
+                    await asyncio.sleep(0.5)
+                    continue
+                if not known:
+                    await self.pipeline.dead_letter(
+                        channel="mqtt",
+                        reason="unknown_device",
+                        payload=payload,
+                        topic=topic,
+                        device_id=device_id,
+                        detail="status refused",
+                    )
+            self._status.popleft()
+            if entry is not None:
+                self._alert_acks.complete(entry)
+
+    # --- downlink outbox ----------------------------------------------------------------------
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        row = self._downlink_inflight.pop(mid, None)
+        if row is not None:
+            self._downlink_sent.append(row)
+            self._downlink_wake.set()
+
+    async def _downlink_publisher(self) -> None:
+        """Publish rows other roles wrote to ``downlink``; stamp them sent after the broker's PUBACK."""
+        assert self.alerts_conn is not None
+        listener: asyncpg.Connection | None = None
+
+        def wake(*_: object) -> None:
+            self._downlink_wake.set()
+
+        try:
+            while True:
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self.pool.acquire()
+                        await listener.add_listener("siaga_downlink", wake)
+                    if self._downlink_sent:
+                        done, self._downlink_sent = self._downlink_sent, []
+                        await listener.execute(
+                            "UPDATE downlink SET sent_at = clock_timestamp() WHERE id = ANY($1::bigint[])", done
+                        )
+                        self.stats.downlinks_sent += len(done)
+                    if self.alerts_conn.connected and not self._draining:
+                        rows = await listener.fetch(
+                            """UPDATE downlink SET claimed_by = $1, claimed_at = clock_timestamp()
+                                WHERE id IN (SELECT id FROM downlink
+                                              WHERE sent_at IS NULL
+                                                AND (claimed_at IS NULL
+                                                     OR claimed_at < clock_timestamp() - make_interval(secs => $2))
+                                              ORDER BY id LIMIT 200 FOR UPDATE SKIP LOCKED)
+                            RETURNING id, device_id, payload""",
+                            self._instance,
+                            DOWNLINK_CLAIM_TIMEOUT_S,
+                        )
+                        for r in sorted(rows, key=lambda r: r["id"]):
+                            info = self._alerts_client.publish(
+                                down_topic(self.root, r["device_id"]),
+                                _encode(r["payload"]),
+                                qos=1,
+                            )
+                            self._downlink_inflight[info.mid] = r["id"]
+                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                    log.warning("downlink outbox unavailable: %r", e)
+                    if listener is not None:
+                        await self.pool.release(listener)
+                        listener = None
+                self._downlink_wake.clear()
+                try:
+                    async with asyncio.timeout(1.0):
+                        await self._downlink_wake.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            if listener is not None:
+                await asyncio.shield(self.pool.release(listener))
+
+
+def _encode(payload: Any) -> bytes:
+    import orjson
+
+    return orjson.dumps(payload)
