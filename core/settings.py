@@ -49,6 +49,58 @@ class Settings(BaseSettings):
     last_known_max_age_s: int = 3600
     nearest_area_max_m: float = 100.0
 
+    # --- dispatch, consoles and sign-in (issue 4; owned by the dispatch helper) --------------
+    # An incident still 'new' this long after it was created is re-announced and raised to
+    # the supervisors; after the second limit also to the command centre and parent agencies.
+    escalate_supervisor_s: float = 60.0
+    escalate_command_centre_s: float = 120.0
+    # Acknowledged but not on scene this long after the acknowledgement -> flagged.
+    on_scene_flag_s: float = 900.0
+    # How often the dispatch loop looks for work when no NOTIFY wakes it.
+    dispatch_poll_s: float = 1.0
+    # Sessions expire after this long without a request, and in any case after the maximum.
+    session_idle_s: int = 4 * 3600
+    session_max_s: int = 12 * 3600
+    # Failed logins allowed per user name and per client address within the window.
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 30
+    login_window_s: int = 900
+    # Set when the console is served over HTTPS (marks the session cookie Secure).
+    cookie_secure: bool = False
+    # Map tiles for the console when the centre is online; unset = desa boundaries only.
+    console_tile_url: str | None = None
+    console_tile_attribution: str = ""
+
+    # --- ingress: OsmAnd, GT06 trackers, the citizen app API (issue 6; owned by the ingress helper) ---
+    # Trackers reach these ports from the internet; bind 0.0.0.0 in production.
+    tracker_host: str = "127.0.0.1"
+    osmand_port: int = 5055
+    osmand_max_connections: int = 2000
+    osmand_max_body_bytes: int = 65536
+    # A request must arrive complete (headers) this long after connect or the previous response,
+    # and its body within the second limit: slow-loris connections are closed.
+    osmand_header_timeout_s: float = 15.0
+    osmand_body_timeout_s: float = 15.0
+    gt06_port: int = 5023
+    gt06_max_connections: int = 5000
+    gt06_max_frame_bytes: int = 1024
+    # Log in within this long of connecting; a started frame must complete within the frame limit;
+    # silence longer than the idle limit (trackers heartbeat every 3-5 minutes) closes the connection.
+    gt06_login_timeout_s: float = 30.0
+    gt06_frame_timeout_s: float = 30.0
+    gt06_idle_timeout_s: float = 600.0
+    # Refused frames (bad CRC, garbage...) one connection may send before it is closed.
+    gt06_max_refusals: int = 32
+    app_code_ttl_s: int = 600
+    app_code_max_attempts: int = 5
+    app_register_per_phone_per_hour: int = 5
+    # Token buckets: sustained alerts per minute and burst, per app install and per client address.
+    app_alert_per_min: float = 6.0
+    app_alert_burst: int = 10
+    app_ip_per_min: float = 60.0
+    app_ip_burst: int = 120
+    app_long_poll_max_s: float = 30.0
+
     @property
     def mqtt(self) -> MqttTarget:
         if self.mqtt_url is None:

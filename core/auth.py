@@ -1,0 +1,450 @@
+"""Users, roles, sessions and the per-route access rules of the web application.
+
+* Passwords are argon2 hashes; hashing runs in a thread so the event loop never stalls.
+* Sessions live in the database (only a SHA-256 of the token is stored). The web console
+  carries the token in an HttpOnly cookie, API clients as ``Authorization: Bearer``.
+* Unsafe requests authenticated by the cookie must carry the session's CSRF token
+  (``X-CSRF-Token`` header or a ``csrf_token`` form field); bearer requests need none.
+* Failed logins are counted per user name and per client address and refused above a limit.
+* Every route declares who may call it with :func:`allow` / :func:`public`; the middleware
+  refuses a route that declares nothing, and :func:`routes_without_rule` lets a test list them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import argon2
+import asyncpg
+import orjson
+from aiohttp import web
+
+from core import appkeys, audit
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Role(StrEnum):
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    COMMAND_CENTRE = "command_centre"
+    COMPLAINT_STAFF = "complaint_staff"
+    OPD_OFFICER = "opd_officer"
+    LEADER = "leader"
+    ADMIN = "admin"
+
+
+ALL_ROLES = frozenset(Role)
+SESSION_COOKIE = "siaga_session"
+LOGIN_CSRF_COOKIE = "siaga_login_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_hasher = argon2.PasswordHasher()
+# Verified against when the user name is unknown, so the answer takes as long either way.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class AuthError(Exception):
+    """A refused sign-in or user change; ``code`` is stable, for the API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    full_name: str
+    role: Role
+    agency_id: int | None
+
+    def actor(self, client_ip: str | None = None) -> audit.Actor:
+        return audit.Actor(username=self.username, user_id=self.id, role=self.role.value, client_ip=client_ip)
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "full_name": self.full_name,
+            "role": self.role.value,
+            "agency_id": self.agency_id,
+        }
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    kind: str  # 'web' | 'api'
+    csrf_token: str
+    expires_at: datetime
+    via_cookie: bool = False
+
+
+USER = web.RequestKey("siaga_user", User)
+SESSION = web.RequestKey("siaga_session", Session)
+
+
+# --- passwords and users ----------------------------------------------------------------------
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def verify_password(password_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return _hasher.verify(password_hash, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(row["id"], row["username"], row["full_name"], Role(row["role"]), row["agency_id"])
+
+
+async def create_user(
+    conn: asyncpg.Connection,
+    username: str,
+    password: str,
+    role: str,
+    agency_id: int | None = None,
+    full_name: str = "",
+    *,
+    actor: audit.Actor = audit.SYSTEM,
+) -> User:
+    """Add a user (audited). Operators need an agency, OPD officers an agency of kind 'opd'."""
+    username = username.strip().lower()
+    try:
+        role_ = Role(role)
+    except ValueError:
+        raise AuthError("bad_role", f"unknown role {role!r}; one of {sorted(ALL_ROLES)}") from None
+    if len(password) < 8:
+        raise AuthError("weak_password", "password must have at least 8 characters")
+    if role_ in (Role.OPERATOR, Role.OPD_OFFICER) and agency_id is None:
+        raise AuthError("agency_required", f"a {role_.value} must belong to an agency")
+    if agency_id is not None:
+        kind = await conn.fetchval("SELECT kind FROM agency WHERE id = $1", agency_id)
+        if kind is None:
+            raise AuthError("no_such_agency", f"no agency with id {agency_id}")
+        if role_ is Role.OPD_OFFICER and kind != "opd":
+            raise AuthError("agency_not_opd", "an OPD officer must belong to an agency of kind 'opd'")
+        if role_ is Role.OPERATOR and kind == "opd":
+            raise AuthError("agency_is_opd", "an operator belongs to a responding agency, not an OPD")
+    password_hash = await hash_password(password)
+    async with conn.transaction():
+        try:
+            row = await conn.fetchrow(
+                """INSERT INTO app_user (username, full_name, password_hash, role, agency_id)
+                   VALUES ($1, $2, $3, $4, $5)
+                   RETURNING id, username, full_name, role, agency_id""",
+                username,
+                full_name,
+                password_hash,
+                role_.value,
+                agency_id,
+            )
+        except asyncpg.UniqueViolationError:
+            raise AuthError("username_taken", f"user {username!r} exists") from None
+        except asyncpg.CheckViolationError:
+            raise AuthError("bad_username", f"user name {username!r} is not allowed") from None
+        user = _user(row)
+        after = user.public()
+        await audit.record(conn, actor, "user.create", object_type="user", object_id=str(user.id), after=after)
+    return user
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def login(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    username: str,
+    password: str,
+    *,
+    kind: str = "web",
+    client_ip: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[str, Session]:
+    """Check a password and open a session; returns (token, session). Raises :class:`AuthError`."""
+    username = username.strip().lower()[:64]
+    failures = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
+                  count(*) FILTER (WHERE client_ip = $2) AS by_ip
+             FROM login_attempt
+            WHERE NOT ok AND at > clock_timestamp() - make_interval(secs => $3)
+              AND (username = $1 OR client_ip = $2)""",
+        username,
+        client_ip,
+        float(settings.login_window_s),
+    )
+    if failures["by_user"] >= settings.login_max_failures or (
+        client_ip is not None and failures["by_ip"] >= settings.login_ip_max_failures
+    ):
+        await audit.record(
+            conn,
+            audit.Actor(username=username, client_ip=client_ip),
+            "login.rate_limited",
+            object_type="user",
+            object_id=username,
+        )
+        raise AuthError("rate_limited", "too many failed sign-ins; try again later")
+
+    row = await conn.fetchrow(
+        """SELECT id, username, full_name, role, agency_id, password_hash
+             FROM app_user WHERE username = $1 AND active""",
+        username,
+    )
+    ok = await verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
+    ok = ok and row is not None
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO login_attempt (username, client_ip, ok) VALUES ($1, $2, $3)", username, client_ip, ok
+        )
+        actor = audit.Actor(
+            username=username, user_id=row["id"] if row else None, role=row["role"] if row else None,
+            client_ip=client_ip,
+        )
+        if not ok or row is None:
+            await audit.record(conn, actor, "login.failed", object_type="user", object_id=username)
+            raise_after = True
+        else:
+            raise_after = False
+            token = secrets.token_urlsafe(32)
+            csrf = secrets.token_urlsafe(24)
+            expires_at = await conn.fetchval(
+                """INSERT INTO user_session (token_hash, user_id, kind, csrf_token, expires_at, client_ip,
+                                             user_agent)
+                   VALUES ($1, $2, $3, $4, clock_timestamp() + make_interval(secs => $5), $6, $7)
+                   RETURNING expires_at""",
+                _token_hash(token),
+                row["id"],
+                kind,
+                csrf,
+                float(min(settings.session_idle_s, settings.session_max_s)),
+                client_ip,
+                (user_agent or "")[:300],
+            )
+            await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]),
+                               after={"kind": kind})
+    if raise_after:
+        raise AuthError("bad_credentials", "wrong user name or password")
+    return token, Session(_user(row), kind, csrf, expires_at)
+
+
+async def authenticate(conn: asyncpg.Connection, settings: Settings, token: str) -> Session | None:
+    """The live session of ``token``, sliding its idle expiry; None if unknown, expired or revoked."""
+    row = await conn.fetchrow(
+        """UPDATE user_session s
+              SET last_seen_at = clock_timestamp(),
+                  expires_at = LEAST(s.created_at + make_interval(secs => $2),
+                                     clock_timestamp() + make_interval(secs => $3))
+             FROM app_user u
+            WHERE s.token_hash = $1 AND u.id = s.user_id AND u.active
+              AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp()
+        RETURNING u.id, u.username, u.full_name, u.role, u.agency_id, s.kind, s.csrf_token, s.expires_at""",
+        _token_hash(token),
+        float(settings.session_max_s),
+        float(settings.session_idle_s),
+    )
+    if row is None:
+        return None
+    return Session(_user(row), row["kind"], row["csrf_token"], row["expires_at"])
+
+
+async def logout(conn: asyncpg.Connection, token: str, actor: audit.Actor) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE user_session SET revoked_at = clock_timestamp() WHERE token_hash = $1 AND revoked_at IS NULL",
+            _token_hash(token),
+        )
+        await audit.record(conn, actor, "logout", object_type="user", object_id=str(actor.user_id))
+
+
+# --- per-route rules --------------------------------------------------------------------------
+
+H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may call a route. ``roles`` None means public (no sign-in)."""
+
+    roles: frozenset[Role] | None
+    csrf: bool = True
+
+    @property
+    def public(self) -> bool:
+        return self.roles is None
+
+
+@dataclass(frozen=True)
+class ApiDoc:
+    """What the OpenAPI document says about a route (models are pydantic classes)."""
+
+    summary: str
+    request: type | None = None
+    response: type | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+_ACCESS_ATTR = "__siaga_access__"
+_DOC_ATTR = "__siaga_api__"
+
+
+def allow(*roles: Role | str) -> Callable[[H], H]:
+    """Only signed-in users with one of ``roles`` may call the route."""
+    if not roles:
+        raise ValueError("allow() needs at least one role; use public for open routes")
+    rule = Access(frozenset(Role(r) for r in roles))
+
+    def mark(handler: H) -> H:
+        setattr(handler, _ACCESS_ATTR, rule)
+        return handler
+
+    return mark
+
+
+def signed_in(handler: H) -> H:
+    """Any signed-in user may call the route."""
+    setattr(handler, _ACCESS_ATTR, Access(ALL_ROLES))
+    return handler
+
+
+def public(handler: H) -> H:
+    """Anyone may call the route, signed in or not."""
+    setattr(handler, _ACCESS_ATTR, Access(None))
+    return handler
+
+
+def describe(
+    summary: str,
+    *,
+    request: type | None = None,
+    response: type | None = None,
+    query: dict[str, str] | None = None,
+    tags: Iterable[str] = (),
+) -> Callable[[H], H]:
+    def mark(handler: H) -> H:
+        setattr(handler, _DOC_ATTR, ApiDoc(summary, request, response, query or {}, tuple(tags)))
+        return handler
+
+    return mark
+
+
+def access_of(handler: Any) -> Access | None:
+    return getattr(handler, _ACCESS_ATTR, None)
+
+
+def doc_of(handler: Any) -> ApiDoc | None:
+    return getattr(handler, _DOC_ATTR, None)
+
+
+def routes_without_rule(app: web.Application) -> list[str]:
+    """'METHOD path' of every route that declares no access rule (the middleware refuses them)."""
+    missing = []
+    for route in app.router.routes():
+        if access_of(route.handler) is None:
+            info = route.resource.canonical if route.resource is not None else "?"
+            missing.append(f"{route.method} {info}")
+    return missing
+
+
+# --- the middleware ---------------------------------------------------------------------------
+
+
+def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": code, "message": message, **extra}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def token_of(request: web.Request) -> tuple[str | None, bool]:
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return (cookie, True) if cookie else (None, False)
+
+
+def client_ip(request: web.Request) -> str | None:
+    return request.remote
+
+
+async def csrf_ok(request: web.Request, session: Session) -> bool:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.post()
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    return sent is not None and hmac.compare_digest(sent, session.csrf_token)
+
+
+@web.middleware
+async def auth_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    if request.match_info.http_exception is not None:
+        return await handler(request)
+    rule = access_of(request.match_info.handler)
+    if rule is None:
+        log.error("route %s %s declares no access rule; refused", request.method, request.path)
+        return json_error(403, "no_rule", "route has no access rule")
+
+    token, via_cookie = token_of(request)
+    session = None
+    if token:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            session = await authenticate(conn, request.app[appkeys.SETTINGS], token)
+        if session is not None:
+            session = Session(session.user, session.kind, session.csrf_token, session.expires_at, via_cookie)
+            request[SESSION] = session
+            request[USER] = session.user
+
+    if rule.public:
+        return await handler(request)
+    if session is None:
+        if request.method == "GET" and not _wants_json(request):
+            raise web.HTTPSeeOther(location="/login")
+        return json_error(401, "unauthenticated", "sign in first")
+    if session.user.role not in (rule.roles or ()):
+        return json_error(403, "forbidden", "your role may not do this")
+    if session.via_cookie and rule.csrf and request.method not in _SAFE_METHODS and not await csrf_ok(
+        request, session
+    ):
+        return json_error(403, "csrf", "missing or wrong CSRF token")
+    return await handler(request)
+
+
+def current_user(request: web.Request) -> User:
+    """The signed-in user of a route that is not public."""
+    return request[USER]
+
+
+def optional_user(request: web.Request) -> User | None:
+    return request.get(USER)
