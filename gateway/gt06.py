@@ -518,3 +518,50 @@ def time_response(frame: Frame, now: datetime) -> bytes:
     t = now.astimezone(UTC)
     content = bytes((t.year - 2000, t.month, t.day, t.hour, t.minute, t.second))
     return encode(TIME_REQUEST, frame.serial, content, extended=frame.extended)
+
+
+# ---- encoders for simulators, tests and the benchmark -----------------------------------------
+
+
+def encode_gps(
+    time: datetime,
+    lat: float,
+    lon: float,
+    *,
+    speed_kmh: int = 0,
+    course: int = 0,
+    satellites: int = 9,
+    positioned: bool = True,
+) -> bytes:
+    """The 18-byte GPS block of location and alarm packets."""
+    t = time.astimezone(UTC)
+    flags = (
+        (course & 0x3FF) | (1 << 12 if positioned else 0) | (1 << 10 if lat >= 0 else 0) | (1 << 11 if lon < 0 else 0)
+    )
+    return bytes((t.year - 2000, t.month, t.day, t.hour, t.minute, t.second, 0xC0 | (satellites & 0x0F))) + struct.pack(
+        ">IIBH", round(abs(lat) * 1_800_000), round(abs(lon) * 1_800_000), speed_kmh & 0xFF, flags
+    )
+
+
+def encode_cell(mcc: int, mnc: int, lac: int, cid: int) -> bytes:
+    return struct.pack(">HBH", mcc, mnc, lac) + cid.to_bytes(3, "big")
+
+
+def encode_alarm_content(
+    time: datetime,
+    lat: float,
+    lon: float,
+    *,
+    alarm_code: int = 0x01,
+    cell: tuple[int, int, int, int] = (510, 10, 1, 1),
+    voltage_level: int = 5,
+    gsm_level: int = 4,
+) -> bytes:
+    """Content of an alarm packet (0x16/0x26): GPS, LBS with its length byte, status, alarm, language."""
+    info = 0x40 | (0b100 << 3 if alarm_code == 0x01 else 0)
+    return (
+        encode_gps(time, lat, lon)
+        + b"\x09"
+        + encode_cell(*cell)
+        + bytes((info, voltage_level, gsm_level, alarm_code, 0x02))
+    )

@@ -1,0 +1,274 @@
+"""The GT06 TCP server: many trackers at once on asyncio streams, every packet into the pipeline.
+
+A connection must log in (IMEI -> registered, active ``gt06`` device) before anything else; a
+packet before login, an unknown IMEI or a device the pipeline refuses ends the connection. Bad
+frames (bad CRC, garbage, oversize, truncated) are dead-lettered and answered with nothing, the
+connection is kept, up to ``gt06_max_refusals`` of them. Alarms are answered only after their
+incident is committed, so a tracker that re-sends until answered never loses one.
+
+Limits, so no client can hold memory or slots: connection count, bytes buffered per connection
+(one frame of ``gt06_max_frame_bytes``), a login deadline, a deadline to finish a started frame
+(slow-loris), an idle timeout, a bounded wait for the device to read our answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from core.settings import Settings
+from gateway import gt06
+from gateway.store import AlertPipeline, DeviceRefused
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "gt06"
+READ_CHUNK = 4096
+WRITE_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Gt06Stats:
+    connections_open: int = 0
+    connections_total: int = 0
+    rejected_over_limit: int = 0
+    closed_timeout: int = 0
+    closed_refused: int = 0
+    frames: int = 0
+    refusals: int = 0
+    alerts: int = 0
+    positions: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+
+class _Close(Exception):
+    """End this connection (already logged / dead-lettered)."""
+
+
+class Gt06Server:
+    """``async with Gt06Server(settings, pipeline) as server:`` listens until the block ends."""
+
+    def __init__(self, settings: Settings, pipeline: AlertPipeline, *, port: int | None = None) -> None:
+        self.settings = settings
+        self.pipeline = pipeline
+        self._port = settings.gt06_port if port is None else port
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self.stats = Gt06Stats()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def __aenter__(self) -> Gt06Server:
+        if self._server is not None:
+            raise RuntimeError("Gt06Server is not re-entrant")
+        self._server = await asyncio.start_server(
+            self._accept, self.settings.tracker_host, self._port, limit=READ_CHUNK, backlog=1024
+        )
+        log.info("GT06 server on %s:%d", self.settings.tracker_host, self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._closing = True
+        self._server.close()
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        for task in handlers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._server.wait_closed()
+        self._server = None
+        self._closing = False
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._handlers) >= self.settings.gt06_max_connections:
+            self.stats.rejected_over_limit += 1
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        try:
+            await _Connection(self, reader, writer).run()
+        except (ConnectionError, OSError) as e:
+            log.debug("GT06 connection error: %r", e)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # Cancelled by our own shutdown: end quietly, asyncio's stream callback would log a
+            # cancelled handler as an error.
+            task.uncancel()
+        finally:
+            self.stats.connections_open -= 1
+            self._handlers.discard(task)
+            writer.transport.abort()
+
+
+class _Connection:
+    def __init__(self, server: Gt06Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.settings = server.settings
+        self.pipeline = server.pipeline
+        self.stats = server.stats
+        self.reader = reader
+        self.writer = writer
+        self.peer = str(writer.get_extra_info("peername"))
+        self.parser = gt06.StreamParser(max_frame=self.settings.gt06_max_frame_bytes)
+        self.device_id: str | None = None
+        self.imei: str | None = None
+        self.refusals = 0
+
+    async def run(self) -> None:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        connected = last_data = loop.time()
+        frame_started: float | None = None
+        try:
+            while True:
+                deadline = last_data + s.gt06_idle_timeout_s
+                why = "idle"
+                if self.device_id is None and connected + s.gt06_login_timeout_s < deadline:
+                    deadline, why = connected + s.gt06_login_timeout_s, "no login"
+                if frame_started is not None and frame_started + s.gt06_frame_timeout_s < deadline:
+                    deadline, why = frame_started + s.gt06_frame_timeout_s, "frame not completed"
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await self.reader.read(READ_CHUNK)
+                except TimeoutError:
+                    self.stats.closed_timeout += 1
+                    log.info("GT06 %s (%s): closing, %s", self.peer, self.device_id, why)
+                    break
+                if not data:
+                    break
+                last_data = loop.time()
+                items = self.parser.feed(data)
+                for item in items:
+                    await self._handle(item)
+                if not self.parser.buffered:
+                    frame_started = None
+                elif frame_started is None or items:
+                    frame_started = last_data
+        except _Close:
+            self.stats.closed_refused += 1
+        left = self.parser.close()
+        if left is not None:
+            await self._refuse(left.reason, left.payload, left.detail, count=False)
+
+    async def _handle(self, item: gt06.Frame | gt06.Refusal) -> None:
+        if isinstance(item, gt06.Refusal):
+            await self._refuse(item.reason, item.payload, item.detail)
+            return
+        self.stats.frames += 1
+        try:
+            msg = gt06.decode(item)
+        except gt06.FrameRefused as e:
+            await self._refuse(e.reason, item.raw, e.detail)
+            return
+        received_at = datetime.now(UTC)
+        if msg.kind == "login":
+            await self._login(item, msg)
+            return
+        if self.device_id is None:
+            await self._refuse("not_logged_in", item.raw, f"protocol 0x{msg.protocol:02x} before login")
+            raise _Close
+        try:
+            await self._deliver(item, msg, received_at)
+        except DeviceRefused as e:
+            log.info("GT06 %s: device %s refused (%s), closing", self.peer, self.device_id, e.reason)
+            raise _Close from None
+
+    async def _login(self, frame: gt06.Frame, msg: gt06.Message) -> None:
+        assert msg.imei is not None
+        if self.imei is not None and msg.imei != self.imei:
+            await self._refuse("imei_changed", frame.raw, f"{self.imei} -> {msg.imei}")
+            raise _Close
+        device_id = await self.pipeline.device_by_imei(msg.imei)
+        if device_id is None:
+            await self.pipeline.dead_letter(
+                channel=CHANNEL, reason="unknown_device", payload=frame.raw, detail=f"IMEI {msg.imei}"
+            )
+            self._count("unknown_device")
+            log.info("GT06 %s: unknown IMEI %s, closing", self.peer, msg.imei)
+            raise _Close
+        self.device_id, self.imei = device_id, msg.imei
+        await self._send(gt06.response(frame))
+
+    async def _deliver(self, frame: gt06.Frame, msg: gt06.Message, received_at: datetime) -> None:
+        assert self.device_id is not None
+        if msg.kind == "alarm" and msg.incident_type is not None:
+            receipt = await self.pipeline.submit_alert(
+                self.device_id, msg.to_alert(received_at), channel=CHANNEL, raw=frame.raw, received_at=received_at
+            )
+            self.stats.alerts += 1
+            log.info(
+                "GT06 %s: %s alarm -> incident %d%s",
+                self.device_id,
+                msg.alarm,
+                receipt.number,
+                " (again)" if receipt.duplicate else "",
+            )
+        elif msg.kind in ("alarm", "location", "heartbeat"):
+            if msg.kind == "alarm":
+                log.info("GT06 %s: %s alarm (recorded, not an emergency)", self.device_id, msg.alarm)
+            await self.pipeline.submit_position(
+                self.device_id, msg.to_telemetry(), channel=CHANNEL, raw=frame.raw, received_at=received_at
+            )
+            self.stats.positions += 1
+        elif msg.kind == "time_request":
+            await self._send(gt06.time_response(frame, received_at))
+            return
+        elif msg.kind == "other":
+            # Answered as the protocol wants, but kept: nothing thrown away.
+            await self.pipeline.dead_letter(
+                channel=CHANNEL,
+                reason="gt06_unsupported",
+                payload=frame.raw,
+                device_id=self.device_id,
+                detail=f"protocol 0x{msg.protocol:02x}",
+            )
+            self._count("gt06_unsupported")
+        if msg.needs_response:
+            await self._send(gt06.response(frame))
+
+    async def _refuse(self, reason: str, payload: bytes, detail: str, *, count: bool = True) -> None:
+        reason = f"gt06_{reason}"
+        self._count(reason)
+        log.info("GT06 %s (%s): refused %s: %s", self.peer, self.device_id, reason, detail)
+        await self.pipeline.dead_letter(
+            channel=CHANNEL, reason=reason, payload=payload, device_id=self.device_id, detail=detail
+        )
+        if count:
+            self.stats.refusals += 1
+            self.refusals += 1
+            if self.refusals > self.settings.gt06_max_refusals:
+                log.warning("GT06 %s (%s): %d refused frames, closing", self.peer, self.device_id, self.refusals)
+                raise _Close
+
+    def _count(self, reason: str) -> None:
+        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+
+    async def _send(self, data: bytes) -> None:
+        self.writer.write(data)
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await self.writer.drain()
+        except TimeoutError:
+            log.info("GT06 %s (%s): not reading our answers, closing", self.peer, self.device_id)
+            raise _Close from None
+
+
+async def run_gt06(settings: Settings, pipeline: AlertPipeline, stop: asyncio.Event) -> Gt06Stats:
+    """Serve GT06 until ``stop`` is set; returns the counters."""
+    async with Gt06Server(settings, pipeline) as server:
+        await stop.wait()
+    return server.stats
