@@ -171,7 +171,7 @@ class AreaIndex:
     # ---- construction -----------------------------------------------------------------------
 
     @classmethod
-    def wonosobo(cls, level: Level = "desa", *, nearest_max_m: float = 100.0, cell_m: float = 200.0) -> AreaIndex:
+    def load(cls, level: Level = "desa", *, nearest_max_m: float = 100.0, cell_m: float = 200.0) -> AreaIndex:
         """The shipped boundaries of Kabupaten Wonosobo: 265 desa/kelurahan, or 15 kecamatan."""
         data = resources.files(DATA_PACKAGE)
         kec_names = {
@@ -405,6 +405,12 @@ class AreaIndex:
         x = (lon - self._lon0) * self._kx
         y = (lat - self._lat0) * self._ky
         return float(shapely.distance(self._proj[self._by_code[code]], shapely.points(x, y)))
+
+    def depth_m(self, code: str, lat: float, lon: float) -> float:
+        """Metres from a point to the edge of an area (how far inside it is, if it is inside)."""
+        x = (lon - self._lon0) * self._kx
+        y = (lat - self._lat0) * self._ky
+        return float(shapely.distance(self._boundaries[self._by_code[code]], shapely.points(x, y)))
 
     def project(self, lat: float, lon: float) -> tuple[float, float]:
         """A WGS84 point in this index's local metric frame (x east, y north, metres)."""
