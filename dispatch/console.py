@@ -1,0 +1,183 @@
+"""The operator console pages: sign-in form, the console shell, its static files and map data.
+
+Everything is served by SIAGA itself (Leaflet from the xstatic-leaflet package, boundaries from
+the repository), so the console works in a command centre with no internet.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import html
+import secrets
+from pathlib import Path
+
+import orjson
+import xstatic.pkg.leaflet
+from aiohttp import web
+
+from core import appkeys, auth
+from dispatch import states
+
+STATIC_DIR = Path(__file__).parent / "static"
+LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
+# boundaries shipped by the geolocation work (core/data/wonosobo/); served when present
+GEO_DIR = Path(__file__).resolve().parent.parent / "core" / "data" / "wonosobo"
+GEO_FILES = frozenset({"desa.geojson", "kecamatan_from_desa.geojson", "kabupaten.geojson"})
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="id">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Masuk — SIAGA Wonosobo</title>
+<link rel="stylesheet" href="/static/dispatch/console.css">
+</head>
+<body class="login">
+<main class="login-box">
+  <h1>SIAGA</h1>
+  <p class="sub">Pusat Kendali Kabupaten Wonosobo</p>
+  {message}
+  <form method="post" action="/login" autocomplete="off">
+    <input type="hidden" name="csrf_token" value="{csrf}">
+    <label>Nama pengguna <input name="username" id="username" required autofocus value="{username}"></label>
+    <label>Kata sandi <input name="password" id="password" type="password" required></label>
+    <button type="submit" id="login-submit">Masuk</button>
+  </form>
+</main>
+</body>
+</html>
+"""
+
+
+def _login_page(csrf: str, *, message: str = "", username: str = "", status: int = 200) -> web.Response:
+    body = _LOGIN_PAGE.format(
+        csrf=html.escape(csrf),
+        username=html.escape(username),
+        message=f'<p class="error" role="alert">{html.escape(message)}</p>' if message else "",
+    )
+    resp = web.Response(text=body, content_type="text/html", status=status)
+    resp.set_cookie(auth.LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/login")
+    _no_store(resp)
+    return resp
+
+
+def _no_store(resp: web.StreamResponse) -> None:
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+
+
+@auth.public
+async def login_form(request: web.Request) -> web.Response:
+    if auth.optional_user(request) is not None:
+        raise web.HTTPSeeOther(location="/console")
+    return _login_page(secrets.token_urlsafe(24))
+
+
+@auth.public
+async def login_submit(request: web.Request) -> web.Response:
+    form = await request.post()
+    sent = form.get(auth.CSRF_FIELD)
+    cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
+    username = str(form.get("username", ""))[:64]
+    if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, cookie):
+        return _login_page(secrets.token_urlsafe(24), message="Sesi formulir kedaluwarsa, silakan ulangi.",
+                           username=username, status=403)
+    settings = request.app[appkeys.SETTINGS]
+    async with request.app[appkeys.POOL].acquire() as conn:
+        try:
+            token, _ = await auth.login(
+                conn, settings, username, str(form.get("password", "")), kind="web",
+                client_ip=auth.client_ip(request), user_agent=request.headers.get("User-Agent"),
+            )
+        except auth.AuthError as e:
+            message = (
+                "Terlalu banyak percobaan gagal. Coba lagi nanti."
+                if e.code == "rate_limited"
+                else "Nama pengguna atau kata sandi salah."
+            )
+            return _login_page(secrets.token_urlsafe(24), message=message, username=username,
+                               status=429 if e.code == "rate_limited" else 401)
+    resp = web.HTTPSeeOther(location="/console")
+    resp.set_cookie(
+        auth.SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=settings.cookie_secure,
+        path="/", max_age=settings.session_max_s,
+    )
+    resp.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/login")
+    raise resp
+
+
+@auth.signed_in
+async def logout_submit(request: web.Request) -> web.Response:
+    token, _ = auth.token_of(request)
+    user = auth.current_user(request)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        await auth.logout(conn, token or "", user.actor(auth.client_ip(request)))
+    resp = web.HTTPSeeOther(location="/login")
+    resp.del_cookie(auth.SESSION_COOKIE, path="/")
+    raise resp
+
+
+@auth.allow(*states.READERS)
+async def console_page(request: web.Request) -> web.Response:
+    session = request[auth.SESSION]
+    settings = request.app[appkeys.SETTINGS]
+    config = {
+        "user": session.user.public(),
+        "csrf": session.csrf_token,
+        "tileUrl": settings.console_tile_url,
+        "tileAttribution": settings.console_tile_attribution,
+        "geo": "/geo/desa.geojson" if (GEO_DIR / "desa.geojson").is_file() else None,
+    }
+    # JSON inside <script>: escape '<' so no value can close the element
+    config_json = orjson.dumps(config).decode().replace("<", "\\u003c")
+    page = _console_template().replace("__CONFIG__", config_json)
+    resp = web.Response(text=page, content_type="text/html")
+    _no_store(resp)
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+    )
+    return resp
+
+
+@functools.cache
+def _console_template() -> str:
+    return (STATIC_DIR / "console.html").read_text(encoding="utf-8")
+
+
+def _file_under(base: Path, rel: str) -> Path:
+    target = (base / rel).resolve()
+    if not target.is_relative_to(base.resolve()) or not target.is_file():
+        raise web.HTTPNotFound()
+    return target
+
+
+@auth.public
+async def static_file(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(_file_under(STATIC_DIR, request.match_info["path"]))
+
+
+@auth.public
+async def leaflet_file(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(_file_under(LEAFLET_DIR, request.match_info["path"]))
+
+
+@auth.signed_in
+async def geo_file(request: web.Request) -> web.FileResponse:
+    name = request.match_info["name"]
+    if name not in GEO_FILES:
+        raise web.HTTPNotFound()
+    return web.FileResponse(_file_under(GEO_DIR, name))
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/login", login_form)
+    r.add_post("/login", login_submit)
+    r.add_post("/logout", logout_submit)
+    r.add_get("/console", console_page)
+    r.add_get("/static/dispatch/{path:.+}", static_file)
+    r.add_get("/vendor/leaflet/{path:.+}", leaflet_file)
+    r.add_get("/geo/{name}", geo_file)

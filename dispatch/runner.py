@@ -1,0 +1,71 @@
+"""The dispatch role: routes new incidents and fires escalation timers until told to stop.
+
+Any number of these may run against one database: incidents are claimed and timers fired under
+``FOR UPDATE SKIP LOCKED``, and both are found by querying the tables (not by remembering), so a
+process killed at any moment leaves nothing behind that the next one does not pick up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from core import events
+from core.settings import Settings
+from dispatch import service
+
+log = logging.getLogger(__name__)
+
+_NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+async def run_dispatch(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set; survives database restarts with capped, jittered backoff."""
+    backoff = 0.2
+    while not stop.is_set():
+        try:
+            await _loop(settings, pool, stop)
+        except _NETWORK_ERRORS as e:
+            log.warning("dispatch lost the database (%s); retrying in %.1fs", e, backoff)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(backoff * (0.5 + random.random())):
+                    await stop.wait()
+            backoff = min(backoff * 2, 10.0)
+
+
+async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
+    wake = asyncio.Event()
+
+    def on_notify(*_: Any) -> None:
+        wake.set()
+
+    async with pool.acquire() as listener:
+        await listener.add_listener(events.CHANNEL, on_notify)
+        try:
+            while not stop.is_set():
+                wake.clear()
+                routed = await service.route_pending(pool, settings)
+                fired = await service.fire_due_timers(pool, settings)
+                if routed or fired:
+                    log.debug("routed %d incidents, fired %d timers", routed, fired)
+                due = await service.next_timer_due(listener)
+                timeout = settings.dispatch_poll_s
+                if due is not None:
+                    timeout = max(0.0, min(timeout, (due - datetime.now(UTC)).total_seconds()))
+                stopping = asyncio.ensure_future(stop.wait())
+                waking = asyncio.ensure_future(wake.wait())
+                try:
+                    await asyncio.wait({stopping, waking}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for t in (stopping, waking):
+                        t.cancel()
+                    await asyncio.gather(stopping, waking, return_exceptions=True)
+        finally:
+            with contextlib.suppress(*_NETWORK_ERRORS):
+                await listener.remove_listener(events.CHANNEL, on_notify)

@@ -1,0 +1,604 @@
+"""Dispatch operations over the database: routing, transitions, notes, escalation timers, reads.
+
+Every change is one transaction holding the row change, its audit record, the event for the
+consoles and (where the device is told) the downlink row, so they all happen or none does.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from core import audit, events
+from core.auth import User
+from core.settings import Settings
+from dispatch import routing, states
+from dispatch.states import State
+
+log = logging.getLogger(__name__)
+
+HandoverHook = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Any]]
+
+
+class DispatchError(Exception):
+    """A refused dispatch operation; ``status`` is the HTTP status the API answers with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def _not_found() -> DispatchError:
+    # the same answer for "does not exist" and "not yours", so nothing leaks
+    return DispatchError(404, "not_found", "no such incident")
+
+
+# --- routing ----------------------------------------------------------------------------------
+
+
+async def load_rules(conn: asyncpg.Connection) -> list[routing.Rule]:
+    rows = await conn.fetch(
+        """SELECT alert_type, target, agency_kind, fallback_command_centre
+             FROM routing_rule WHERE active ORDER BY id"""
+    )
+    return [
+        routing.Rule(r["alert_type"], routing.Target(r["target"]), r["agency_kind"], r["fallback_command_centre"])
+        for r in rows
+    ]
+
+
+async def load_directory(conn: asyncpg.Connection) -> routing.Directory:
+    rows = await conn.fetch("SELECT id, kind FROM agency WHERE active ORDER BY id")
+    by_kind: dict[str, list[int]] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], []).append(r["id"])
+    centre = (by_kind.get("command_centre") or [None])[0]
+    if centre is None:
+        # an admin deactivated every command centre: it still takes what nobody else can
+        centre = await conn.fetchval("SELECT id FROM agency WHERE kind = 'command_centre' ORDER BY id LIMIT 1")
+    if centre is None:
+        raise RuntimeError("no command-centre agency (migration 0003 seeds one)")
+    return routing.Directory(centre, by_kind)
+
+
+async def route_pending(pool: asyncpg.Pool, settings: Settings, limit: int = 50) -> int:
+    """Route incidents that have not been routed yet; safe with several dispatch processes."""
+    done = 0
+    async with pool.acquire() as conn:
+        while True:
+            async with conn.transaction():
+                ids = await conn.fetch(
+                    """SELECT i.id FROM incident i
+                        WHERE NOT EXISTS (SELECT 1 FROM incident_track t WHERE t.incident_id = i.id)
+                          AND i.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints')
+                        ORDER BY i.created_at
+                        LIMIT $1
+                        FOR UPDATE SKIP LOCKED""",
+                    limit,
+                )
+                if not ids:
+                    return done
+                rows = await conn.fetch(
+                    "SELECT * FROM incident_routing_input WHERE id = ANY($1::uuid[]) ORDER BY created_at",
+                    [r["id"] for r in ids],
+                )
+                rules = await load_rules(conn)
+                directory = await load_directory(conn)
+                for row in rows:
+                    await _route(conn, settings, row, rules, directory)
+                done += len(rows)
+            if len(rows) < limit:
+                return done
+
+
+async def _route(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    inc: asyncpg.Record,
+    rules: list[routing.Rule],
+    directory: routing.Directory,
+) -> routing.Route:
+    where = routing.Jurisdiction(
+        police_agency_id=inc["police_agency_id"],
+        dishub_agency_id=inc["dishub_agency_id"],
+        located=inc["location_source"] != "unknown" and inc["lat"] is not None,
+        outside_regency=inc["outside_regency"],
+    )
+    decision = routing.route(inc["type"], where, rules, directory)
+    await conn.executemany(
+        """INSERT INTO incident_assignment (incident_id, agency_id, reason) VALUES ($1, $2, $3)
+           ON CONFLICT DO NOTHING""",
+        [(inc["id"], agency_id, why) for agency_id, why in decision.assignments],
+    )
+    await conn.execute(
+        "INSERT INTO incident_track (incident_id, dispatch, route_reason) VALUES ($1, $2, $3)",
+        inc["id"],
+        decision.dispatch,
+        decision.reason,
+    )
+    agencies = list(decision.agency_ids)
+    await audit.record(
+        conn,
+        audit.SYSTEM,
+        "incident.route",
+        object_type="incident",
+        object_id=str(inc["id"]),
+        after={"agencies": agencies, "dispatch": decision.dispatch, "reason": decision.reason},
+    )
+    await events.append(
+        conn,
+        "incident.routed",
+        {
+            "incident_id": str(inc["id"]),
+            "number": inc["number"],
+            "type": inc["type"],
+            "state": inc["state"],
+            "agencies": agencies,
+            "dispatch": decision.dispatch,
+            "reason": decision.reason,
+        },
+        incident_id=inc["id"],
+    )
+    if decision.dispatch:
+        await conn.executemany(
+            """INSERT INTO dispatch_timer (incident_id, kind, due_at)
+               VALUES ($1, $2, $3::timestamptz + make_interval(secs => $4))
+               ON CONFLICT DO NOTHING""",
+            [
+                (inc["id"], "ack_supervisor", inc["created_at"], settings.escalate_supervisor_s),
+                (inc["id"], "ack_command_centre", inc["created_at"], settings.escalate_command_centre_s),
+            ],
+        )
+    elif inc["state"] == State.NEW:
+        # a test press: logged, nobody alerted; the device hears "resolved", so a test shows the
+        # whole path (device -> gateway -> dispatch -> device) works
+        await _apply(conn, settings, inc, State.RESOLVED, audit.SYSTEM, note="Uji: dicatat, tidak didispatch")
+    return decision
+
+
+# --- transitions and notes --------------------------------------------------------------------
+
+
+async def _agencies(conn: asyncpg.Connection, incident_id: uuid.UUID) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT agency_id FROM incident_assignment WHERE incident_id = $1 ORDER BY agency_id", incident_id
+    )
+    return [r["agency_id"] for r in rows]
+
+
+def _visible(user: User, agencies: list[int]) -> bool:
+    return user.role in states.SEES_ALL or (user.agency_id is not None and user.agency_id in agencies)
+
+
+async def _lock_visible(
+    conn: asyncpg.Connection, settings: Settings, user: User, incident_id: uuid.UUID
+) -> asyncpg.Record:
+    """Lock the incident for a change by ``user``; routes it first if the router has not yet."""
+    if await conn.fetchval("SELECT id FROM incident WHERE id = $1 FOR UPDATE", incident_id) is None:
+        raise _not_found()
+    inc = await conn.fetchrow("SELECT * FROM incident_routing_input WHERE id = $1", incident_id)
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM incident_track WHERE incident_id = $1)", inc["id"]):
+        await _route(conn, settings, inc, await load_rules(conn), await load_directory(conn))
+        inc = await conn.fetchrow("SELECT * FROM incident_routing_input WHERE id = $1", incident_id)
+    if not _visible(user, await _agencies(conn, incident_id)):
+        raise _not_found()
+    return inc
+
+
+_STAMP = {
+    State.ACKNOWLEDGED: "acknowledged_at",
+    State.DISPATCHED: "dispatched_at",
+    State.ON_SCENE: "on_scene_at",
+}
+
+
+async def _apply(
+    conn: asyncpg.Connection,
+    settings: Settings,
+    inc: asyncpg.Record,
+    target: State,
+    actor: audit.Actor,
+    *,
+    note: str | None = None,
+    unit_id: int | None = None,
+    unit_label: str | None = None,
+    handover: HandoverHook | None = None,
+) -> None:
+    current = inc["state"]
+    iid = inc["id"]
+    await conn.execute("UPDATE incident SET state = $2, updated_at = clock_timestamp() WHERE id = $1", iid, target)
+    match target:
+        case State.ACKNOWLEDGED:
+            await conn.execute(
+                "UPDATE incident_track SET acknowledged_at = clock_timestamp() WHERE incident_id = $1", iid
+            )
+            await conn.execute(
+                """INSERT INTO dispatch_timer (incident_id, kind, due_at)
+                   VALUES ($1, 'on_scene', clock_timestamp() + make_interval(secs => $2))
+                   ON CONFLICT DO NOTHING""",
+                iid,
+                settings.on_scene_flag_s,
+            )
+        case State.DISPATCHED:
+            await conn.execute(
+                "UPDATE incident_track SET dispatched_at = clock_timestamp() WHERE incident_id = $1", iid
+            )
+        case State.ON_SCENE:
+            await conn.execute(
+                """UPDATE incident_track SET on_scene_at = clock_timestamp(), flagged_at = NULL
+                    WHERE incident_id = $1""",
+                iid,
+            )
+        case _:
+            await conn.execute(
+                "UPDATE incident_track SET closed_at = clock_timestamp(), flagged_at = NULL WHERE incident_id = $1",
+                iid,
+            )
+    if note or unit_id is not None or unit_label:
+        await conn.execute(
+            """INSERT INTO incident_note (incident_id, user_id, username, kind, body, unit_id, unit_label)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            iid,
+            actor.user_id,
+            actor.username,
+            "dispatch" if target is State.DISPATCHED else ("system" if actor.user_id is None else "note"),
+            note or "",
+            unit_id,
+            unit_label,
+        )
+    device_state = states.DEVICE_STATE[target]
+    if device_state is not None:
+        await conn.execute(
+            "INSERT INTO downlink (device_id, payload) VALUES ($1, $2)",
+            inc["device_id"],
+            {"seq": inc["seq"], "incident_id": str(iid), "state": device_state},
+        )
+    after: dict[str, Any] = {"state": target.value}
+    if note:
+        after["note"] = note
+    if unit_id is not None or unit_label:
+        after["unit_id"] = unit_id
+        after["unit"] = unit_label
+    await audit.record(
+        conn,
+        actor,
+        f"incident.{target.value}",
+        object_type="incident",
+        object_id=str(iid),
+        before={"state": current},
+        after=after,
+    )
+    data = {
+        "incident_id": str(iid),
+        "number": inc["number"],
+        "type": inc["type"],
+        "from": current,
+        "to": target.value,
+        "state": target.value,
+        "by": actor.username,
+        "agencies": await _agencies(conn, iid),
+    }
+    if unit_label:
+        data["unit"] = unit_label
+    await events.append(conn, "incident.state", data, incident_id=iid)
+    if target is State.HANDED_TO_COMPLAINTS:
+        # the complaint pipeline picks this up from the bus (or through the hook siaga wires)
+        await events.append(conn, "incident.handed_to_complaints", data, incident_id=iid)
+        if handover is not None:
+            await handover(conn, iid)
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    to: str
+    note: str | None = None
+    unit_id: int | None = None
+    unit: str | None = None
+
+
+async def transition(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    user: User,
+    incident_id: uuid.UUID,
+    req: TransitionRequest,
+    *,
+    client_ip: str | None = None,
+    handover: HandoverHook | None = None,
+) -> dict[str, Any]:
+    """Move an incident to ``req.to`` as ``user``; returns the incident as the API shows it."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            inc = await _lock_visible(conn, settings, user, incident_id)
+            try:
+                states.check(inc["state"], req.to, user.role)
+            except states.TransitionError as e:
+                if e.reason == "role":
+                    raise DispatchError(403, "forbidden", str(e)) from None
+                raise DispatchError(409, "conflict", str(e)) from None
+            target = State(req.to)
+            unit_label = (req.unit or "").strip() or None
+            if req.unit_id is not None:
+                unit = await conn.fetchrow(
+                    """SELECT u.id, u.name, u.agency_id FROM agency_unit u
+                        WHERE u.id = $1 AND u.active
+                          AND u.agency_id IN (SELECT agency_id FROM incident_assignment WHERE incident_id = $2)""",
+                    req.unit_id,
+                    incident_id,
+                )
+                if unit is None or (user.role == "operator" and unit["agency_id"] != user.agency_id):
+                    raise DispatchError(422, "bad_unit", "that unit cannot be sent to this incident")
+                unit_label = unit_label or unit["name"]
+            if target is State.DISPATCHED and unit_label is None:
+                raise DispatchError(422, "unit_required", "say which unit is sent")
+            await _apply(
+                conn,
+                settings,
+                inc,
+                target,
+                user.actor(client_ip),
+                note=(req.note or "").strip() or None,
+                unit_id=req.unit_id,
+                unit_label=unit_label,
+                handover=handover,
+            )
+        return await _detail(conn, user, incident_id)
+
+
+async def add_note(
+    pool: asyncpg.Pool, settings: Settings, user: User, incident_id: uuid.UUID, body: str,
+    *, client_ip: str | None = None,
+) -> dict[str, Any]:
+    body = body.strip()
+    if not body:
+        raise DispatchError(422, "empty_note", "a note needs text")
+    if len(body) > 4000:
+        raise DispatchError(422, "note_too_long", "a note has at most 4000 characters")
+    if user.role not in states.NOTE_WRITERS:
+        raise DispatchError(403, "forbidden", "your role may not add notes")
+    async with pool.acquire() as conn, conn.transaction():
+        await _lock_visible(conn, settings, user, incident_id)
+        note = await conn.fetchrow(
+            """INSERT INTO incident_note (incident_id, user_id, username, kind, body)
+               VALUES ($1, $2, $3, 'note', $4) RETURNING id, at, username, kind, body, unit_label""",
+            incident_id,
+            user.id,
+            user.username,
+            body,
+        )
+        await audit.record(
+            conn,
+            user.actor(client_ip),
+            "incident.note",
+            object_type="incident",
+            object_id=str(incident_id),
+            after={"note_id": note["id"], "body": body},
+        )
+        await events.append(
+            conn,
+            "incident.note",
+            {"incident_id": str(incident_id), "note_id": note["id"], "agencies": await _agencies(conn, incident_id)},
+            incident_id=incident_id,
+        )
+    return dict(note)
+
+
+# --- escalation timers ------------------------------------------------------------------------
+
+
+async def fire_due_timers(pool: asyncpg.Pool, settings: Settings) -> int:
+    """Act on every due timer, one per transaction; returns how many fired (acted or skipped)."""
+    fired = 0
+    async with pool.acquire() as conn:
+        while True:
+            async with conn.transaction():
+                timer = await conn.fetchrow(
+                    """SELECT id, incident_id, kind FROM dispatch_timer
+                        WHERE fired_at IS NULL AND due_at <= clock_timestamp()
+                        ORDER BY due_at LIMIT 1
+                        FOR UPDATE SKIP LOCKED"""
+                )
+                if timer is None:
+                    return fired
+                outcome = await _fire(conn, timer)
+                await conn.execute(
+                    "UPDATE dispatch_timer SET fired_at = clock_timestamp(), outcome = $2 WHERE id = $1",
+                    timer["id"],
+                    outcome,
+                )
+                fired += 1
+
+
+async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
+    iid = timer["incident_id"]
+    inc = await conn.fetchrow(
+        """SELECT i.id, i.number, i.type, i.state, t.escalation_level
+             FROM incident i JOIN incident_track t ON t.incident_id = i.id
+            WHERE i.id = $1 FOR UPDATE OF i, t""",
+        iid,
+    )
+    if inc is None:
+        return "skipped:unrouted"
+    kind = timer["kind"]
+    if kind in ("ack_supervisor", "ack_command_centre"):
+        if inc["state"] != State.NEW:
+            return f"skipped:{inc['state']}"
+        level = 1 if kind == "ack_supervisor" else 2
+        added: list[int] = []
+        if level == 2:
+            rows = await conn.fetch(
+                """INSERT INTO incident_assignment (incident_id, agency_id, reason)
+                   SELECT $1, id, 'escalation' FROM agency
+                    WHERE active AND (kind = 'command_centre' OR id IN (
+                          SELECT g.parent_id FROM agency g JOIN incident_assignment a ON a.agency_id = g.id
+                           WHERE a.incident_id = $1 AND g.parent_id IS NOT NULL))
+                   ON CONFLICT DO NOTHING RETURNING agency_id""",
+                iid,
+            )
+            added = [r["agency_id"] for r in rows]
+        await conn.execute(
+            """UPDATE incident_track SET escalation_level = GREATEST(escalation_level, $2),
+                      escalated_at = clock_timestamp() WHERE incident_id = $1""",
+            iid,
+            level,
+        )
+        after = {"escalation_level": level, "added_agencies": added}
+        await audit.record(
+            conn, audit.SYSTEM, "incident.escalate", object_type="incident", object_id=str(iid),
+            before={"escalation_level": inc["escalation_level"]}, after=after,
+        )
+        await events.append(
+            conn,
+            "incident.escalated",
+            {
+                "incident_id": str(iid),
+                "number": inc["number"],
+                "type": inc["type"],
+                "state": inc["state"],
+                "level": level,
+                "to": "supervisor" if level == 1 else "command_centre",
+                "added": added,
+                "agencies": await _agencies(conn, iid),
+            },
+            incident_id=iid,
+        )
+        return f"escalated:{level}"
+    # on_scene: acknowledged but nobody on scene in time
+    if inc["state"] not in (State.ACKNOWLEDGED, State.DISPATCHED):
+        return f"skipped:{inc['state']}"
+    await conn.execute("UPDATE incident_track SET flagged_at = clock_timestamp() WHERE incident_id = $1", iid)
+    await audit.record(
+        conn, audit.SYSTEM, "incident.flag", object_type="incident", object_id=str(iid),
+        after={"flag": "not_on_scene", "state": inc["state"]},
+    )
+    await events.append(
+        conn,
+        "incident.flagged",
+        {
+            "incident_id": str(iid),
+            "number": inc["number"],
+            "type": inc["type"],
+            "state": inc["state"],
+            "flag": "not_on_scene",
+            "agencies": await _agencies(conn, iid),
+        },
+        incident_id=iid,
+    )
+    return "flagged"
+
+
+async def next_timer_due(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval("SELECT min(due_at) FROM dispatch_timer WHERE fired_at IS NULL")
+
+
+# --- reads ------------------------------------------------------------------------------------
+
+def urgency_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Console order: new before handled, escalated and flagged first, then by type, oldest first."""
+    return (
+        row["state"] != State.NEW,
+        row["state"] in states.CLOSED,
+        -row["escalation_level"],
+        row["flagged_at"] is None,
+        routing.type_urgency(row["type"]),
+        row["created_at"],
+    )
+
+
+def _row(r: asyncpg.Record) -> dict[str, Any]:
+    d = dict(r)
+    d["agencies"] = list(d["agencies"])
+    return d
+
+
+async def list_incidents(
+    conn: asyncpg.Connection, user: User, *, which: str = "open", limit: int = 200
+) -> list[dict[str, Any]]:
+    agency = None if user.role in states.SEES_ALL else user.agency_id
+    if agency is None and user.role not in states.SEES_ALL:
+        return []
+    rows = await conn.fetch(
+        """SELECT * FROM incident_console c
+            WHERE ($1::bigint IS NULL OR EXISTS (
+                    SELECT 1 FROM incident_assignment x WHERE x.incident_id = c.id AND x.agency_id = $1))
+              AND CASE $2::text
+                    WHEN 'open' THEN c.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints')
+                    WHEN 'closed' THEN c.state IN ('resolved', 'false_alarm', 'handed_to_complaints')
+                    ELSE true END
+            ORDER BY c.created_at DESC
+            LIMIT $3""",
+        agency,
+        which,
+        limit,
+    )
+    out = [_row(r) for r in rows]
+    if which == "open":
+        out.sort(key=urgency_key)
+    return out
+
+
+async def get_incident(conn: asyncpg.Connection, user: User, incident_id: uuid.UUID) -> dict[str, Any]:
+    return await _detail(conn, user, incident_id)
+
+
+async def _detail(conn: asyncpg.Connection, user: User, incident_id: uuid.UUID) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT * FROM incident_console WHERE id = $1", incident_id)
+    if row is None or not _visible(user, list(row["agencies"])):
+        raise _not_found()
+    inc = _row(row)
+    extra = await conn.fetchrow(
+        """SELECT a.seq, a.received_at, a.device_ts, a.channel,
+                  d.online, d.last_seen_at, d.battery AS device_battery, d.fixed, d.description,
+                  t.dispatched_at, t.on_scene_at, t.closed_at, t.escalated_at, t.route_reason
+             FROM incident i JOIN alert a ON a.id = i.alert_id JOIN device d ON d.id = i.device_id
+             LEFT JOIN incident_track t ON t.incident_id = i.id
+            WHERE i.id = $1""",
+        incident_id,
+    )
+    inc.update(dict(extra))
+    inc["assignments"] = [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT g.id AS agency_id, g.code, g.name, g.kind, x.reason, x.assigned_at
+                 FROM incident_assignment x JOIN agency g ON g.id = x.agency_id
+                WHERE x.incident_id = $1 ORDER BY x.assigned_at, g.id""",
+            incident_id,
+        )
+    ]
+    inc["notes"] = [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT id, at, username, kind, body, unit_id, unit_label FROM incident_note
+                WHERE incident_id = $1 ORDER BY id""",
+            incident_id,
+        )
+    ]
+    inc["history"] = [
+        dict(r)
+        for r in await conn.fetch(
+            "SELECT id, at, kind, data FROM event WHERE incident_id = $1 ORDER BY id", incident_id
+        )
+    ]
+    unit_agencies = [user.agency_id] if user.role == "operator" else inc["agencies"]
+    inc["units"] = [
+        dict(r)
+        for r in await conn.fetch(
+            """SELECT u.id, u.name, u.kind, u.agency_id FROM agency_unit u
+                WHERE u.active AND u.agency_id = ANY($1::bigint[]) ORDER BY u.agency_id, u.name""",
+            unit_agencies,
+        )
+    ]
+    inc["allowed"] = states.allowed_targets(inc["state"], user.role)
+    return inc
+
+
+async def agencies_named(conn: asyncpg.Connection) -> dict[int, dict[str, Any]]:
+    rows = await conn.fetch("SELECT id, code, name, short_name, kind FROM agency ORDER BY id")
+    return {r["id"]: dict(r) for r in rows}

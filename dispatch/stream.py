@@ -1,0 +1,218 @@
+"""Live events for the consoles: one reader of the event bus per web process, fanned out to
+every open WebSocket, each filtered to what its user may see.
+
+A socket that (re)connects with the cursor of the last event it saw first catches up from the
+database, then continues from the live feed; events seen in both are dropped by cursor, so a
+console that lost its connection misses nothing and sees nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+from aiohttp import WSMsgType, web
+
+from core import appkeys, auth, events
+from core.auth import Role, User
+from dispatch import states
+
+log = logging.getLogger(__name__)
+
+_QUEUE_MAX = 5000
+_CATCH_UP_PAGE = 500
+_NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+class Subscription:
+    """One listener's queue. Overflow (a stuck client) closes it; the client resumes by cursor."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[events.Event | None] = asyncio.Queue(_QUEUE_MAX + 1)
+        self.overflowed = False
+
+    def put(self, event: events.Event) -> None:
+        if self.overflowed:
+            return
+        if self.queue.qsize() >= _QUEUE_MAX:
+            self.overflowed = True
+            self.queue.put_nowait(None)
+            return
+        self.queue.put_nowait(event)
+
+
+class EventHub:
+    """Reads the bus after its cursor whenever NOTIFY (or the poll interval) says so."""
+
+    def __init__(self, pool: asyncpg.Pool, *, poll_s: float = 0.5) -> None:
+        self._pool = pool
+        self._poll_s = poll_s
+        self._subs: set[Subscription] = set()
+        self.cursor: events.Cursor | None = None
+
+    def subscribe(self) -> Subscription:
+        sub = Subscription()
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self._subs.discard(subscription)
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                await self._run_once()
+            except _NETWORK_ERRORS as e:
+                log.warning("event hub lost the database (%s); retrying in %.1fs", e, backoff)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_once(self) -> None:
+        wake = asyncio.Event()
+
+        def on_notify(*_: Any) -> None:
+            wake.set()
+
+        async with self._pool.acquire() as conn:
+            await conn.add_listener(events.CHANNEL, on_notify)
+            try:
+                if self.cursor is None:
+                    self.cursor = await events.head(conn)
+                retries = 0
+                while True:
+                    # A notified event may still be hidden behind an older open transaction:
+                    # look again soon rather than waiting for the next poll.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.02 if retries else self._poll_s):
+                            await wake.wait()
+                    notified = wake.is_set()
+                    wake.clear()
+                    got = await self._drain(conn)
+                    if got:
+                        retries = 0
+                    elif notified or retries:
+                        retries = retries + 1 if retries < 100 else 0
+            finally:
+                with contextlib.suppress(*_NETWORK_ERRORS):
+                    await conn.remove_listener(events.CHANNEL, on_notify)
+
+    async def _drain(self, conn: asyncpg.Connection) -> int:
+        assert self.cursor is not None
+        total = 0
+        while True:
+            batch = await events.read_after(conn, self.cursor)
+            for ev in batch:
+                for sub in list(self._subs):
+                    sub.put(ev)
+            if batch:
+                self.cursor = batch[-1].cursor
+                total += len(batch)
+            if len(batch) < 500:
+                return total
+
+
+def visible_to(user: User, ev: events.Event) -> bool:
+    """Whether ``user``'s console may receive ``ev``."""
+    if ev.incident_id is None:
+        return user.role is not Role.OPERATOR
+    if user.role in states.SEES_ALL:
+        return True
+    if user.role is Role.OPERATOR:
+        agencies = ev.data.get("agencies") if isinstance(ev.data, dict) else None
+        return bool(agencies) and user.agency_id in agencies
+    return False
+
+
+def _text(data: dict[str, Any]) -> str:
+    return orjson.dumps(data).decode()
+
+
+def _message(ev: events.Event) -> str:
+    return _text(
+        {
+            "type": "event",
+            "cursor": ev.cursor.encode(),
+            "at": ev.at,
+            "kind": ev.kind,
+            "incident_id": str(ev.incident_id) if ev.incident_id else None,
+            "complaint_id": ev.complaint_id,
+            "data": ev.data,
+        }
+    )
+
+
+def _same_origin(request: web.Request) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:  # not a browser
+        return True
+    return urlsplit(origin).netloc == request.host
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """WebSocket of live events. ``?cursor=`` resumes after the last event the client saw."""
+    user = auth.current_user(request)
+    if not _same_origin(request):
+        return auth.json_error(403, "origin", "cross-site WebSocket refused")
+    cursor_text = request.query.get("cursor")
+    try:
+        cursor = events.Cursor.decode(cursor_text) if cursor_text else None
+    except ValueError:
+        return auth.json_error(400, "bad_cursor", "cursor must look like '123.456'")
+
+    hub = request.app[appkeys.EVENT_FANOUT]
+    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    sockets = request.app[appkeys.WEBSOCKETS]
+    sockets.add(ws)
+    sub = hub.subscribe()
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            if cursor is None:
+                cursor = await events.head(conn)
+                await ws.send_str(_text({"type": "hello", "cursor": cursor.encode()}))
+            else:
+                await ws.send_str(_text({"type": "hello", "cursor": cursor.encode(), "resumed": True}))
+                while True:
+                    batch = await events.read_after(conn, cursor, _CATCH_UP_PAGE)
+                    for ev in batch:
+                        if visible_to(user, ev):
+                            await ws.send_str(_message(ev))
+                    if batch:
+                        cursor = batch[-1].cursor
+                    if len(batch) < _CATCH_UP_PAGE:
+                        break
+        await ws.send_str(_text({"type": "caught_up", "cursor": cursor.encode()}))
+        last = cursor
+
+        async def pump() -> None:
+            nonlocal last
+            while True:
+                ev = await sub.queue.get()
+                if ev is None:
+                    await ws.close(code=4008, message=b"too slow; reconnect with your cursor")
+                    return
+                if ev.cursor <= last:
+                    continue
+                last = ev.cursor
+                if visible_to(user, ev):
+                    await ws.send_str(_message(ev))
+
+        async with asyncio.TaskGroup() as tg:
+            pumping = tg.create_task(pump(), name="ws-event-pump")
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                    await ws.send_str('{"type":"pong"}')
+            pumping.cancel()
+    except* ConnectionResetError:
+        log.debug("console socket of %s went away", user.username)
+    finally:
+        hub.unsubscribe(sub)
+        sockets.discard(ws)
+    return ws

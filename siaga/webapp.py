@@ -1,0 +1,104 @@
+"""The aiohttp application: one port for the consoles, the JSON API, complaint pages and ingress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from aiohttp import WSCloseCode, web
+
+from core import appkeys, auth
+from core.db import open_pool
+from core.settings import Settings
+from dispatch import api, console
+from dispatch.stream import EventHub
+
+log = logging.getLogger(__name__)
+
+
+def _optional_setup(app: web.Application, module_name: str) -> bool:
+    """Call ``<module>.setup(app)`` if that module exists and has it (built by other work)."""
+    package = module_name.partition(".")[0]
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec(module_name) is None:
+        return False
+    module = importlib.import_module(module_name)
+    setup = getattr(module, "setup", None)
+    if setup is None:
+        return False
+    setup(app)
+    return True
+
+
+def _handover_hook() -> appkeys.HandoverHook | None:
+    """The complaint pipeline's entry point for a handed-over incident, if it is installed."""
+    if importlib.util.find_spec("complaints.store") is None:
+        return None
+    store: Any = importlib.import_module("complaints.store")
+    hook = getattr(store, "create_from_incident", None)
+    return hook
+
+
+async def _own_pool(app: web.Application) -> AsyncIterator[None]:
+    dsn = app[appkeys.SETTINGS].database_url
+    if dsn is None:
+        raise RuntimeError("create_app without a pool needs SIAGA_DATABASE_URL")
+    async with open_pool(dsn) as pool:
+        app[appkeys.POOL] = pool
+        yield
+
+
+async def _event_hub(app: web.Application) -> AsyncIterator[None]:
+    hub = EventHub(app[appkeys.POOL])
+    app[appkeys.EVENT_FANOUT] = hub
+    task = asyncio.create_task(hub.run(), name="event-hub")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_websockets(app: web.Application) -> None:
+    for ws in set(app[appkeys.WEBSOCKETS]):
+        await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+@auth.public
+async def _root(request: web.Request) -> web.Response:
+    raise web.HTTPSeeOther(location="/console")
+
+
+def create_app(
+    settings: Settings, pool: asyncpg.Pool | None = None, *, extras: bool = True
+) -> web.Application:
+    """The whole web role. Given a pool, the caller owns it; without one the app opens its own
+    from ``settings.database_url`` at startup and closes it at cleanup. ``extras=False`` mounts
+    only dispatch (the complaint desk and the app API are left out)."""
+    app = web.Application(middlewares=[auth.auth_middleware], client_max_size=1024 * 1024)
+    app[appkeys.SETTINGS] = settings
+    if pool is not None:
+        app[appkeys.POOL] = pool
+    else:
+        app.cleanup_ctx.append(_own_pool)
+    app[appkeys.WEBSOCKETS] = set()
+    hook = _handover_hook() if extras else None
+    if hook is not None:
+        app[appkeys.HANDOVER_HOOK] = hook
+    app.cleanup_ctx.append(_event_hub)
+    app.on_shutdown.append(_close_websockets)
+
+    api.setup(app)
+    console.setup(app)
+    for name in ("complaints.web", "gateway.app_api") if extras else ():
+        if _optional_setup(app, name):
+            log.debug("mounted %s", name)
+    if not any(
+        r.method == "GET" and r.resource is not None and r.resource.canonical == "/" for r in app.router.routes()
+    ):
+        app.router.add_get("/", _root)
+    return app

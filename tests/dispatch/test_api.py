@@ -1,0 +1,209 @@
+"""The API: every role x every action, agency isolation, sign-in, CSRF, OpenAPI."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+import pytest
+
+from core import auth
+from core.settings import Settings
+from dispatch import service
+from siaga.webapp import create_app
+from tests.dispatch import factory
+from tests.dispatch.conftest import Client
+
+ROLES_USERS = ["op-polsek", "supervisor", "cc", "complaints", "opd", "leader", "admin"]
+READERS = {"op-polsek", "supervisor", "cc", "leader", "admin"}
+RESPONDERS = {"op-polsek", "supervisor", "cc", "admin"}
+DESK = {"supervisor", "cc", "admin"}
+
+
+async def _police_incident(pool: asyncpg.Pool, settings: Settings, world: factory.World) -> factory.Made:
+    async with pool.acquire() as conn:
+        made = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
+    await service.route_pending(pool, settings)
+    return made
+
+
+async def test_every_dispatch_route_has_an_access_rule(settings: Settings, pool: asyncpg.Pool) -> None:
+    assert auth.routes_without_rule(create_app(settings, pool, extras=False)) == []
+
+
+async def test_every_route_of_the_whole_app_has_an_access_rule(settings: Settings, pool: asyncpg.Pool) -> None:
+    try:
+        app = create_app(settings, pool)
+    except ImportError as e:  # another area's module mid-way; its own suite says so
+        pytest.skip(f"the full app does not assemble yet: {e}")
+    assert auth.routes_without_rule(app) == []
+
+
+async def test_role_matrix(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client
+) -> None:
+    """Each role against each API action, on an incident assigned to the operator's polsek."""
+    for username in ROLES_USERS:
+        s = await client(username)
+        made = await _police_incident(pool, settings, world)
+        iid = made.incident_id
+        actions = [
+            ("GET", "/api/v1/me", None, True),
+            ("GET", "/api/v1/agencies", None, True),
+            ("GET", "/api/v1/incidents", None, username in READERS),
+            ("GET", f"/api/v1/incidents/{iid}", None, username in READERS),
+            ("POST", f"/api/v1/incidents/{iid}/notes", {"body": "catatan"}, username in RESPONDERS),
+            ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "acknowledged"}, username in RESPONDERS),
+            ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "dispatched", "unit": "Patroli 2"},
+             username in RESPONDERS),
+            ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "on_scene"}, username in RESPONDERS),
+            ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "resolved"}, username in RESPONDERS),
+            ("GET", "/api/v1/routing-rules", None, username in DESK),
+            ("PUT", "/api/v1/routing-rules", None, username == "admin"),
+        ]
+        rules = (await (await (await client("admin")).get("/api/v1/routing-rules")).json())
+        for method, path, body, allowed in actions:
+            if method == "PUT":
+                body = rules
+            r = await s.request(method, path, json=body)
+            expected = {200, 201} if allowed else {403}
+            assert r.status in expected, (username, method, path, r.status, await r.text())
+        # the false-alarm / handover moves straight from new belong to the desk
+        fresh = await _police_incident(pool, settings, world)
+        r = await s.post(f"/api/v1/incidents/{fresh.incident_id}/transition", json={"to": "false_alarm"})
+        assert r.status == (200 if username in DESK else 403), (username, await r.text())
+        fresh = await _police_incident(pool, settings, world)
+        r = await s.post(f"/api/v1/incidents/{fresh.incident_id}/transition", json={"to": "handed_to_complaints"})
+        assert r.status == (200 if username in DESK else 403), (username, await r.text())
+
+
+async def test_the_stream_and_openapi_per_role(server: str, client: Client) -> None:
+    for username in ROLES_USERS:
+        s = await client(username)
+        async with s.ws_connect("/api/v1/stream") as ws:
+            hello = await ws.receive_json(timeout=5)
+            assert hello["type"] == "hello"
+        assert (await s.get("/api/v1/openapi.json")).status == 200
+    async with aiohttp.ClientSession(base_url=server) as anon:
+        for path in ("/api/v1/me", "/api/v1/incidents", "/api/v1/stream", "/api/v1/routing-rules"):
+            assert (await anon.get(path)).status == 401, path
+        assert (await anon.get("/api/v1/openapi.json")).status == 200
+
+
+async def test_agencies_do_not_see_each_others_incidents(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client
+) -> None:
+    async with pool.acquire() as conn:
+        police_only = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
+        road = await factory.incident(
+            conn, type="accident", police_agency_id=world.polsek_kertek, dishub_unit_id=world.dishub_post
+        )
+    await service.route_pending(pool, settings)
+    police, dishub, kertek = await client("op-polsek"), await client("op-dishub"), await client("op-kertek")
+
+    async def ids(s: aiohttp.ClientSession) -> set[str]:
+        return {i["id"] for i in (await (await s.get("/api/v1/incidents?state=all")).json())["incidents"]}
+
+    assert await ids(police) == {str(police_only.incident_id)}
+    assert await ids(dishub) == {str(road.incident_id)}
+    assert await ids(kertek) == {str(road.incident_id)}
+    # Dishub cannot read, note or move the police-only incident, and the answer does not say it exists
+    for method, path, body in [
+        ("GET", f"/api/v1/incidents/{police_only.incident_id}", None),
+        ("POST", f"/api/v1/incidents/{police_only.incident_id}/notes", {"body": "x"}),
+        ("POST", f"/api/v1/incidents/{police_only.incident_id}/transition", {"to": "acknowledged"}),
+    ]:
+        r = await dishub.request(method, path, json=body)
+        assert r.status == 404, (path, r.status)
+    # ... and the reverse: the Wonosobo polsek cannot touch Kertek's road accident
+    r = await police.post(f"/api/v1/incidents/{road.incident_id}/transition", json={"to": "acknowledged"})
+    assert r.status == 404
+    assert await pool.fetchval("SELECT state FROM incident WHERE id = $1", road.incident_id) == "new"
+    # but Dishub can act on the accident it shares with the police
+    r = await dishub.post(f"/api/v1/incidents/{road.incident_id}/transition", json={"to": "acknowledged"})
+    assert r.status == 200
+    # the desk sees everything
+    assert await ids(await client("supervisor")) == {str(police_only.incident_id), str(road.incident_id)}
+
+
+async def test_sign_in_rate_limit_and_expiry(server: str, pool: asyncpg.Pool, world: factory.World) -> None:
+    async with aiohttp.ClientSession(base_url=server) as s:
+        for _ in range(5):
+            r = await s.post("/api/v1/login", json={"username": "op-polsek", "password": "salah"})
+            assert r.status == 401
+        # the right password no longer helps within the window
+        r = await s.post("/api/v1/login", json={"username": "op-polsek", "password": factory.PASSWORD})
+        assert r.status == 429
+        # another user from the same place is still fine
+        r = await s.post("/api/v1/login", json={"username": "supervisor", "password": factory.PASSWORD})
+        assert r.status == 200
+        token = (await r.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await s.get("/api/v1/me", headers=headers)).status == 200
+        await pool.execute("UPDATE user_session SET expires_at = now() - interval '1 second'")
+        assert (await s.get("/api/v1/me", headers=headers)).status == 401
+    actions = [r["action"] for r in await pool.fetch("SELECT action FROM audit_log WHERE action LIKE 'login%'")]
+    assert actions.count("login.failed") == 5 and "login.rate_limited" in actions and "login" in actions
+
+
+async def test_logout_revokes(server: str, client: Client) -> None:
+    s = await client("cc")
+    assert (await s.post("/api/v1/logout")).status == 200
+    assert (await s.get("/api/v1/me")).status == 401
+
+
+async def test_cookie_session_needs_csrf(
+    server: str, pool: asyncpg.Pool, settings: Settings, world: factory.World
+) -> None:
+    made = await _police_incident(pool, settings, world)
+    async with aiohttp.ClientSession(base_url=server, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        page = await (await s.get("/login")).text()
+        csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+        r = await s.post("/login", data={"username": "op-polsek", "password": factory.PASSWORD,
+                                         "csrf_token": csrf}, allow_redirects=False)
+        assert r.status == 303 and r.headers["Location"] == "/console"
+        assert (await s.get("/console")).status == 200
+        path = f"/api/v1/incidents/{made.incident_id}/transition"
+        r = await s.post(path, json={"to": "acknowledged"})
+        assert r.status == 403 and (await r.json())["error"] == "csrf"
+        me = await (await s.get("/api/v1/me")).json()
+        r = await s.post(path, json={"to": "acknowledged"}, headers={"X-CSRF-Token": me["csrf_token"]})
+        assert r.status == 200
+    async with aiohttp.ClientSession(base_url=server, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
+        # a login form posted without its token (from another site) is refused
+        r = await s.post("/login", data={"username": "op-polsek", "password": factory.PASSWORD},
+                         allow_redirects=False)
+        assert r.status == 403
+
+
+async def test_bad_input(server: str, client: Client, world: factory.World) -> None:
+    s = await client("admin")
+    assert (await s.get("/api/v1/incidents/not-a-uuid")).status == 404
+    assert (await s.get("/api/v1/incidents?state=weird")).status == 400
+    r = await s.post("/api/v1/incidents/00000000-0000-0000-0000-000000000000/transition", json={"to": "boom"})
+    assert r.status == 422
+
+
+async def test_openapi_is_generated_from_the_routes(server: str) -> None:
+    async with aiohttp.ClientSession(base_url=server) as s:
+        doc = await (await s.get("/api/v1/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    op = doc["paths"]["/api/v1/incidents/{incident_id}/transition"]["post"]
+    assert op["x-roles"] == ["admin", "command_centre", "operator", "supervisor"]
+    assert op["requestBody"]["content"]["application/json"]["schema"]["$ref"] == "#/components/schemas/TransitionBody"
+    assert "TransitionBody" in doc["components"]["schemas"]
+    assert "security" not in doc["paths"]["/api/v1/login"]["post"]
+    assert set(doc["paths"]) >= {"/api/v1/login", "/api/v1/incidents", "/api/v1/stream", "/api/v1/openapi.json"}
+
+
+@pytest.mark.parametrize("role", ["operator", "opd_officer"])
+async def test_create_user_needs_an_agency(pool: asyncpg.Pool, world: factory.World, role: str) -> None:
+    async with pool.acquire() as conn:
+        with pytest.raises(auth.AuthError) as e:
+            await auth.create_user(conn, "tanpa-instansi", "cukup-panjang", role)
+        assert e.value.code == "agency_required"
+        with pytest.raises(auth.AuthError):
+            # an OPD officer in the police, an operator in an OPD: both refused
+            await auth.create_user(
+                conn, "salah-instansi", "cukup-panjang", role,
+                world.polres if role == "opd_officer" else world.opd,
+            )
