@@ -19,7 +19,7 @@ class _Placement(dict[str, Any]):
         return self
 
 
-async def _place_by_gps(
+async def place_by_gps(
     conn: asyncpg.Connection, device: Mapping[str, Any], alert: AlertIn, received_at: datetime
 ) -> Placement:
     """Places an alert at its GPS fix. The ingress tests check what reaches the pipeline, not the
@@ -57,7 +57,7 @@ async def pipeline_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def pipeline(pipeline_pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[AlertPipeline]:
     pool = pipeline_pool
-    placer: Any = _place_by_gps
+    placer: Any = place_by_gps
     try:
         from gateway.service import load_areas, make_placer
 
