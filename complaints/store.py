@@ -306,7 +306,7 @@ async def create(
 async def create_from_incident(
     conn: asyncpg.Connection,
     incident_id: uuid.UUID,
-    actor: Actor,
+    actor: Actor | None = None,
     *,
     description: str | None = None,
     kind: Kind = Kind.PENGADUAN,
@@ -318,8 +318,11 @@ async def create_from_incident(
     """Hand a non-emergency incident over to the complaint pipeline (inside the caller's transaction
     if there is one): the complaint copies the incident's place and both rows link to each other.
 
-    Marking the incident ``handed_to_complaints`` is dispatch's business, not done here.
+    Marking the incident ``handed_to_complaints`` is dispatch's business, not done here. Dispatch
+    calls this as ``hook(conn, incident_id)``; the actor then is the command centre.
     """
+    if actor is None:
+        actor = Actor(Role.COMMAND_CENTRE, name="pusat kendali")
     inc = await conn.fetchrow(
         """SELECT id, number, type, lat, lon, desa_code, desa_name, kecamatan_code, kecamatan_name,
                   complaint_id, created_at

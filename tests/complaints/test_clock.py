@@ -278,9 +278,7 @@ def test_colour_while_paused_never_turns_red_by_date() -> None:
 # --- a property over many starts ---------------------------------------------------------------
 @settings(max_examples=300, deadline=None)
 @given(
-    start=st.datetimes(
-        min_value=datetime(2025, 12, 1), max_value=datetime(2027, 12, 31), timezones=st.just(WIB)
-    ),
+    start=st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 12, 31), timezones=st.just(WIB)),
     days=st.integers(min_value=0, max_value=15),
 )
 def test_add_is_the_inverse_of_elapsed(start: datetime, days: int) -> None:

@@ -1,0 +1,231 @@
+"""The leader's decision-support dashboard over complaints: counts by status and colour, SLA
+compliance per OPD (share of follow-ups within the limit) ranked, the red list; CSV of each table.
+
+The queries read the stored yellow/due instants, so a colour is a comparison, and are shaped for
+the indexes of migration 0004 (benchmark: complaints/bench.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from complaints.clock import WIB
+from complaints.model import LABEL, Role, Status
+from core import appkeys, auth
+
+READERS = (Role.LEADER, Role.ADMIN)
+DEFAULT_DAYS = 90
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM complaint WHERE received_at >= $1 GROUP BY status ORDER BY status",
+        since,
+    )
+    return Table(
+        "status",
+        "Laporan menurut status",
+        ["status", "keterangan", "jumlah"],
+        [[r["status"], LABEL[Status(r["status"])], r["n"]] for r in rows],
+    )
+
+
+async def colour_counts(conn: asyncpg.Connection, now: datetime) -> Table:
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE due_at <= $1) AS merah,
+                  count(*) FILTER (WHERE due_at > $1 AND yellow_at <= $1) AS kuning,
+                  count(*) FILTER (WHERE (due_at IS NULL OR due_at > $1) AND (yellow_at IS NULL OR yellow_at > $1))
+                      AS hijau
+             FROM complaint WHERE closed_at IS NULL AND stage IN ('verifikasi', 'tindak_lanjut')""",
+        now,
+    )
+    return Table(
+        "warna",
+        "Laporan terbuka menurut warna",
+        ["warna", "jumlah"],
+        [["merah", row["merah"]], ["kuning", row["kuning"]], ["hijau", row["hijau"]]],
+    )
+
+
+async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetime) -> Table:
+    """Per OPD: dispositions due in the period, followed up within the limit, share, still red."""
+    rows = await conn.fetch(
+        """SELECT a.id, a.name, s.due, s.on_time, s.late, s.red_open, s.returned
+             FROM (SELECT opd_id,
+                          count(*) FILTER (WHERE outcome = 'followed_up' OR (finished_at IS NULL AND due_at <= $2))
+                              AS due,
+                          count(*) FILTER (WHERE outcome = 'followed_up' AND on_time) AS on_time,
+                          count(*) FILTER (WHERE outcome = 'followed_up' AND NOT on_time) AS late,
+                          count(*) FILTER (WHERE finished_at IS NULL AND due_at <= $2) AS red_open,
+                          count(*) FILTER (WHERE outcome = 'returned') AS returned
+                     FROM complaint_disposition
+                    WHERE disposed_at >= $1
+                    GROUP BY opd_id) s
+             JOIN agency a ON a.id = s.opd_id
+            ORDER BY (s.on_time::float8 / NULLIF(s.due, 0)) ASC NULLS LAST, s.red_open DESC, a.name""",
+        since,
+        now,
+    )
+    out = []
+    for rank, r in enumerate(rows, 1):
+        share = round(100.0 * r["on_time"] / r["due"], 1) if r["due"] else None
+        out.append([rank, r["id"], r["name"], r["due"], r["on_time"], r["late"], share, r["red_open"], r["returned"]])
+    return Table(
+        "opd",
+        "Kepatuhan SLA per OPD (tindak lanjut dalam batas hari kerja)",
+        [
+            "peringkat",
+            "opd_id",
+            "opd",
+            "jatuh_tempo",
+            "tepat_waktu",
+            "terlambat",
+            "persen_tepat",
+            "merah_terbuka",
+            "dikembalikan",
+        ],
+        out,
+    )
+
+
+async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) -> Table:
+    rows = await conn.fetch(
+        """SELECT c.id, c.tracking_id, a.name AS opd, c.title, c.kecamatan_name, c.due_at,
+                  d.opd_head_notified_at, d.sekda_notified_at
+             FROM complaint c
+             JOIN agency a ON a.id = c.opd_id
+             LEFT JOIN complaint_disposition d ON d.complaint_id = c.id AND d.finished_at IS NULL
+            WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= $1
+            ORDER BY c.due_at LIMIT $2""",
+        now,
+        limit,
+    )
+    return Table(
+        "merah",
+        "Daftar kode merah (OPD melewati batas tindak lanjut)",
+        ["id", "nomor", "opd", "judul", "kecamatan", "batas_waktu_wib", "ke_kepala_opd", "ke_sekda"],
+        [
+            [
+                r["id"],
+                r["tracking_id"],
+                r["opd"],
+                r["title"],
+                r["kecamatan_name"] or "",
+                _wib(r["due_at"]),
+                "ya" if r["opd_head_notified_at"] else "",
+                "ya" if r["sekda_notified_at"] else "",
+            ]
+            for r in rows
+        ],
+    )
+
+
+def _wib(t: datetime | None) -> str:
+    return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
+
+
+async def all_tables(conn: asyncpg.Connection, now: datetime, days: int = DEFAULT_DAYS) -> list[Table]:
+    since = now - timedelta(days=days)
+    return [
+        await status_counts(conn, since),
+        await colour_counts(conn, now),
+        await opd_compliance(conn, since, now),
+        await red_list(conn, now),
+    ]
+
+
+def to_csv(table: Table) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(table.columns)
+    for row in table.rows:
+        # a cell starting with = + - @ would be a formula in a spreadsheet
+        w.writerow([("'" + v) if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
+    return buf.getvalue()
+
+
+# --- handlers -------------------------------------------------------------------------------------------
+
+
+def _days(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("hari", DEFAULT_DAYS)), 3660))
+    except ValueError:
+        return DEFAULT_DAYS
+
+
+@auth.allow(*READERS)
+async def dashboard_page(request: web.Request) -> web.Response:
+    from complaints.open311 import now_utc
+    from complaints.web import _csrf, e, page  # the shared layout (web imports this module)
+
+    days = _days(request)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        tables = await all_tables(conn, now_utc(), days)
+        red_opds = await conn.fetch(
+            """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
+                WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
+        )
+    parts = [
+        f"<p class='muted'>Periode {days} hari terakhir. <a href='?hari=30'>30</a> · "
+        f"<a href='?hari=90'>90</a> · <a href='?hari=365'>365</a> hari</p>"
+    ]
+    for t in tables:
+        head = "".join(f"<th>{e(c)}</th>" for c in t.columns)
+        body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in t.rows)
+        parts.append(
+            f"<h3>{e(t.title)}</h3><p><a href='/dasbor/{e(t.name)}.csv?hari={days}'>Unduh CSV</a></p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
+    user = auth.current_user(request)
+    if user.role == Role.LEADER and red_opds:
+        opts = "".join(f"<option value='{r['id']}'>{e(r['name'])}</option>" for r in red_opds)
+        parts.append(
+            f"<form class='box' method='post' action='/pengaduan/teguran'>{_csrf(request)}<b>Teguran ke OPD</b>"
+            f"<label>OPD <select name='opd_id'>{opts}</select></label>"
+            "<label>Isi teguran <textarea name='text' required></textarea></label><button>Kirim teguran</button></form>"
+        )
+    return page("Dasbor pengaduan", "".join(parts), user=user)
+
+
+@auth.allow(*READERS)
+async def dashboard_csv(request: web.Request) -> web.Response:
+    from complaints.open311 import now_utc
+
+    name = request.match_info["table"]
+    now = now_utc()
+    since = now - timedelta(days=_days(request))
+    makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Table]]] = {
+        "status": lambda c: status_counts(c, since),
+        "warna": lambda c: colour_counts(c, now),
+        "opd": lambda c: opd_compliance(c, since, now),
+        "merah": lambda c: red_list(c, now, limit=100000),
+    }
+    if name not in makers:
+        raise web.HTTPNotFound()
+    async with request.app[appkeys.POOL].acquire() as conn:
+        table = await makers[name](conn)
+    resp = web.Response(text=to_csv(table), content_type="text/csv", charset="utf-8")
+    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{name}.csv"'
+    return resp
+
+
+def add_routes(app: web.Application, guard: Callable[[Any], Any]) -> None:
+    app.router.add_get("/dasbor", guard(dashboard_page))
+    app.router.add_get("/dasbor/{table}.csv", guard(dashboard_csv))
