@@ -1,0 +1,320 @@
+"""Reference data: the seed rows behind ``siaga reference load``, and jurisdiction (which police
+unit and Dishub post cover a place).
+
+The lists of police units, OPDs and Dishub posts are incomplete public compilations (see
+core/data/wonosobo/README.md), so they are seed rows an admin edits, not code. Loading is
+idempotent and only inserts what is missing: a re-run never duplicates a row nor overwrites an
+admin's edit of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+DATA_PACKAGE = "core.data.wonosobo"
+
+POLRES_CODE = "polres-wonosobo"
+COMMAND_CENTRE_CODE = "command-centre"
+DISHUB_CODE = "dishub"
+
+
+def _read_csv(data: Traversable | Path, name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(data.joinpath(name).read_text(encoding="utf-8"))))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass(slots=True)
+class ReferenceSummary:
+    inserted: dict[str, int] = field(default_factory=dict)
+    existing: dict[str, int] = field(default_factory=dict)
+
+    def count(self, what: str, inserted: bool) -> None:
+        target = self.inserted if inserted else self.existing
+        target[what] = target.get(what, 0) + 1
+
+    def summary(self) -> str:
+        parts = [
+            f"{what}: {self.inserted.get(what, 0)} baru, {self.existing.get(what, 0)} sudah ada"
+            for what in sorted(set(self.inserted) | set(self.existing))
+        ]
+        return "; ".join(parts)
+
+
+async def _agency(
+    conn: asyncpg.Connection,
+    summary: ReferenceSummary,
+    what: str,
+    *,
+    code: str,
+    kind: str,
+    name: str,
+    short_name: str | None = None,
+    kecamatan_code: str | None = None,
+    parent_id: int | None = None,
+    source: str | None = None,
+) -> int:
+    """Insert the agency if its code is new; the id of the row with that code either way."""
+    new_id = await conn.fetchval(
+        """INSERT INTO agency (code, kind, name, short_name, kecamatan_code, parent_id, source)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (code) DO NOTHING RETURNING id""",
+        code,
+        kind,
+        name,
+        short_name,
+        kecamatan_code,
+        parent_id,
+        source,
+    )
+    summary.count(what, new_id is not None)
+    if new_id is not None:
+        return int(new_id)
+    return int(await conn.fetchval("SELECT id FROM agency WHERE code = $1", code))
+
+
+async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = None) -> ReferenceSummary:
+    """Load the code list, police units, the command centre, Dishub and its posts, and the OPDs.
+    ``data`` is a folder with the CSV files of core/data/wonosobo (the shipped one by default)."""
+    data = data if data is not None else resources.files(DATA_PACKAGE)
+    wilayah = _read_csv(data, "wilayah.csv")
+    bps = {r["kode_kemendagri"]: r["kode_bps"] for r in _read_csv(data, "kecamatan_bps_crosswalk.csv")}
+    polsek = _read_csv(data, "polsek.csv")
+    opd = _read_csv(data, "opd.csv")
+    posts = _read_csv(data, "dishub_posts.csv")
+    summary = ReferenceSummary()
+
+    # A few hundred small rows: one short transaction.
+    async with pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchval("SELECT count(*) FROM wilayah")
+        await conn.executemany(
+            """INSERT INTO wilayah (code, name, level, parent_code, bps_code) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (code) DO NOTHING""",
+            [(r["code"], r["name"], r["level"], r["parent_code"] or None, bps.get(r["code"])) for r in wilayah],
+        )
+        added = await conn.fetchval("SELECT count(*) FROM wilayah") - before
+        summary.inserted["wilayah"] = added
+        summary.existing["wilayah"] = len(wilayah) - added
+
+        polres = await _agency(
+            conn,
+            summary,
+            "polres",
+            code=POLRES_CODE,
+            kind="polres",
+            name="Polres Wonosobo",
+            short_name="Polres",
+            source="siaga seed: covers every kecamatan without a known Polsek",
+        )
+        for r in polsek:
+            await _agency(
+                conn,
+                summary,
+                "polsek",
+                code=_slug(r["unit"]),
+                kind="polsek",  # a Polsubsektor is dispatched like a Polsek
+                name=r["unit"],
+                kecamatan_code=r["kode_kec"],
+                parent_id=polres,
+                source=f"{r['source_url']} ({r['source_date']})",
+            )
+
+        # Migration 0003 may already have seeded a command centre under another code: one is enough.
+        centre = await conn.fetchval("SELECT id FROM agency WHERE kind = 'command_centre' ORDER BY id LIMIT 1")
+        if centre is None:
+            await _agency(
+                conn,
+                summary,
+                "command_centre",
+                code=COMMAND_CENTRE_CODE,
+                kind="command_centre",
+                name="Pusat Kendali Bupati Wonosobo",
+                short_name="Command Centre",
+                source="siaga seed",
+            )
+        else:
+            summary.count("command_centre", False)
+
+        dishub = await _agency(
+            conn,
+            summary,
+            "dishub",
+            code=DISHUB_CODE,
+            kind="dishub",
+            name="Disperkimhub Wonosobo, Bidang Perhubungan",
+            short_name="Dishub",
+            source="siaga seed: the transport function of Disperkimhub (opd.csv)",
+        )
+        for r in posts:
+            # The seed key lives in `source`, so a post an admin renamed is not seeded again.
+            key = f"dishub_posts.csv#{r['post_name']}|"
+            new_id = await conn.fetchval(
+                """INSERT INTO agency_unit (agency_id, name, kind, lat, lon, source)
+                   SELECT $1, $2, 'post', NULL, NULL, $3 || ' ' || $4
+                    WHERE NOT EXISTS (SELECT 1 FROM agency_unit
+                                       WHERE agency_id = $1 AND (name = $2 OR starts_with(source, $3)))
+                   ON CONFLICT (agency_id, name) DO NOTHING RETURNING id""",
+                dishub,
+                r["post_name"],
+                key,
+                f"{r['kind']}; {r['source_urls']}",
+            )
+            summary.count("dishub_post", new_id is not None)
+
+        for r in opd:
+            await _agency(
+                conn,
+                summary,
+                "opd",
+                code="opd-" + _slug(r["singkatan"]),
+                kind="opd",
+                name=r["nama"],
+                short_name=r["singkatan"],
+                source=f"siaga seed: opd.csv ({r['jenis']}, {r['n_seeders_listing']} public seeders)",
+            )
+    log.info("reference data loaded: %s", summary.summary())
+    return summary
+
+
+async def cli_reference_load(dsn: str) -> None:
+    """``siaga reference load``: load the seed rows and print what was added."""
+    from core.db import open_pool
+
+    async with open_pool(dsn, min_size=1, max_size=2) as pool:
+        summary = await load_reference(pool)
+        jurisdiction = await load_jurisdiction(pool)
+        uncovered = [code for code, name in jurisdiction.kecamatan_names.items() if code not in jurisdiction.polsek]
+    print("Data referensi dimuat.")
+    print(summary.summary())
+    if uncovered:
+        names = ", ".join(jurisdiction.kecamatan_names[c] for c in sorted(uncovered))
+        print(f"Kecamatan tanpa Polsek yang diketahui (ditangani Polres): {names}")
+
+
+# ---- jurisdiction -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DishubPost:
+    id: int
+    name: str
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """Who covers a place, from the agency tables at one moment. Pure lookups."""
+
+    polsek: Mapping[str, int]  # kecamatan code -> active polsek agency id
+    polres_id: int | None
+    command_centre_id: int | None
+    dishub_posts: tuple[DishubPost, ...]  # active posts that have coordinates
+    kecamatan_names: Mapping[str, str] = field(default_factory=dict)
+
+    def police_unit_for(self, kecamatan_code: str | None) -> int | None:
+        """The Polsek of the kecamatan, else the Polres; None outside the regency."""
+        if kecamatan_code is None:
+            return None
+        return self.polsek.get(kecamatan_code, self.polres_id)
+
+    def nearest_dishub_post(self, lat: float, lon: float) -> int | None:
+        """The nearest Dishub post that has coordinates (None until an admin maps one)."""
+        best: int | None = None
+        best_d = math.inf
+        k = math.cos(math.radians(lat))
+        for p in self.dishub_posts:
+            d = (p.lat - lat) ** 2 + ((p.lon - lon) * k) ** 2
+            if d < best_d:
+                best, best_d = p.id, d
+        return best
+
+
+_JURISDICTION_AGENCIES = """
+SELECT DISTINCT ON (kind, kecamatan_code) id, kind, kecamatan_code FROM agency
+ WHERE active AND kind IN ('polsek', 'polres', 'command_centre')
+ ORDER BY kind, kecamatan_code, id
+"""
+_JURISDICTION_POSTS = """
+SELECT u.id, u.name, u.lat, u.lon FROM agency_unit u JOIN agency a ON a.id = u.agency_id
+ WHERE a.kind = 'dishub' AND a.active AND u.active AND u.lat IS NOT NULL AND u.lon IS NOT NULL
+ ORDER BY u.id
+"""
+
+
+async def load_jurisdiction(db: asyncpg.Pool | asyncpg.Connection) -> Jurisdiction:
+    """A snapshot of the covering agencies (three small queries)."""
+    agencies = await db.fetch(_JURISDICTION_AGENCIES)
+    posts = await db.fetch(_JURISDICTION_POSTS)
+    names = await db.fetch("SELECT code, name FROM wilayah WHERE level = 'kecamatan' ORDER BY code")
+    polsek: dict[str, int] = {}
+    polres = centre = None
+    for r in agencies:
+        if r["kind"] == "polsek" and r["kecamatan_code"]:
+            polsek[r["kecamatan_code"]] = r["id"]
+        elif r["kind"] == "polres" and polres is None:
+            polres = r["id"]
+        elif r["kind"] == "command_centre" and centre is None:
+            centre = r["id"]
+    return Jurisdiction(
+        polsek=polsek,
+        polres_id=polres,
+        command_centre_id=centre,
+        dishub_posts=tuple(DishubPost(p["id"], p["name"], p["lat"], p["lon"]) for p in posts),
+        kecamatan_names={r["code"]: r["name"] for r in names},
+    )
+
+
+class JurisdictionCache:
+    """The jurisdiction snapshot kept in memory, so placing an alert costs no query for it.
+    Reloaded when older than ``max_age_s`` (admin edits show up within that) or on `invalidate`."""
+
+    def __init__(self, max_age_s: float = 60.0) -> None:
+        self.max_age_s = max_age_s
+        self._snapshot: Jurisdiction | None = None
+        self._loaded_at = -math.inf
+
+    def invalidate(self) -> None:
+        self._loaded_at = -math.inf
+
+    async def get(self, db: asyncpg.Pool | asyncpg.Connection) -> Jurisdiction:
+        if self._snapshot is None or time.monotonic() - self._loaded_at > self.max_age_s:
+            return await self.refresh(db)
+        return self._snapshot
+
+    async def refresh(self, db: asyncpg.Pool | asyncpg.Connection) -> Jurisdiction:
+        self._snapshot = await load_jurisdiction(db)
+        self._loaded_at = time.monotonic()
+        return self._snapshot
+
+    @property
+    def snapshot(self) -> Jurisdiction | None:
+        return self._snapshot
+
+
+async def police_unit_for(conn: asyncpg.Connection, kecamatan_code: str | None) -> int | None:
+    """The Polsek covering a kecamatan, else the Polres (one indexed query)."""
+    if kecamatan_code is None:
+        return None
+    return await conn.fetchval(
+        """SELECT id FROM agency
+            WHERE active AND ((kind = 'polsek' AND kecamatan_code = $1) OR kind = 'polres')
+            ORDER BY kind = 'polsek' DESC, id LIMIT 1""",
+        kecamatan_code,
+    )
