@@ -18,13 +18,18 @@ and restarts at power-up). :func:`alarm_seq` derives one from the device timesta
 position and the alarm code, so a tracker re-sending the same alarm (it does so until answered,
 and again after a reconnect) is one incident. Without a usable device time it falls back to the
 receive time truncated to the minute.
+
+Policy: only the alarms of :data:`INCIDENT_TYPES` (SOS, accident, fall) become incidents; the
+others (power cut, geofence, low battery...) are stored as positions and logged. The alarm bits of
+status/heartbeat packets are not alerts: a tracker repeats them in every heartbeat while the
+alarm lasts, and it reports the alarm itself in an alarm packet.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from gateway.payloads import AlertIn, AlertType, Cell, Location, TelemetryIn
@@ -371,9 +376,10 @@ def alarm_seq(device_time: datetime | None, alarm_code: int, received_at: dateti
     return seconds * 256 + (alarm_code & 0xFF)
 
 
-def decode(frame: Frame) -> Message:
+def decode(frame: Frame, *, tz_offset_min: int = 0) -> Message:
     """Frame -> Message; :class:`FrameRefused` ('short_content', 'bad_imei') when the content is too
-    short or malformed for its protocol number."""
+    short or malformed for its protocol number. Device times are UTC (the GT06 document) unless the
+    device announced a time zone in its login (GT06N extension bits), as Traccar reads them."""
     p, c = frame.protocol, frame.content
     try:
         if p == LOGIN:
@@ -385,14 +391,14 @@ def decode(frame: Frame) -> Message:
         if p == TIME_REQUEST:
             return Message("time_request", p, frame.serial)
         if p in _LOCATION_PROTOCOLS:
-            gps = _gps(c, 0)
+            gps = _gps(c, 0, tz_offset_min)
             cell = _cell(c, 18) if p != GPS and len(c) >= 26 else None
             extra: dict[str, int] = {}
             if p == GPS_LBS_2 and len(c) >= 29:
                 extra = {"acc": c[26], "upload_mode": c[27], "reupload": c[28]}
             return Message("location", p, frame.serial, gps=gps, cell=cell, extra=extra)
         if p in _ALARM_PROTOCOLS:
-            return _alarm(frame)
+            return _alarm(frame, tz_offset_min)
         if p in COMMAND_REPLIES:
             return Message("command_reply", p, frame.serial)
     except (IndexError, struct.error):
@@ -439,7 +445,7 @@ def _gk310_heartbeat(frame: Frame) -> Message:
     return Message("heartbeat", HEARTBEAT, frame.serial, status=status)
 
 
-def _gps(c: bytes, at: int) -> GpsFix:
+def _gps(c: bytes, at: int, tz_offset_min: int = 0) -> GpsFix:
     if len(c) < at + 18:
         raise IndexError("gps block")
     yy, mo, dd, hh, mi, ss, sats = c[at : at + 7]
@@ -451,7 +457,7 @@ def _gps(c: bytes, at: int) -> GpsFix:
     if flags & (1 << 11):  # bit 11 set = west
         lon = -lon
     try:
-        time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=UTC)
+        time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=UTC) - timedelta(minutes=tz_offset_min)
     except ValueError:
         time = None
     if time is not None and time.year >= 2100:
@@ -491,12 +497,12 @@ def _status(c: bytes, at: int) -> TerminalStatus:
     )
 
 
-def _alarm(frame: Frame) -> Message:
+def _alarm(frame: Frame, tz_offset_min: int = 0) -> Message:
     p, c = frame.protocol, frame.content
     at = 0
     gps = None
     if p != LBS_STATUS:
-        gps = _gps(c, 0)
+        gps = _gps(c, 0, tz_offset_min)
         at = 18
     lbs_len = c[at]
     cell = _cell(c, at + 1) if lbs_len else None

@@ -127,6 +127,7 @@ class _Connection:
         self.device_id: str | None = None
         self.imei: str | None = None
         self.refusals = 0
+        self.tz_offset_min = 0
 
     async def run(self) -> None:
         s = self.settings
@@ -170,7 +171,7 @@ class _Connection:
             return
         self.stats.frames += 1
         try:
-            msg = gt06.decode(item)
+            msg = gt06.decode(item, tz_offset_min=self.tz_offset_min)
         except gt06.FrameRefused as e:
             await self._refuse(e.reason, item.raw, e.detail)
             return
@@ -201,6 +202,7 @@ class _Connection:
             log.info("GT06 %s: unknown IMEI %s, closing", self.peer, msg.imei)
             raise _Close
         self.device_id, self.imei = device_id, msg.imei
+        self.tz_offset_min = msg.extra.get("tz_offset_min", 0)
         await self._send(gt06.response(frame))
 
     async def _deliver(self, frame: gt06.Frame, msg: gt06.Message, received_at: datetime) -> None:

@@ -65,6 +65,11 @@ def test_login_with_type_and_timezone() -> None:
     assert m.extra == {"type_id": 0x3608, "tz_offset_min": 420}
 
 
+def test_device_time_zone_from_login() -> None:
+    wib = gt06.decode(frame(DOC_GPS_LBS), tz_offset_min=420)
+    assert wib.gps is not None and wib.gps.time == datetime(2011, 8, 29, 10, 46, 16, tzinfo=UTC)
+
+
 def test_documented_gps_lbs_location() -> None:
     m = message(DOC_GPS_LBS)
     assert m.kind == "location" and m.serial == 3
