@@ -1,0 +1,55 @@
+"""The synthetic seed (small): marked, consistent with the schema and the clock, and the dashboard reads it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+
+from complaints import dashboard, store
+from complaints.bench import bench_dashboard
+from complaints.clock import WorkingDayClock
+from complaints.synthetic import FastCalendar, seed_synthetic
+from tests.complaints.test_clock import CUTI_2026, CUTI_2027
+
+NOW = datetime(2026, 11, 27, 5, tzinfo=UTC)
+
+
+def test_fast_calendar_agrees_with_the_clock() -> None:
+    clock = WorkingDayClock(CUTI_2026 + CUTI_2027)
+    cal = FastCalendar(clock, datetime(2025, 10, 1).date(), datetime(2028, 1, 31).date())
+    t = datetime(2025, 11, 1, 3, 17, tzinfo=UTC)
+    while t < datetime(2027, 12, 1, tzinfo=UTC):
+        for n in (0.5, 1, 3, 5, 10):
+            assert cal.add(t, n) == clock.add(t, n), (t, n)
+        t = t.replace(hour=(t.hour + 7) % 24) + (datetime(2000, 1, 2) - datetime(2000, 1, 1)) * 1.37
+
+
+async def test_seed_small(pool: asyncpg.Pool) -> None:
+    s = await seed_synthetic(pool, 3000, 800, now=NOW, batch=1000, seed=7)
+    assert (s.complaints, s.incidents) == (3000, 800) and s.dispositions > 2000
+    async with pool.acquire() as conn:
+        assert (
+            await conn.fetchval("SELECT count(*) FROM complaint WHERE synthetic AND tracking_id LIKE 'SYN-%'") == 3000
+        )
+        assert await conn.fetchval("SELECT count(*) FROM complaint_disposition WHERE NOT synthetic") == 0
+        assert await conn.fetchval("SELECT count(*) FROM incident WHERE device_id LIKE 'syn-%'") == 800
+        statuses = {r["status"] for r in await conn.fetch("SELECT DISTINCT status FROM complaint")}
+        assert {"selesai", "disposisi", "arsip", "bukan_wewenang"} <= statuses
+        # open OPD stages carry the clock's due date
+        row = await conn.fetchrow(
+            "SELECT stage_started_at, due_at FROM complaint WHERE stage = 'tindak_lanjut' LIMIT 1"
+        )
+        clock = await store.load_clock(conn)
+        assert row["due_at"] == clock.add(row["stage_started_at"], 5)
+        tables = {t.name: t for t in await dashboard.all_tables(conn, NOW, 365)}
+        assert sum(r[2] for r in tables["status"].rows) == 3000
+        opd = tables["opd"].rows
+        assert opd and [r[0] for r in opd] == list(range(1, len(opd) + 1))
+        shares = [r[6] for r in opd if r[6] is not None]
+        assert shares == sorted(shares)  # worst first
+        assert tables["merah"].rows
+        # synthetic complaints stay out of Open311 listings
+        assert await store.search(conn, store.RequestFilter()) == []
+    result = await bench_dashboard(pool, runs=3, now=NOW)
+    assert set(result) == {"status", "warna", "opd", "merah", "page"}
