@@ -267,7 +267,12 @@ async def register(request: web.Request) -> web.Response:
             float(settings.app_code_ttl_s),
         )
     sender = request.app.get(CODE_SENDER) or LoggingCodeSender()
-    await sender.send_code(phone, code)
+    try:
+        async with asyncio.timeout(30):
+            await sender.send_code(phone, code)
+    except (OSError, TimeoutError) as e:
+        log.warning("could not send the code of registration %s: %r", registration_id, e)
+        return _error(502, "code_not_sent", "Kode verifikasi tidak dapat dikirim; coba lagi nanti.")
     log.info("app registration %s for %s", registration_id, mask_phone(phone))
     return web.json_response(
         {"registration_id": str(registration_id), "expires_in": settings.app_code_ttl_s}, status=202

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,7 +27,7 @@ from gateway.store import AlertPipeline, DeviceRefused
 log = logging.getLogger(__name__)
 
 CHANNEL = "gt06"
-READ_CHUNK = 4096
+READ_CHUNK = 4096  # bytes read from the socket at a time, into one fixed buffer per connection
 WRITE_TIMEOUT_S = 10.0
 
 
@@ -57,7 +58,6 @@ class Gt06Server:
         self._port = settings.gt06_port if port is None else port
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._closing = False
         self.stats = Gt06Stats()
 
     @property
@@ -68,15 +68,13 @@ class Gt06Server:
     async def __aenter__(self) -> Gt06Server:
         if self._server is not None:
             raise RuntimeError("Gt06Server is not re-entrant")
-        self._server = await asyncio.start_server(
-            self._accept, self.settings.tracker_host, self._port, limit=READ_CHUNK, backlog=1024
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._protocol, self.settings.tracker_host, self._port, backlog=1024)
         log.info("GT06 server on %s:%d", self.settings.tracker_host, self.port)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
-        self._closing = True
         self._server.close()
         handlers = list(self._handlers)
         for task in handlers:
@@ -86,44 +84,115 @@ class Gt06Server:
                 await task
         await self._server.wait_closed()
         self._server = None
-        self._closing = False
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _protocol(self) -> asyncio.BaseProtocol:
         if len(self._handlers) >= self.settings.gt06_max_connections:
             self.stats.rejected_over_limit += 1
-            writer.transport.abort()
-            return
-        task = asyncio.current_task()
-        assert task is not None
+            return _Reject()
+        return _Wire(self)
+
+    def _start(self, wire: _Wire) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve(wire), name=f"gt06 {wire.peer}")
         self._handlers.add(task)
+        task.add_done_callback(self._handlers.discard)
+
+    async def _serve(self, wire: _Wire) -> None:
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         try:
-            await _Connection(self, reader, writer).run()
-        except (ConnectionError, OSError) as e:
-            log.debug("GT06 connection error: %r", e)
-        except asyncio.CancelledError:
-            if not self._closing:
-                raise
-            # Cancelled by our own shutdown: end quietly, asyncio's stream callback would log a
-            # cancelled handler as an error.
-            task.uncancel()
+            await _Connection(self, wire).run()
+        except ConnectionError as e:
+            log.debug("GT06 %s: %r", wire.peer, e)
         finally:
             self.stats.connections_open -= 1
-            self._handlers.discard(task)
-            writer.transport.abort()
+            wire.close()
+
+
+class _Reject(asyncio.Protocol):
+    """Stands in for a connection when the server is full: closes it at once."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.abort()  # type: ignore[attr-defined]
+
+
+class _Wire(asyncio.BufferedProtocol):
+    """The socket side of one connection. The kernel's bytes land in one fixed buffer and are cut
+    into frames at once, so a connection holds at most that buffer plus one partial frame; while
+    the handler is behind, reading pauses and TCP pushes back on the sender."""
+
+    def __init__(self, server: Gt06Server) -> None:
+        self.server = server
+        self.parser = gt06.StreamParser(max_frame=server.settings.gt06_max_frame_bytes)
+        self._buffer = memoryview(bytearray(READ_CHUNK))
+        self.items: deque[gt06.Frame | gt06.Refusal] = deque()
+        self.wake = asyncio.Event()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.eof = False
+        self.last_data = 0.0
+        self.peer = "?"
+        self._transport: asyncio.Transport | None = None
+        self._paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.peer = str(transport.get_extra_info("peername"))
+        transport.set_write_buffer_limits(high=16 * 1024)
+        self.last_data = asyncio.get_running_loop().time()
+        self.server._start(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.last_data = asyncio.get_running_loop().time()
+        self.items.extend(self.parser.feed(bytes(self._buffer[:nbytes])))
+        if self.items and not self._paused and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+        self.wake.set()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self.wake.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self._transport = None
+        self.wake.set()
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def resume(self) -> None:
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self._transport is None:
+            raise ConnectionResetError("connection lost")
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
 
 
 class _Connection:
-    def __init__(self, server: Gt06Server, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, server: Gt06Server, wire: _Wire) -> None:
         self.server = server
         self.settings = server.settings
         self.pipeline = server.pipeline
         self.stats = server.stats
-        self.reader = reader
-        self.writer = writer
-        self.peer = str(writer.get_extra_info("peername"))
-        self.parser = gt06.StreamParser(max_frame=self.settings.gt06_max_frame_bytes)
+        self.wire = wire
+        self.peer = wire.peer
         self.device_id: str | None = None
         self.imei: str | None = None
         self.refusals = 0
@@ -131,37 +200,40 @@ class _Connection:
 
     async def run(self) -> None:
         s = self.settings
+        wire = self.wire
         loop = asyncio.get_running_loop()
-        connected = last_data = loop.time()
+        connected = loop.time()
         frame_started: float | None = None
         try:
             while True:
-                deadline = last_data + s.gt06_idle_timeout_s
+                while wire.items:
+                    await self._handle(wire.items.popleft())
+                if wire.eof:
+                    break
+                wire.resume()
+                if not wire.parser.buffered:
+                    frame_started = None
+                elif frame_started is None:
+                    frame_started = wire.last_data
+                deadline = wire.last_data + s.gt06_idle_timeout_s
                 why = "idle"
                 if self.device_id is None and connected + s.gt06_login_timeout_s < deadline:
                     deadline, why = connected + s.gt06_login_timeout_s, "no login"
                 if frame_started is not None and frame_started + s.gt06_frame_timeout_s < deadline:
                     deadline, why = frame_started + s.gt06_frame_timeout_s, "frame not completed"
+                wire.wake.clear()
                 try:
                     async with asyncio.timeout_at(deadline):
-                        data = await self.reader.read(READ_CHUNK)
+                        await wire.wake.wait()
                 except TimeoutError:
                     self.stats.closed_timeout += 1
                     log.info("GT06 %s (%s): closing, %s", self.peer, self.device_id, why)
                     break
-                if not data:
-                    break
-                last_data = loop.time()
-                items = self.parser.feed(data)
-                for item in items:
-                    await self._handle(item)
-                if not self.parser.buffered:
-                    frame_started = None
-                elif frame_started is None or items:
-                    frame_started = last_data
+                if wire.items:
+                    frame_started = None  # something completed: a new partial frame starts now
         except _Close:
             self.stats.closed_refused += 1
-        left = self.parser.close()
+        left = wire.parser.close()
         if left is not None:
             await self._refuse(left.reason, left.payload, left.detail, count=False)
 
@@ -260,10 +332,10 @@ class _Connection:
         self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
 
     async def _send(self, data: bytes) -> None:
-        self.writer.write(data)
+        self.wire.write(data)
         try:
             async with asyncio.timeout(WRITE_TIMEOUT_S):
-                await self.writer.drain()
+                await self.wire.writable.wait()
         except TimeoutError:
             log.info("GT06 %s (%s): not reading our answers, closing", self.peer, self.device_id)
             raise _Close from None

@@ -249,3 +249,40 @@ async def test_many_trackers_at_once(pool: asyncpg.Pool, pipeline: AlertPipeline
                 tg.create_task(one(i))
     assert await pool.fetchval("SELECT count(*) FROM incident") == n
     assert await pool.fetchval("SELECT count(DISTINCT device_id) FROM telemetry") == n
+
+
+async def test_memory_stays_bounded_under_junk(pipeline: AlertPipeline, tracker_device: str) -> None:
+    """50 connections push 256 KiB of junk each and then hold a partial frame: the server keeps a
+    fixed read buffer and at most one partial frame per connection, whatever arrives (measured:
+    ~10 KiB per connection, all included)."""
+    import gc
+    import tracemalloc
+
+    settings = ingress_settings(gt06_max_refusals=10_000, gt06_frame_timeout_s=30.0)
+    async with serving(pipeline, settings) as server:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            conns = [await Tracker.connect(server.port) for _ in range(50)]
+            junk = bytes(range(0x70)) * 585  # ~64 KiB without a frame start
+
+            async def push(t: Tracker) -> None:
+                for _ in range(4):
+                    await t.send(junk)
+                await t.send(b"\x78\x78\xff" + bytes(200))  # a frame that never completes
+
+            async with asyncio.TaskGroup() as tg:
+                for t in conns:
+                    tg.create_task(push(t))
+            await wait_for(lambda: _frames_held(server, 50), what="every connection holding a partial frame")
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert grown < 50 * 32 * 1024, f"{grown} bytes for 50 connections"
+        for t in conns:
+            t.close()
+
+
+async def _frames_held(server: Gt06Server, n: int) -> bool:
+    return server.stats.by_reason.get("gt06_garbage", 0) >= n and server.stats.connections_open == n
