@@ -82,6 +82,7 @@ class AsyncMqtt:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._changed = asyncio.Event()
+        self.graceful = True  # False: leave without DISCONNECT when cancelled (simulated power cut)
         self.generation = 0  # incremented on each new connection; acks from an older one are void
         self.connect_refused: str | None = None
         client.on_socket_open = self._socket_open
@@ -198,9 +199,14 @@ class AsyncMqtt:
             try:
                 await self._connect_loop()
             finally:
-                if self._sock is not None:
-                    self._detach(self._sock)
-                self.client.disconnect()
+                sock = self._sock
+                if sock is not None:
+                    self._detach(sock)
+                if self.graceful:
+                    self.client.disconnect()
+                elif sock is not None:
+                    # power cut: no DISCONNECT, so the broker publishes the Last Will
+                    sock.close()
 
     async def _connect_loop(self) -> None:
         first = True

@@ -93,12 +93,9 @@ class MqttGateway:
         self.stats = GatewayStats()
         target = settings.mqtt
         base = settings.mqtt_client_id
+        keepalive = settings.mqtt_keepalive_s
         self._alerts_client = new_client(
-            f"{base}-alerts",
-            username=target.username,
-            password=target.password,
-            clean_session=False,
-            manual_ack=True,
+            f"{base}-alerts", username=target.username, password=target.password, clean_session=False, manual_ack=True
         )
         self._telemetry_client = new_client(
             f"{base}-telemetry",
@@ -110,10 +107,25 @@ class MqttGateway:
         self._alerts_client.on_message = self._on_alert_session_message
         self._telemetry_client.on_message = self._on_telemetry_message
         self._alerts_client.on_publish = self._on_publish
-        self.alerts_conn: AsyncMqtt | None = None
-        self.telemetry_conn: AsyncMqtt | None = None
-        self._alert_acks: OrderedAcks | None = None
-        self._telemetry_acks: OrderedAcks | None = None
+        self.alerts_conn = AsyncMqtt(
+            self._alerts_client,
+            target.host,
+            target.port,
+            keepalive=keepalive,
+            name="gateway-alerts",
+            on_connected=lambda: self._subscribe(self._alerts_client, ("alert", "status")),
+        )
+        self.telemetry_conn = AsyncMqtt(
+            self._telemetry_client,
+            target.host,
+            target.port,
+            keepalive=keepalive,
+            name="gateway-telemetry",
+            on_connected=lambda: self._subscribe(self._telemetry_client, ("telemetry",)),
+        )
+        window = settings.gateway_queue_max
+        self._alert_acks = OrderedAcks(self.alerts_conn, window, self.stats)
+        self._telemetry_acks = OrderedAcks(self.telemetry_conn, window, self.stats)
         self._status: deque[tuple[str, bytes, datetime, _Pending | None, str]] = deque()
         self._status_wake = asyncio.Event()
         self._downlink_wake = asyncio.Event()
@@ -131,27 +143,6 @@ class MqttGateway:
     # --- lifecycle ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then drain: stop reading, let commits finish, ack, leave."""
-        target = self.settings.mqtt
-        keepalive = self.settings.mqtt_keepalive_s
-        self.alerts_conn = AsyncMqtt(
-            self._alerts_client,
-            target.host,
-            target.port,
-            keepalive=keepalive,
-            name="gateway-alerts",
-            on_connected=lambda: self._subscribe(self._alerts_client, ("alert", "status")),
-        )
-        self.telemetry_conn = AsyncMqtt(
-            self._telemetry_client,
-            target.host,
-            target.port,
-            keepalive=keepalive,
-            name="gateway-telemetry",
-            on_connected=lambda: self._subscribe(self._telemetry_client, ("telemetry",)),
-        )
-        window = self.settings.gateway_queue_max
-        self._alert_acks = OrderedAcks(self.alerts_conn, window, self.stats)
-        self._telemetry_acks = OrderedAcks(self.telemetry_conn, window, self.stats)
         async with asyncio.TaskGroup() as tg:
             conns = [
                 tg.create_task(self.alerts_conn.run(), name="mqtt-alerts"),
@@ -168,7 +159,6 @@ class MqttGateway:
 
     async def _drain(self) -> None:
         self._draining = True
-        assert self.alerts_conn and self.telemetry_conn and self._alert_acks and self._telemetry_acks
         self.alerts_conn.pause_reading()
         self.telemetry_conn.pause_reading()
         try:
@@ -188,7 +178,6 @@ class MqttGateway:
 
     async def wait_ready(self) -> None:
         """Until both sessions are connected and subscribed."""
-        assert self.alerts_conn and self.telemetry_conn
         await self._subscribed[self._alerts_client].wait()
         await self._subscribed[self._telemetry_client].wait()
 
@@ -210,7 +199,6 @@ class MqttGateway:
 
     # --- inbound ----------------------------------------------------------------------------------
     def _on_alert_session_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        assert self._alert_acks is not None
         self.stats.received += 1
         received_at = datetime.now(UTC)
         entry = self._alert_acks.track(msg.mid) if msg.qos > 0 else None
@@ -250,7 +238,6 @@ class MqttGateway:
             acks.complete(entry)
 
     def _on_telemetry_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        assert self._telemetry_acks is not None
         acks = self._telemetry_acks
         self.stats.received += 1
         received_at = datetime.now(UTC)
@@ -301,7 +288,6 @@ class MqttGateway:
 
     async def _status_writer(self) -> None:
         """Online/offline (Last Will) in arrival order; small volume, one statement each."""
-        assert self._alert_acks is not None
         while True:
             if not self._status:
                 self._status_wake.clear()
@@ -321,15 +307,15 @@ class MqttGateway:
             else:
                 try:
                     async with self.pool.acquire() as conn:
-                        known = await set_device_status(conn, device_id, text == "online", at)
+                        refused = await set_device_status(conn, device_id, text == "online", at)
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
                     log.warning("cannot record status of %s yet: %r", device_id, e)
                     await asyncio.sleep(0.5)
                     continue
-                if not known:
+                if refused:
                     await self.pipeline.dead_letter(
                         channel="mqtt",
-                        reason="unknown_device",
+                        reason=refused,
                         payload=payload,
                         topic=topic,
                         device_id=device_id,
@@ -348,7 +334,6 @@ class MqttGateway:
 
     async def _downlink_publisher(self) -> None:
         """Publish rows other roles wrote to ``downlink``; stamp them sent after the broker's PUBACK."""
-        assert self.alerts_conn is not None
         listener: asyncpg.Connection | None = None
 
         def wake(*_: object) -> None:
@@ -388,7 +373,7 @@ class MqttGateway:
                 except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
                     log.warning("downlink outbox unavailable: %r", e)
                     if listener is not None:
-                        await self.pool.release(listener)
+                        await self._release_listener(listener, wake)
                         listener = None
                 self._downlink_wake.clear()
                 try:
@@ -398,7 +383,14 @@ class MqttGateway:
                     pass
         finally:
             if listener is not None:
-                await asyncio.shield(self.pool.release(listener))
+                await asyncio.shield(self._release_listener(listener, wake))
+
+    async def _release_listener(self, conn: asyncpg.Connection, callback: Any) -> None:
+        try:
+            if not conn.is_closed():
+                await conn.remove_listener("siaga_downlink", callback)
+        finally:
+            await self.pool.release(conn)
 
 
 def _encode(payload: Any) -> bytes:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import orjson
@@ -47,12 +47,8 @@ class DeviceRefused(Exception):
         self.reason = reason
 
 
-class Placement(Protocol):
-    """Where an alert happened, as the incident's location columns (see gateway.geolocate)."""
-
-    def as_columns(self) -> Mapping[str, Any]: ...
-
-
+# Where an alert happened, as the incident's location columns (see gateway.geolocate).
+Placement = Mapping[str, Any]
 Placer = Callable[[asyncpg.Connection, Mapping[str, Any], AlertIn, datetime], Awaitable[Placement]]
 
 # incident location columns, in insert order; a Placement provides each of them
@@ -366,7 +362,7 @@ class AlertPipeline:
                 placement = await self.placer(conn, devices[job.device_id], job.alert, job.received_at)
                 fresh.append((job, new_alert[key], placement))
         if fresh:
-            cols = [p.as_columns() for _, _, p in fresh]
+            cols = [p for _, _, p in fresh]
             inserted = await conn.fetch(
                 f"""INSERT INTO incident (alert_id, device_id, type, battery, {", ".join(PLACEMENT_COLUMNS)})
                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[],
@@ -443,7 +439,10 @@ class AlertPipeline:
                         "lat",
                         "lon",
                         "accuracy_m",
-                        "cell",
+                        "mcc",
+                        "mnc",
+                        "lac",
+                        "cid",
                     ),
                     records=[_telemetry_record(j) for j in known],
                 )
@@ -498,7 +497,10 @@ def _telemetry_record(job: _PositionJob) -> tuple[Any, ...]:
         p.loc.lat if p.loc else None,
         p.loc.lon if p.loc else None,
         p.loc.acc if p.loc else None,
-        orjson.dumps(p.cell.model_dump()).decode() if p.cell else None,
+        p.cell.mcc if p.cell else None,
+        p.cell.mnc if p.cell else None,
+        p.cell.lac if p.cell else None,
+        p.cell.cid if p.cell else None,
     )
 
 
@@ -529,7 +531,7 @@ async def _touch_devices_after_alerts(conn: asyncpg.Connection, items: list[tupl
     gps = [
         (j.device_id, j.alert.loc, j.received_at)
         for j, p in items
-        if j.alert.loc is not None and p.as_columns()["location_source"] == "gps"
+        if j.alert.loc is not None and p["location_source"] == "gps"
     ]
     if gps:
         await conn.execute(
@@ -576,8 +578,8 @@ async def _touch_devices_after_positions(conn: asyncpg.Connection, jobs: list[_P
     )
 
 
-async def set_device_status(conn: asyncpg.Connection, device_id: str, online: bool, at: datetime) -> bool:
-    """Record an online/offline status (Last Will); False when the device is not registered."""
+async def set_device_status(conn: asyncpg.Connection, device_id: str, online: bool, at: datetime) -> str | None:
+    """Record an online/offline status (Last Will); the refusal reason when the device may not."""
     status = await conn.execute(
         """UPDATE device SET online = $2, status_at = $3,
                   last_seen_at = CASE WHEN $2 THEN GREATEST(last_seen_at, $3) ELSE last_seen_at END
@@ -587,5 +589,6 @@ async def set_device_status(conn: asyncpg.Connection, device_id: str, online: bo
         at,
     )
     if status != "UPDATE 0":
-        return True
-    return bool(await conn.fetchval("SELECT true FROM device WHERE id = $1 AND active", device_id))
+        return None
+    active = await conn.fetchval("SELECT active FROM device WHERE id = $1", device_id)
+    return None if active else "unknown_device" if active is None else "disabled_device"

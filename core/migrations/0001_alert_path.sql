@@ -110,7 +110,10 @@ CREATE TABLE telemetry (
     lat          double precision,
     lon          double precision,
     accuracy_m   real,
-    cell         jsonb
+    mcc          smallint,
+    mnc          smallint,
+    lac          bigint,
+    cid          bigint
 );
 CREATE INDEX telemetry_device_time_idx ON telemetry (device_id, received_at);
 CREATE INDEX telemetry_time_brin ON telemetry USING brin (received_at);

@@ -1,0 +1,146 @@
+"""A running gateway against a Mosquitto and a database of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from core.settings import Settings
+from firmware_sim.device import SimConfig, SimDevice
+from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
+from gateway.service import alert_pipeline, load_areas, run_mqtt_gateway
+from gateway.store import AlertPipeline
+from siaga.mosquitto import MosquittoProcess
+from tests.support import free_port
+
+ALUN_ALUN = (-7.3605, 109.9030)
+_areas = None
+
+
+async def shared_areas():  # the desa index is immutable: build it once per test session
+    global _areas
+    if _areas is None:
+        _areas = await load_areas()
+    return _areas
+
+
+@dataclass
+class Stack:
+    pool: asyncpg.Pool
+    dsn: str
+    broker: MosquittoProcess
+    settings: Settings
+    workdir: Path
+    gateway_password: str
+    pipeline: AlertPipeline | None = None
+    devices: list[SimDevice] = field(default_factory=list)
+    _tasks: list[asyncio.Task[object]] = field(default_factory=list)
+
+    async def add_devices(self, n: int, prefix: str = "btn", **kw: object) -> list[tuple[str, str]]:
+        out = []
+        async with self.pool.acquire() as conn:
+            for i in range(n):
+                nd = await add_device(conn, f"{prefix}-{i:04d}", f"Tombol {prefix} {i}", **kw)  # type: ignore[arg-type]
+                out.append((nd.device_id, nd.secret))
+        await self.sync_broker_auth()
+        return out
+
+    async def sync_broker_auth(self) -> None:
+        async with self.pool.acquire() as conn:
+            await write_broker_auth(
+                conn,
+                self.workdir / "broker",
+                topic_root=self.settings.topic_root,
+                gateway_password=self.gateway_password,
+            )
+        self.broker.reload()
+
+    def sim_config(self, **kw: object) -> SimConfig:
+        base: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": self.broker.port,
+            "topic_root": self.settings.topic_root,
+            "heartbeat_s": 0,
+            "resend_base_s": 1.0,
+            "resend_max_s": 3.0,
+            "gps_loss": 0.0,
+            "keepalive": 5,
+        }
+        base.update(kw)
+        return SimConfig(**base)  # type: ignore[arg-type]
+
+    async def start_devices(self, creds: list[tuple[str, str]], **kw: object) -> list[SimDevice]:
+        config = self.sim_config(**kw)
+        state = self.workdir / "sim-state"
+        state.mkdir(exist_ok=True)
+        devices = [SimDevice(d, s, config, ALUN_ALUN, state_dir=state) for d, s in creds]
+        for dev in devices:
+            self._tasks.append(asyncio.create_task(dev.run(), name=f"sim-{dev.device_id}"))
+        async with asyncio.timeout(15):
+            for dev in devices:
+                assert dev.conn is not None
+                await dev.conn.wait_connected()
+        self.devices += devices
+        return devices
+
+    async def stop_devices(self, *, power_cut: bool = False) -> None:
+        if power_cut:
+            for dev in self.devices:
+                dev.conn.graceful = False
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks.clear()
+
+
+@contextlib.asynccontextmanager
+async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[AlertPipeline]:
+    """Pipeline + MQTT gateway in this process until the block ends (a clean, draining stop)."""
+    settings = stack.settings.model_copy(update=overrides) if overrides else stack.settings
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    async with alert_pipeline(settings, stack.pool, await shared_areas()) as pipeline:
+        stack.pipeline = pipeline
+        task = asyncio.create_task(run_mqtt_gateway(settings, stack.pool, pipeline, stop, ready))
+        try:
+            async with asyncio.timeout(15):
+                await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                task.result()
+            yield pipeline
+        finally:
+            stop.set()
+            await task
+
+
+@contextlib.asynccontextmanager
+async def make_stack(db_dsn: str, workdir: Path, topic_root: str) -> AsyncIterator[Stack]:
+    from core.db import open_pool
+
+    password = secrets.token_urlsafe(16)
+    async with open_pool(db_dsn, max_size=8) as pool:
+        async with pool.acquire() as conn:
+            await write_broker_auth(conn, workdir / "broker", topic_root=topic_root, gateway_password=password)
+        broker = MosquittoProcess(workdir / "broker", free_port())
+        broker.start()
+        settings = Settings(
+            database_url=db_dsn,
+            mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@127.0.0.1:{broker.port}",
+            topic_root=topic_root,
+            mqtt_client_id=f"gw-{secrets.token_hex(3)}",
+            mqtt_keepalive_s=5,
+        )
+        stack = Stack(pool, db_dsn, broker, settings, workdir, password)
+        try:
+            yield stack
+        finally:
+            await stack.stop_devices()
+            broker.stop()
