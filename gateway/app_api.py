@@ -51,6 +51,8 @@ CHANNEL = "app"
 MAX_BODY = 16 * 1024
 MAX_NOTE = 1000
 LONG_POLL_STEP_S = 1.0
+# The longest an alert waits for the pipeline (the database away) before a 503.
+STORE_TIMEOUT_S = 30.0
 
 
 class CodeSender(Protocol):
@@ -380,11 +382,17 @@ async def post_alert(request: web.Request) -> web.Response:
         )
         return _error(400, reason, "Peringatan tidak dapat dibaca.", detail=detail)
     try:
-        receipt = await pipeline.submit_alert(
-            install["device_id"], outcome, channel=CHANNEL, raw=raw, received_at=received_at
-        )
+        async with asyncio.timeout(STORE_TIMEOUT_S):
+            receipt = await pipeline.submit_alert(
+                install["device_id"], outcome, channel=CHANNEL, raw=raw, received_at=received_at
+            )
     except DeviceRefused as e:  # disabled by the admin; already dead-lettered
         return _error(403, e.reason, "Aplikasi ini dinonaktifkan.")
+    except TimeoutError:
+        # the app retries with the same seq / key; what was queued still commits, once
+        resp = _error(503, "unavailable", "Peringatan belum tersimpan; aplikasi akan mencoba lagi.")
+        resp.headers["Retry-After"] = "5"
+        return resp
     async with pipeline.pool.acquire() as conn:
         await conn.execute("UPDATE app_install SET last_seen_at = $2 WHERE id = $1", install["id"], received_at)
         state = await conn.fetchval("SELECT state FROM incident WHERE id = $1", receipt.incident_id)

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CHANNEL = "gt06"
 READ_CHUNK = 4096  # bytes read from the socket at a time, into one fixed buffer per connection
 WRITE_TIMEOUT_S = 10.0
+# The longest one packet may wait for the pipeline (the database away) before the connection is let go.
+STORE_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -207,7 +209,14 @@ class _Connection:
         try:
             while True:
                 while wire.items:
-                    await self._handle(wire.items.popleft())
+                    try:
+                        async with asyncio.timeout(STORE_TIMEOUT_S):
+                            await self._handle(wire.items.popleft())
+                    except TimeoutError:
+                        # The tracker is not answered, so it sends again after reconnecting; what
+                        # was queued still commits (and a repeat is absorbed).
+                        log.warning("GT06 %s (%s): store not answering, closing", self.peer, self.device_id)
+                        raise _Close from None
                 if wire.eof:
                     break
                 wire.resume()

@@ -27,6 +27,8 @@ from gateway.store import AlertPipeline, DeviceRefused
 log = logging.getLogger(__name__)
 
 CHANNEL = "osmand"
+# The longest a request waits for the pipeline (the database away) before a 503.
+STORE_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -129,35 +131,45 @@ class OsmAndServer:
             return web.Response(status=400, text=f"{e.reason}\n")
         headers: dict[str, str] = {}
         try:
-            for report in reports:
-                if report.alert_type is not None:
-                    receipt = await self.pipeline.submit_alert(
-                        report.device_id,
-                        report.to_alert(received_at),
-                        channel=CHANNEL,
-                        raw=raw,
-                        received_at=received_at,
-                    )
-                    self.stats.alerts += 1
-                    headers["X-Siaga-Incident-Id"] = str(receipt.incident_id)
-                    headers["X-Siaga-Incident-Number"] = str(receipt.number)
-                    log.info(
-                        "OsmAnd %s: %s -> incident %d%s",
-                        report.device_id,
-                        report.alarm,
-                        receipt.number,
-                        " (again)" if receipt.duplicate else "",
-                    )
-                else:
-                    await self.pipeline.submit_position(
-                        report.device_id, report.to_telemetry(), channel=CHANNEL, raw=raw, received_at=received_at
-                    )
-                    self.stats.positions += 1
+            async with asyncio.timeout(STORE_TIMEOUT_S):
+                await self._store(reports, raw, received_at, headers)
         except DeviceRefused as e:
             # already dead-lettered by the pipeline
             self._count(e.reason)
             return web.Response(status=400, text=f"{e.reason}\n")
+        except TimeoutError:
+            # not answered 200, so the client sends it again; a repeat is absorbed
+            log.warning("OsmAnd: store not answering within %.0fs", STORE_TIMEOUT_S)
+            return web.Response(status=503, headers={"Retry-After": "10"}, text="store unavailable\n")
         return web.Response(status=200, headers=headers)
+
+    async def _store(
+        self, reports: list[osmand.OsmAndReport], raw: bytes, received_at: datetime, headers: dict[str, str]
+    ) -> None:
+        for report in reports:
+            if report.alert_type is not None:
+                receipt = await self.pipeline.submit_alert(
+                    report.device_id,
+                    report.to_alert(received_at),
+                    channel=CHANNEL,
+                    raw=raw,
+                    received_at=received_at,
+                )
+                self.stats.alerts += 1
+                headers["X-Siaga-Incident-Id"] = str(receipt.incident_id)
+                headers["X-Siaga-Incident-Number"] = str(receipt.number)
+                log.info(
+                    "OsmAnd %s: %s -> incident %d%s",
+                    report.device_id,
+                    report.alarm,
+                    receipt.number,
+                    " (again)" if receipt.duplicate else "",
+                )
+            else:
+                await self.pipeline.submit_position(
+                    report.device_id, report.to_telemetry(), channel=CHANNEL, raw=raw, received_at=received_at
+                )
+                self.stats.positions += 1
 
     async def _refuse(self, reason: str, payload: bytes, detail: str) -> None:
         self._count(reason)

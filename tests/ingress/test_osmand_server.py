@@ -175,3 +175,29 @@ async def test_slow_loris_and_flood(
 
 async def _rejected(server: OsmAndServer, n: int) -> bool:
     return server.stats.rejected_over_limit >= n
+
+
+async def test_database_away_gives_503_and_the_retry_is_one_incident(
+    db_dsn: str, pool: asyncpg.Pool, http: aiohttp.ClientSession, phone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway import osmand_server
+    from tests.ingress.conftest import place_by_gps
+
+    monkeypatch.setattr(osmand_server, "STORE_TIMEOUT_S", 0.5)
+    settings = ingress_settings()
+    params = {"id": phone, "timestamp": str(int(time.time())), "lat": str(LAT), "lon": str(LON), "alarm": "sos"}
+    away = await asyncpg.create_pool(db_dsn, min_size=1, max_size=2)
+    async with AlertPipeline(away, settings, place_by_gps) as pipeline:
+        await away.close()  # the pipeline's database is gone: its writer retries, nothing commits
+        async with serving(pipeline, settings) as server:
+            async with http.post(f"http://127.0.0.1:{server.port}/", params=params) as r:
+                assert r.status == 503 and r.headers["Retry-After"] == "10"
+    back = await asyncpg.create_pool(db_dsn, min_size=1, max_size=4)
+    try:
+        async with AlertPipeline(back, settings, place_by_gps) as pipeline, serving(pipeline, settings) as server:
+            for _ in range(2):  # Traccar Client retries until it gets its 200
+                async with http.post(f"http://127.0.0.1:{server.port}/", params=params) as r:
+                    assert r.status == 200
+    finally:
+        await back.close()
+    assert await pool.fetchval("SELECT count(*) FROM incident") == 1
