@@ -1,0 +1,13 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY core core
+COPY gateway gateway
+COPY dispatch dispatch
+COPY complaints complaints
+COPY firmware_sim firmware_sim
+COPY siaga siaga
+RUN pip install --no-cache-dir .
+USER nobody
+EXPOSE 8080 5055 5023
+CMD ["siaga", "run", "--role", "all"]

@@ -1,0 +1,40 @@
+# SIAGA — two commands do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint faults fuzz bench services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## Start SIAGA with simulated buttons on embedded PostgreSQL and MQTT; prints the console address.
+demo: $(STAMP)
+	$(VENV)/bin/siaga demo
+
+services:
+	bash scripts/ensure-services.sh
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+## Install what the tests need, start missing services, run every test (fast subset of faults/fuzz).
+test: $(STAMP) services lint
+	$(PY) -m pytest -m "not slow" -p no:cacheprovider
+
+## The full fault matrix (long): prints a table of lost/duplicate per fault.
+faults: $(STAMP) services
+	$(PY) -m pytest -m "faults" -p no:cacheprovider -s
+
+fuzz: $(STAMP)
+	SIAGA_FUZZ_EXAMPLES=100000 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider -s
+
+bench: $(STAMP) services
+	$(VENV)/bin/siaga bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

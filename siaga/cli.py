@@ -1,0 +1,415 @@
+"""The ``siaga`` command line: it builds the settings, configures logging and assembles roles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from core.db import migrate, open_pool
+from core.settings import Settings
+
+log = logging.getLogger("siaga")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _dsn(settings: Settings) -> str:
+    if not settings.database_url:
+        sys.exit("SIAGA_DATABASE_URL is not set (only `siaga demo` and `siaga run` start an embedded database)")
+    return settings.database_url
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+# --- migrate, devices, users, reference, cells, seed ---------------------------------------------
+
+
+async def _with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    dsn = _dsn(settings)
+    await migrate(dsn)
+    async with open_pool(dsn, min_size=1, max_size=2) as pool, pool.acquire() as conn:
+        return await fn(conn)
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    applied = asyncio.run(migrate(_dsn(_settings())))
+    print(f"migrasi diterapkan: {', '.join(applied)}" if applied else "skema sudah terbaru")
+
+
+async def _sync_broker_files(conn: asyncpg.Connection, settings: Settings) -> None:
+    """With SIAGA_BROKER_AUTH_DIR set, rewrite Mosquitto's passwd/acl there (then HUP the broker)."""
+    directory = os.environ.get("SIAGA_BROKER_AUTH_DIR")
+    if not directory:
+        return
+    from gateway.devices import write_broker_auth
+
+    password = settings.mqtt.password if settings.mqtt_url else None
+    if not password:
+        sys.exit("SIAGA_BROKER_AUTH_DIR needs SIAGA_MQTT_URL with the gateway's password")
+    passwd, acl = await write_broker_auth(
+        conn, Path(directory), topic_root=settings.topic_root, gateway_password=password
+    )
+    print(f"berkas broker ditulis: {passwd}, {acl} (muat ulang Mosquitto: kill -HUP)")
+
+
+def cmd_devices(args: argparse.Namespace) -> None:
+    from gateway.devices import DeviceError, add_device, disable_device, list_devices
+
+    settings = _settings()
+
+    async def run(conn: asyncpg.Connection) -> None:
+        if args.devices_cmd == "add":
+            nd = await add_device(
+                conn,
+                args.id,
+                args.name,
+                description=args.desc,
+                kind=args.kind,
+                fixed=args.fixed,
+                lat=args.lat,
+                lon=args.lon,
+                imei=args.imei,
+            )
+            print(f"perangkat {nd.device_id} terdaftar.")
+            print(f"rahasia (ditampilkan sekali ini saja): {nd.secret}")
+            await _sync_broker_files(conn, settings)
+        elif args.devices_cmd == "list":
+            rows = await list_devices(conn)
+            print(f"{'id':<24} {'nama':<28} {'jenis':<7} {'aktif':<5} {'online':<6} terakhir terlihat")
+            for r in rows:
+                seen = r["last_seen_at"].isoformat(timespec="seconds") if r["last_seen_at"] else "-"
+                print(
+                    f"{r['id']:<24} {r['name'][:28]:<28} {r['kind']:<7} {r['active']!s:<5} "
+                    f"{r['online']!s:<6} {seen}"
+                )
+        elif args.devices_cmd == "disable":
+            await disable_device(conn, args.id)
+            print(f"perangkat {args.id} dinonaktifkan.")
+            await _sync_broker_files(conn, settings)
+        elif args.devices_cmd == "broker-files":
+            os.environ.setdefault("SIAGA_BROKER_AUTH_DIR", args.dir)
+            await _sync_broker_files(conn, settings)
+
+    try:
+        asyncio.run(_with_conn(settings, run))
+    except DeviceError as e:
+        sys.exit(f"gagal: {e}")
+
+
+def cmd_users(args: argparse.Namespace) -> None:
+    from core.auth import AuthError, create_user
+
+    settings = _settings()
+    password = args.password or os.environ.get("SIAGA_NEW_USER_PASSWORD")
+    if not password:
+        password = getpass.getpass("Kata sandi: ")
+
+    async def run(conn: asyncpg.Connection) -> None:
+        agency_id = None
+        if args.agency:
+            agency_id = await conn.fetchval("SELECT id FROM agency WHERE code = $1", args.agency)
+            if agency_id is None:
+                sys.exit(f"gagal: tidak ada instansi dengan kode {args.agency!r}")
+        user = await create_user(conn, args.username, password, args.role, agency_id, args.name or args.username)
+        print(f"pengguna {user.username} ({args.role}) dibuat.")
+
+    try:
+        asyncio.run(_with_conn(settings, run))
+    except AuthError as e:
+        sys.exit(f"gagal: {e}")
+
+
+def cmd_reference(args: argparse.Namespace) -> None:
+    from gateway.reference import cli_reference_load
+
+    dsn = _dsn(_settings())
+    asyncio.run(_migrated(dsn, cli_reference_load(dsn)))
+
+
+def cmd_cells(args: argparse.Namespace) -> None:
+    from gateway.cells import cli_cells_import
+
+    dsn = _dsn(_settings())
+    asyncio.run(_migrated(dsn, cli_cells_import(dsn, Path(args.file), mcc=args.mcc)))
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    from complaints.synthetic import cli_seed_synthetic
+
+    if not args.synthetic:
+        sys.exit("only synthetic data can be seeded: pass --synthetic")
+    dsn = _dsn(_settings())
+    asyncio.run(_migrated(dsn, cli_seed_synthetic(dsn, args.complaints, args.incidents)))
+
+
+async def _migrated(dsn: str, coro: Awaitable[None]) -> None:
+    await migrate(dsn)
+    await coro
+
+
+# --- run, demo, sim -----------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from siaga.roles import ROLES, run_roles
+
+    roles = set(ROLES) if args.role == "all" else {args.role}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await run_roles(_settings(), roles, stop)
+
+    asyncio.run(main())
+
+
+DEMO_USERS = (
+    # username, role, agency code (None: not bound), full name
+    ("admin", "admin", None, "Admin Pusat Kendali"),
+    ("pusat", "command_centre", "command-centre", "Operator Pusat Kendali"),
+    ("polres", "operator", "polres-wonosobo", "Operator Polres Wonosobo"),
+    ("dishub", "operator", "dishub", "Operator Dishub (Disperkimhub)"),
+    ("supervisor", "supervisor", None, "Supervisor Piket"),
+    ("verifikator", "complaint_staff", None, "Verifikator Pengaduan"),
+    ("opd", "opd_officer", "opd-disperkimhub", "Petugas OPD Disperkimhub"),
+    ("bupati", "leader", None, "Bupati Wonosobo"),
+)
+
+
+async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) -> tuple[dict[str, str], list]:
+    """Reference data, demo logins and simulated devices; secrets are kept under data_dir so a
+    re-run shows the same logins (the database holds only their hashes)."""
+    from core.auth import create_user
+    from gateway.devices import add_device
+    from gateway.reference import load_reference
+
+    await load_reference(pool)
+    data = Path(settings.data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    logins_file = data / "demo-logins.json"
+    devices_file = data / "demo-devices.json"
+    logins: dict[str, str] = json.loads(logins_file.read_text()) if logins_file.exists() else {}
+    devices: dict[str, str] = json.loads(devices_file.read_text()) if devices_file.exists() else {}
+    async with pool.acquire() as conn:
+        for username, role, agency, name in DEMO_USERS:
+            if await conn.fetchval("SELECT true FROM app_user WHERE username = $1", username):
+                continue
+            agency_id = await conn.fetchval("SELECT id FROM agency WHERE code = $1", agency) if agency else None
+            if agency and agency_id is None:
+                agency_id = await conn.fetchval(
+                    "SELECT id FROM agency WHERE kind = 'opd' AND name ILIKE '%perhubungan%' LIMIT 1"
+                )
+            logins[username] = secrets.token_urlsafe(9)
+            await create_user(conn, username, logins[username], role, agency_id, name)
+        for i in range(n_devices):
+            device_id = f"demo-btn-{i + 1:03d}"
+            if device_id in devices:
+                continue
+            if await conn.fetchval("SELECT true FROM device WHERE id = $1", device_id):
+                continue  # registered earlier but its secret is lost: leave it, it is not simulated
+            nd = await add_device(conn, device_id, f"Tombol panik demo {i + 1}", description="simulasi")
+            devices[device_id] = nd.secret
+    logins_file.write_text(json.dumps(logins, indent=1))
+    os.chmod(logins_file, 0o600)
+    devices_file.write_text(json.dumps(devices, indent=1))
+    os.chmod(devices_file, 0o600)
+    return logins, sorted(devices.items())
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from firmware_sim.device import SimConfig
+    from firmware_sim.fleet import Fleet
+    from siaga.roles import ROLES, run_roles
+
+    settings = _settings()
+    if args.port:
+        settings = settings.model_copy(update={"http_port": args.port})
+
+    async def on_ready(settings: Settings, pool: asyncpg.Pool) -> None:
+        logins, creds = await _demo_setup(settings, pool, args.devices)
+        url = f"http://{settings.http_host}:{settings.http_port}/"
+        print("\n=== SIAGA demo berjalan ===", flush=True)
+        print(f"Buka konsol: {url}console   (pengaduan: {url}pengaduan, dasbor: {url}dasbor)")
+        print("Login demo (kata sandi disimpan di var/demo-logins.json):")
+        for username, role, _, _ in DEMO_USERS:
+            if username in logins:
+                print(f"  {username:<12} {logins[username]:<16} {role}")
+        print(
+            f"{len(creds)} tombol panik simulasi, satu tekanan tiap ~{1 / args.press_rate:.0f} s."
+            " Ctrl-C untuk berhenti.\n",
+            flush=True,
+        )
+        target = settings.mqtt
+        config = SimConfig(host=target.host, port=target.port, topic_root=settings.topic_root, heartbeat_s=60.0)
+        fleet = Fleet(creds, config, state_dir=Path(settings.data_dir) / "sim", press_rate=args.press_rate)
+        (Path(settings.data_dir) / "sim").mkdir(exist_ok=True)
+        await fleet.run(stop, progress=sys.stderr)
+
+    async def main() -> None:
+        nonlocal stop
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        await run_roles(settings, set(ROLES), stop, on_ready=on_ready)
+
+    stop = asyncio.Event()
+    asyncio.run(main())
+
+
+def cmd_sim(args: argparse.Namespace) -> None:
+    """Simulated buttons against a running SIAGA: registers devices it has no secret for."""
+    from firmware_sim.device import SimConfig
+    from firmware_sim.fleet import Fleet
+    from gateway.devices import add_device
+
+    settings = _settings()
+    dsn = _dsn(settings)
+    target = settings.mqtt
+    creds_file = Path(args.state) / "sim-devices.json"
+
+    async def main() -> None:
+        Path(args.state).mkdir(parents=True, exist_ok=True)
+        creds: dict[str, str] = json.loads(creds_file.read_text()) if creds_file.exists() else {}
+        await migrate(dsn)
+        async with open_pool(dsn, min_size=1, max_size=2) as pool, pool.acquire() as conn:
+            for i in range(args.devices):
+                device_id = f"{args.prefix}-{i + 1:05d}"
+                if device_id not in creds:
+                    nd = await add_device(conn, device_id, f"Tombol simulasi {i + 1}", description="simulasi")
+                    creds[device_id] = nd.secret
+            creds_file.write_text(json.dumps(creds))
+            await _sync_broker_files(conn, settings)
+        config = SimConfig(
+            host=target.host, port=target.port, topic_root=settings.topic_root, heartbeat_s=args.heartbeat
+        )
+        wanted = sorted(creds.items())[: args.devices]
+        fleet = Fleet(wanted, config, state_dir=Path(args.state), press_rate=args.press_rate, ramp_per_s=args.ramp)
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        if args.duration:
+            asyncio.get_running_loop().call_later(args.duration, stop.set)
+        totals = await fleet.run(stop)
+        print(f"selesai: {totals}")
+
+    asyncio.run(main())
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from siaga.bench import main as bench_main
+
+    bench_main(args)
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="siaga", description="SIAGA: pusat kendali darurat dan pengaduan")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    demo = sub.add_parser("demo", help="everything in one process: embedded services, simulated buttons")
+    demo.add_argument("--devices", type=int, default=20)
+    demo.add_argument("--press-rate", type=float, default=0.05, help="button presses per second, whole fleet")
+    demo.add_argument("--port", type=int, default=None, help="HTTP port (default SIAGA_HTTP_PORT or 8080)")
+    demo.set_defaults(fn=cmd_demo)
+
+    run = sub.add_parser("run", help="run SIAGA roles")
+    run.add_argument("--role", choices=["all", "gateway", "dispatch", "web"], default="all")
+    run.set_defaults(fn=cmd_run)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    dev = sub.add_parser("devices", help="device registry")
+    dsub = dev.add_subparsers(dest="devices_cmd", required=True)
+    add = dsub.add_parser("add", help="register a device; prints its secret once")
+    add.add_argument("--id", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--desc", default=None)
+    add.add_argument("--kind", default="button", choices=["button", "app", "osmand", "gt06"])
+    add.add_argument("--fixed", action="store_true", help="a fixed button: give its install location")
+    add.add_argument("--lat", type=float)
+    add.add_argument("--lon", type=float)
+    add.add_argument("--imei", default=None, help="GT06 trackers: the IMEI they log in with")
+    dsub.add_parser("list", help="list devices")
+    dis = dsub.add_parser("disable", help="disable a device (the broker refuses it after reload)")
+    dis.add_argument("id")
+    bf = dsub.add_parser("broker-files", help="write Mosquitto's passwd and acl from the registry")
+    bf.add_argument("--dir", required=True)
+    dev.set_defaults(fn=cmd_devices)
+
+    users = sub.add_parser("users", help="operator and staff accounts")
+    usub = users.add_subparsers(dest="users_cmd", required=True)
+    uadd = usub.add_parser("add", help="add a user")
+    uadd.add_argument("--username", required=True)
+    uadd.add_argument("--role", required=True)
+    uadd.add_argument("--agency", default=None, help="agency code (operators, OPD officers)")
+    uadd.add_argument("--name", default=None)
+    uadd.add_argument("--password", default=None, help="default: SIAGA_NEW_USER_PASSWORD or a prompt")
+    users.set_defaults(fn=cmd_users)
+
+    ref = sub.add_parser("reference", help="reference data")
+    rsub = ref.add_subparsers(dest="reference_cmd", required=True)
+    rsub.add_parser("load", help="load Wonosobo seed data (police units, OPDs, Dishub posts)")
+    ref.set_defaults(fn=cmd_reference)
+
+    cells = sub.add_parser("cells", help="cell tower database")
+    csub = cells.add_subparsers(dest="cells_cmd", required=True)
+    cimp = csub.add_parser("import", help="import an OpenCelliD-format CSV (streamed)")
+    cimp.add_argument("file")
+    cimp.add_argument("--mcc", type=int, default=None, help="keep only this country code (Indonesia: 510)")
+    cells.set_defaults(fn=cmd_cells)
+
+    seed = sub.add_parser("seed", help="seed synthetic data for benchmarks")
+    seed.add_argument("--synthetic", action="store_true")
+    seed.add_argument("--complaints", type=int, default=1_000_000)
+    seed.add_argument("--incidents", type=int, default=200_000)
+    seed.set_defaults(fn=cmd_seed)
+
+    sim = sub.add_parser("sim", help="simulated panic buttons against a running SIAGA")
+    sim.add_argument("--devices", type=int, default=100)
+    sim.add_argument("--prefix", default="sim")
+    sim.add_argument("--press-rate", type=float, default=1.0)
+    sim.add_argument("--heartbeat", type=float, default=60.0)
+    sim.add_argument("--ramp", type=float, default=500.0, help="connections per second while starting")
+    sim.add_argument("--duration", type=float, default=None, help="seconds, default: until Ctrl-C")
+    sim.add_argument("--state", default="./var/sim", help="where device secrets, seq and outboxes are kept")
+    sim.set_defaults(fn=cmd_sim)
+
+    bench = sub.add_parser("bench", help="benchmarks with a raw baseline in the same run")
+    bench.add_argument("what", nargs="?", default="all", choices=["all", "gateway", "geo", "ingress", "dashboard"])
+    bench.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
+    bench.add_argument("--json", default=None, help="also write the results here")
+    bench.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

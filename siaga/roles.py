@@ -1,0 +1,142 @@
+"""Assembling SIAGA's roles in one process: services (embedded or configured), gateway, dispatch, web."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from core.db import migrate, open_pool
+from core.settings import Settings
+from gateway.devices import GATEWAY_USERNAME
+
+log = logging.getLogger(__name__)
+
+ROLES = ("gateway", "dispatch", "web")
+
+
+@dataclass
+class Services:
+    """Where the database and broker are, and whether SIAGA started them itself."""
+
+    settings: Settings
+    embedded_db: bool = False
+    embedded_broker: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Settings]:
+    """The configured database, or an embedded PostgreSQL under ``data_dir`` when none is set."""
+    if settings.database_url:
+        yield settings
+        return
+    from siaga.embedded import embedded_postgres
+
+    async with embedded_postgres(Path(settings.data_dir)) as dsn:
+        log.info("embedded PostgreSQL under %s", settings.data_dir)
+        yield settings.model_copy(update={"database_url": dsn})
+
+
+@contextlib.asynccontextmanager
+async def broker(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Settings]:
+    """The configured broker, or an embedded one that checks the device registry itself."""
+    if settings.mqtt_url:
+        yield settings
+        return
+    from siaga.embedded import embedded_broker
+
+    password = secrets.token_urlsafe(18)
+    async with embedded_broker(pool, topic_root=settings.topic_root, gateway_password=password) as (host, port):
+        log.info("embedded MQTT broker on %s:%s", host, port)
+        yield settings.model_copy(update={"mqtt_url": f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}"})
+
+
+async def serve_web(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        log.info("console at http://%s:%s/", host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+async def run_roles(
+    settings: Settings,
+    roles: set[str],
+    stop: asyncio.Event,
+    *,
+    on_ready: Callable[[Settings, asyncpg.Pool], object] | None = None,
+    with_trackers: bool = True,
+) -> None:
+    """Run the given roles until ``stop``; services come from settings or are embedded."""
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown role(s): {', '.join(sorted(unknown))}")
+    async with database(settings) as settings:
+        assert settings.database_url is not None
+        await migrate(settings.database_url)
+        async with open_pool(settings.database_url, max_size=12) as pool:
+            needs_broker = "gateway" in roles
+            async with contextlib.AsyncExitStack() as stack:
+                if needs_broker:
+                    settings = await stack.enter_async_context(broker(settings, pool))
+                await _run(settings, pool, roles, stop, on_ready, with_trackers)
+
+
+async def _run(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    roles: set[str],
+    stop: asyncio.Event,
+    on_ready: Callable[[Settings, asyncpg.Pool], object] | None,
+    with_trackers: bool,
+) -> None:
+    from gateway.service import alert_pipeline, run_mqtt_gateway
+
+    async with contextlib.AsyncExitStack() as stack:
+        pipeline = None
+        if "gateway" in roles or "web" in roles:
+            # The web role takes app alerts through the same pipeline; it needs no broker for that.
+            pipeline = await stack.enter_async_context(alert_pipeline(settings, pool))
+        async with asyncio.TaskGroup() as tg:
+            ready = asyncio.Event()
+            if "gateway" in roles:
+                assert pipeline is not None
+                tg.create_task(run_mqtt_gateway(settings, pool, pipeline, stop, ready), name="gateway")
+                if with_trackers:
+                    from gateway.gt06_server import run_gt06
+                    from gateway.osmand_server import run_osmand
+
+                    tg.create_task(run_osmand(settings, pipeline, stop), name="osmand")
+                    tg.create_task(run_gt06(settings, pipeline, stop), name="gt06")
+            else:
+                ready.set()
+            if "dispatch" in roles:
+                from dispatch.runner import run_dispatch
+
+                tg.create_task(run_dispatch(settings, pool, stop), name="dispatch")
+            if "web" in roles:
+                from gateway import app_api
+                from siaga.webapp import create_app
+
+                app = create_app(settings, pool)
+                if pipeline is not None:
+                    app[app_api.PIPELINE] = pipeline
+                tg.create_task(serve_web(app, settings.http_host, settings.http_port, stop), name="web")
+            await ready.wait()
+            if on_ready is not None:
+                result = on_ready(settings, pool)
+                if asyncio.iscoroutine(result):
+                    tg.create_task(result, name="on-ready")
+            await stop.wait()
