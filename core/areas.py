@@ -130,7 +130,10 @@ class AreaMatches:
 
 
 class AreaIndex:
-    """Point-in-polygon over one level of areas, with the nearest-area fallback for gaps."""
+    """Point-in-polygon over one level of areas, with the nearest-area fallback for gaps.
+
+    Immutable once built. Use it from one thread at a time (the event loop): GEOS prepared
+    geometries are not documented as safe for concurrent queries; build one per thread if needed."""
 
     def __init__(
         self,
@@ -167,6 +170,10 @@ class AreaIndex:
         self._tree = shapely.STRtree(self._proj)
         self._inside = [AreaMatch.of(a, 0.0) for a in self.areas]
         self._build_grid()
+        # GEOS builds a prepared polygon's point locator on first use: do it now, so the first
+        # alerts do not pay for it.
+        inner = shapely.point_on_surface(self._proj)
+        shapely.intersects_xy(self._proj, shapely.get_x(inner), shapely.get_y(inner))
 
     # ---- construction -----------------------------------------------------------------------
 

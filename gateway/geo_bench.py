@@ -130,8 +130,9 @@ def _place_latencies_us(index: AreaIndex, lats: list[float], lons: list[float]) 
     return out / 1000.0
 
 
-def run(seconds: float = 3.0, out: TextIO | None = None) -> dict[str, Any]:
-    """Run the benchmark for about ``seconds`` (plus index builds) and print a table."""
+def run(seconds: float = 3.0, out: TextIO | None = None, *, samples: int = _LATENCY_SAMPLES) -> dict[str, Any]:
+    """Run the benchmark for about ``seconds`` (plus index builds and ``samples`` timed lookups
+    per index for the latency percentiles) and print a table."""
     out = out if out is not None else sys.stdout
     results: dict[str, Any] = {}
     built: dict[str, tuple[AreaIndex, float]] = {}
@@ -151,7 +152,7 @@ def run(seconds: float = 3.0, out: TextIO | None = None) -> dict[str, Any]:
     for level, (index, build_s) in built.items():
         single = _single_rate(index, lats, lons, share, _Live(out, f"{level} lookup", "lookups/s"))
         batch = _batch_rate(index, lats_np, lons_np, share, _Live(out, f"{level} lookup_many", "points/s"))
-        lat_us = _latencies_us(index, lats[:_LATENCY_SAMPLES], lons[:_LATENCY_SAMPLES])
+        lat_us = _latencies_us(index, lats[:samples], lons[:samples])
         results[level] = {
             "areas": len(index),
             "build_s": round(build_s, 3),
@@ -161,7 +162,7 @@ def run(seconds: float = 3.0, out: TextIO | None = None) -> dict[str, Any]:
             "lookup_p99_us": round(float(np.percentile(lat_us, 99)), 2),
             "lookup_max_us": round(float(lat_us.max()), 1),
         }
-    place_us = _place_latencies_us(desa, lats[:_LATENCY_SAMPLES], lons[:_LATENCY_SAMPLES])
+    place_us = _place_latencies_us(desa, lats[:samples], lons[:samples])
     results["place_p99_us"] = round(float(np.percentile(place_us, 99)), 2)
     results["points"] = _N_POINTS
     results["outside_share"] = round(outside, 3)

@@ -158,10 +158,11 @@ def _rule(index: AreaIndex, lat: float, lon: float) -> str | None:
     """The documented rule, written out plainly over every polygon."""
     x, y = index.project(lat, lon)
     p = shapely.Point(x, y)
-    covering = [k for k in range(len(index)) if shapely.intersects(index._proj[k], p)]
+    covering = np.flatnonzero(shapely.intersects(index._proj, p)).tolist()
     if covering:
-        deepest = min(covering, key=lambda k: (-shapely.distance(index._boundaries[k], p), index.areas[k].code))
-        return index.areas[deepest].code
+        depth = shapely.distance(index._boundaries[covering], p).tolist()
+        deepest = min(zip(covering, depth, strict=True), key=lambda kd: (-kd[1], index.areas[kd[0]].code))
+        return index.areas[deepest[0]].code
     code, dist = _brute_nearest(index, lat, lon)
     return code if dist <= index.nearest_max_m else None
 

@@ -157,14 +157,13 @@ async def test_import_commits_in_batches(pool: asyncpg.Pool, tmp_path: Path) -> 
     assert await pool.fetchval("SELECT count(*) FROM pg_class WHERE relname = 'cell_import'") == 0
 
 
-async def test_import_can_keep_one_country(pool: asyncpg.Pool, tmp_path: Path) -> None:
+async def test_one_country_lookup_and_cli(
+    pool: asyncpg.Pool, db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     other = "GSM,525,1,1,1,0,103.8,1.35,1000,1,1,1459814400,1700000000,0\n"  # Singapore
     report = await import_cells(pool, _write(tmp_path / "w.csv", [HEADER, *GOOD, other]), mcc=510)
     assert (report.good, report.skipped_mcc, report.inserted) == (4, 1, 3)
 
-
-async def test_lookup_cell(pool: asyncpg.Pool, tmp_path: Path) -> None:
-    await import_cells(pool, _write(tmp_path / "c.csv", [HEADER, *GOOD]))
     async with pool.acquire() as conn:
         tower = await lookup_cell(conn, Cell(mcc=510, mnc=10, lac=12345, cid=67890123))
         assert tower is not None
@@ -172,10 +171,9 @@ async def test_lookup_cell(pool: asyncpg.Pool, tmp_path: Path) -> None:
         gsm = await lookup_cell(conn, Cell(mcc=510, mnc=1, lac=2001, cid=5001))
         assert gsm is not None and gsm.range_m is None  # range 0 = unknown
         assert await lookup_cell(conn, Cell(mcc=510, mnc=10, lac=12345, cid=1)) is None
+        assert await lookup_cell(conn, Cell(mcc=525, mnc=1, lac=1, cid=1)) is None  # filtered out
         assert await lookup_cell(conn, Cell(mcc=510, mnc=10, lac=0xFFFFFFFF, cid=1)) is None
 
-
-async def test_cli_prints_a_summary(db_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     await cli_cells_import(db_dsn, _write(tmp_path / "c.csv", [HEADER, *GOOD, "oops\n"]))
     out = capsys.readouterr().out
     assert "3 valid, 1 rusak" in out

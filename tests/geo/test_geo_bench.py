@@ -10,7 +10,7 @@ from gateway import geo_bench
 
 def test_bench_reports_both_indexes() -> None:
     out = io.StringIO()
-    result = geo_bench.run(seconds=0.2, out=out)
+    result = geo_bench.run(seconds=0.2, out=out, samples=2000)
     for level, areas in (("desa", 265), ("kecamatan", 15)):
         r = result[level]
         assert r["areas"] == areas
