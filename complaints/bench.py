@@ -59,7 +59,9 @@ async def _main(args: argparse.Namespace) -> None:
 
     async with open_pool(args.dsn, min_size=1, max_size=2) as pool:
         if args.seed:
-            s = await seed_synthetic(pool, args.seed, args.incidents, progress=lambda m: print(" ", m, flush=True))
+            s = await seed_synthetic(
+                pool, args.seed, args.incidents, batch=args.batch, progress=lambda m: print(" ", m, flush=True)
+            )
             print(
                 f"seeded {s.complaints} complaints, {s.dispositions} dispositions, {s.incidents} incidents "
                 f"in {s.seconds:.0f} s"
@@ -82,6 +84,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="synthetic complaints to add first")
     p.add_argument("--incidents", type=int, default=0)
     p.add_argument("--runs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=5000, help="rows per seeding transaction")
     p.add_argument("--days", type=int, nargs="+", default=[30, 90, 365])
     asyncio.run(_main(p.parse_args()))
 

@@ -382,7 +382,7 @@ async def seed_synthetic(
     clock: WorkingDayClock | None = None,
     limits: SlaLimits = SlaLimits(),  # noqa: B008 - frozen
     now: datetime | None = None,
-    batch: int = 20000,
+    batch: int = 5000,
     seed: int | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SeedSummary:

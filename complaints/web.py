@@ -20,7 +20,7 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
-from complaints import dashboard, model, open311_web, store
+from complaints import dashboard, model, open311_web, runner, store
 from complaints.clock import WIB, Colour, colour_at
 from complaints.model import (
     LABEL,
@@ -320,7 +320,7 @@ async def detail(request: web.Request) -> web.Response:
         facts.append(("Insiden asal", e(row["incident_id"])))
     fact_html = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
     body = f"<table>{fact_html}</table>"
-    body += f"<div class='box'><b>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
+    body += f"<div class='box'><b id='judul'>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
 
     body += "<h3>Disposisi</h3>" + _table(
         ["Ke", "OPD", "Didisposisikan", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
@@ -663,7 +663,7 @@ async def status_page(request: web.Request) -> web.Response:
         f"<tr><th>Batas waktu tahap ini</th><td>{e(wib(row['due_at']))}</td></tr></table>"
     )
     if not row["rahasia"]:
-        body += f"<div class='box'><b>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
+        body += f"<div class='box'><b id='judul'>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
     if latest is not None:
         body += f"<h3>Tindak lanjut</h3><div class='box' class='pre'>{e(latest['followup_text'])}</div>"
     public_actions = {
@@ -757,3 +757,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/static/complaints/{name}", static_file)
     dashboard.add_routes(app, g)
     open311_web.add_routes(app)
+    app.cleanup_ctx.append(runner.sweeper_ctx)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
 
-from complaints import store
+from complaints import open311_web, store
+from complaints import web as complaints_web
 from complaints.clock import WorkingDayClock
+from core import appkeys, auth
+from core.areas import AreaIndex
+from core.settings import Settings
+from tests.browser import browser, page  # noqa: F401  (fixtures for test_browser)
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
+from tests.support import free_port
 
 
 @dataclass(frozen=True)
@@ -68,3 +77,73 @@ async def categories(pool: asyncpg.Pool, opds: Opds) -> dict[str, int]:
 @pytest.fixture
 def clock() -> WorkingDayClock:
     return WorkingDayClock(CUTI_2026 + CUTI_2027)
+
+
+PASSWORD = "rahasia-sekali-123"
+
+
+@dataclass
+class Site:
+    url: str
+    key: str
+    pool: asyncpg.Pool
+    opds: Opds
+    categories: dict[str, int]
+    login: Callable[[str], Awaitable[aiohttp.ClientSession]]
+
+
+@pytest.fixture(scope="session")
+def areas() -> AreaIndex:
+    return AreaIndex.load("desa")
+
+
+@pytest.fixture
+async def site(
+    db_dsn: str, pool: asyncpg.Pool, opds: Opds, categories: dict[str, int], areas: AreaIndex
+) -> AsyncIterator[Site]:
+    settings = Settings(database_url=db_dsn)
+    users = {
+        "staf": ("complaint_staff", None),
+        "pu": ("opd_officer", opds.dpupr),
+        "dlh": ("opd_officer", opds.dlh),
+        "bupati": ("leader", None),
+        "admin": ("admin", None),
+        "cc": ("command_centre", None),
+    }
+    async with pool.acquire() as conn:
+        _, key = await store.create_open311_client(conn, "aplikasi warga")
+    app = web.Application(middlewares=[auth.auth_middleware])
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.POOL] = pool
+    app[open311_web.AREAS] = open311_web.AreaLookup(areas)
+    complaints_web.setup(app)
+    assert auth.routes_without_rule(app) == []
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    url = f"http://127.0.0.1:{port}"
+    sessions: list[aiohttp.ClientSession] = []
+
+    async def login(username: str) -> aiohttp.ClientSession:
+        # users are made on first use: argon2 hashing is what makes a test slow
+        async with pool.acquire() as conn:
+            role, agency = users[username]
+            await auth.create_user(conn, username, PASSWORD, role, agency)
+            token, _ = await auth.login(conn, settings, username, PASSWORD, kind="api")
+        s = aiohttp.ClientSession(base_url=url, headers={"Authorization": f"Bearer {token}"})
+        sessions.append(s)
+        return s
+
+    try:
+        yield Site(url, key, pool, opds, categories, login)
+    finally:
+        for s in sessions:
+            await s.close()
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def anon(site: Site) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(base_url=site.url) as s:
+        yield s

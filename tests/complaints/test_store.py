@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 
 import asyncpg
@@ -27,6 +28,7 @@ from complaints.model import (
 )
 from core import events
 from tests.complaints.conftest import Opds
+from tests.support import wait_for
 
 STAFF = Actor(Role.COMPLAINT_STAFF, None, "sari")
 LEADER = Actor(Role.LEADER, None, "bupati")
@@ -39,6 +41,18 @@ def wib(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
 
 def officer(opd: int) -> Actor:
     return Actor(Role.OPD_OFFICER, None, f"petugas{opd}", agency_id=opd)
+
+
+async def committed_events(
+    conn: asyncpg.Connection, match: Callable[[events.Event], bool], count: int
+) -> list[events.Event]:
+    """The bus shows an event once every older transaction in the cluster has finished: wait."""
+
+    async def found() -> list[events.Event]:
+        evs = [e for e in await events.read_after(conn, events.Cursor()) if match(e)]
+        return evs if len(evs) >= count else []
+
+    return await wait_for(found, what=f"{count} events")
 
 
 async def new(conn: asyncpg.Connection, clock: WorkingDayClock, now: datetime, **kw: object) -> asyncpg.Record:
@@ -99,7 +113,7 @@ async def test_full_pipeline(
         assert hist[1]["before"]["status"] == "verifikasi" and hist[1]["after"]["status"] == "disposisi"
         assert hist[1]["actor_name"] == "sari" and hist[1]["actor_role"] == "complaint_staff"
 
-        evs = [e for e in await events.read_after(conn, events.Cursor()) if e.complaint_id == cid]
+        evs = await committed_events(conn, lambda e: e.complaint_id == cid, 4)
         assert [e.kind for e in evs] == [
             "complaint.created",
             "complaint.dispose",
@@ -212,7 +226,7 @@ async def test_handover_from_an_incident_keeps_place_and_links_both_ways(
             await store.create_from_incident(conn, inc, op, clock=clock)
         with pytest.raises(store.NotFound):
             await store.create_from_incident(conn, uuid.uuid4(), op, clock=clock)
-        evs = [e for e in await events.read_after(conn, events.Cursor()) if e.kind == "complaint.created"]
+        evs = await committed_events(conn, lambda e: e.kind == "complaint.created", 1)
         assert evs[0].incident_id == inc and evs[0].complaint_id == c["id"]
 
 
