@@ -223,7 +223,9 @@ async def login(
             "INSERT INTO login_attempt (username, client_ip, ok) VALUES ($1, $2, $3)", username, client_ip, ok
         )
         actor = audit.Actor(
-            username=username, user_id=row["id"] if row else None, role=row["role"] if row else None,
+            username=username,
+            user_id=row["id"] if row else None,
+            role=row["role"] if row else None,
             client_ip=client_ip,
         )
         if not ok or row is None:
@@ -246,31 +248,45 @@ async def login(
                 client_ip,
                 (user_agent or "")[:300],
             )
-            await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]),
-                               after={"kind": kind})
+            await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]), after={"kind": kind})
     if raise_after:
         raise AuthError("bad_credentials", "wrong user name or password")
     return token, Session(_user(row), kind, csrf, expires_at)
 
 
+# A session's idle expiry slides at most this often: a write per request would cost a WAL flush
+# each and, worse, hold back the event bus of the whole cluster (it waits for open writers).
+_TOUCH_EVERY_S = 60.0
+
+
 async def authenticate(conn: asyncpg.Connection, settings: Settings, token: str) -> Session | None:
     """The live session of ``token``, sliding its idle expiry; None if unknown, expired or revoked."""
+    token_hash = _token_hash(token)
     row = await conn.fetchrow(
-        """UPDATE user_session s
-              SET last_seen_at = clock_timestamp(),
-                  expires_at = LEAST(s.created_at + make_interval(secs => $2),
-                                     clock_timestamp() + make_interval(secs => $3))
-             FROM app_user u
-            WHERE s.token_hash = $1 AND u.id = s.user_id AND u.active
-              AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp()
-        RETURNING u.id, u.username, u.full_name, u.role, u.agency_id, s.kind, s.csrf_token, s.expires_at""",
-        _token_hash(token),
-        float(settings.session_max_s),
-        float(settings.session_idle_s),
+        """SELECT u.id, u.username, u.full_name, u.role, u.agency_id, s.kind, s.csrf_token, s.expires_at,
+                  s.last_seen_at < clock_timestamp() - make_interval(secs => $2) AS stale
+             FROM user_session s JOIN app_user u ON u.id = s.user_id
+            WHERE s.token_hash = $1 AND u.active
+              AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp()""",
+        token_hash,
+        _TOUCH_EVERY_S,
     )
     if row is None:
         return None
-    return Session(_user(row), row["kind"], row["csrf_token"], row["expires_at"])
+    expires_at = row["expires_at"]
+    if row["stale"]:
+        expires_at = await conn.fetchval(
+            """UPDATE user_session
+                  SET last_seen_at = clock_timestamp(),
+                      expires_at = LEAST(created_at + make_interval(secs => $2),
+                                         clock_timestamp() + make_interval(secs => $3))
+                WHERE token_hash = $1
+            RETURNING expires_at""",
+            token_hash,
+            float(settings.session_max_s),
+            float(settings.session_idle_s),
+        )
+    return Session(_user(row), row["kind"], row["csrf_token"], expires_at)
 
 
 async def logout(conn: asyncpg.Connection, token: str, actor: audit.Actor) -> None:
@@ -434,9 +450,7 @@ async def auth_middleware(
         return json_error(401, "unauthenticated", "sign in first")
     if session.user.role not in (rule.roles or ()):
         return json_error(403, "forbidden", "your role may not do this")
-    if session.via_cookie and rule.csrf and request.method not in _SAFE_METHODS and not await csrf_ok(
-        request, session
-    ):
+    if session.via_cookie and rule.csrf and request.method not in _SAFE_METHODS and not await csrf_ok(request, session):
         return json_error(403, "csrf", "missing or wrong CSRF token")
     return await handler(request)
 

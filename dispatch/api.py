@@ -147,8 +147,13 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
         return model.model_validate_json(await request.read())
     except ValidationError as e:
         raise web.HTTPUnprocessableEntity(
-            text=dumps({"error": "invalid", "message": "invalid request body",
-                        "detail": e.errors(include_url=False, include_context=False)}).decode(),
+            text=dumps(
+                {
+                    "error": "invalid",
+                    "message": "invalid request body",
+                    "detail": e.errors(include_url=False, include_context=False),
+                }
+            ).decode(),
             content_type="application/json",
         ) from None
 
@@ -176,8 +181,13 @@ async def login(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         try:
             token, session = await auth.login(
-                conn, request.app[appkeys.SETTINGS], body.username, body.password, kind="api",
-                client_ip=auth.client_ip(request), user_agent=request.headers.get("User-Agent"),
+                conn,
+                request.app[appkeys.SETTINGS],
+                body.username,
+                body.password,
+                kind="api",
+                client_ip=auth.client_ip(request),
+                user_agent=request.headers.get("User-Agent"),
             )
         except auth.AuthError as e:
             return auth.json_error(429 if e.code == "rate_limited" else 401, e.code, str(e))
@@ -275,8 +285,12 @@ async def add_note(request: web.Request) -> web.Response:
     body = await _body(request, NoteBody)
     try:
         note = await service.add_note(
-            request.app[appkeys.POOL], request.app[appkeys.SETTINGS], auth.current_user(request), iid,
-            body.body, client_ip=auth.client_ip(request),
+            request.app[appkeys.POOL],
+            request.app[appkeys.SETTINGS],
+            auth.current_user(request),
+            iid,
+            body.body,
+            client_ip=auth.client_ip(request),
         )
     except service.DispatchError as e:
         return _error(e)
@@ -314,9 +328,12 @@ async def put_rules(request: web.Request) -> web.Response:
             return auth.json_error(422, "invalid", "agency_kind is required exactly for target agency_kind")
     user = auth.current_user(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
-        before = [dict(r) for r in await conn.fetch(
-            "SELECT alert_type, target, agency_kind, fallback_command_centre, note FROM routing_rule ORDER BY id"
-        )]
+        before = [
+            dict(r)
+            for r in await conn.fetch(
+                "SELECT alert_type, target, agency_kind, fallback_command_centre, note FROM routing_rule ORDER BY id"
+            )
+        ]
         await conn.execute("DELETE FROM routing_rule")
         await conn.executemany(
             """INSERT INTO routing_rule (alert_type, target, agency_kind, fallback_command_centre, note)
@@ -325,8 +342,13 @@ async def put_rules(request: web.Request) -> web.Response:
         )
         after = [r.model_dump() for r in body.rules]
         await audit.record(
-            conn, user.actor(auth.client_ip(request)), "routing_rules.replace", object_type="routing_rule",
-            object_id="*", before={"rules": before}, after={"rules": after},
+            conn,
+            user.actor(auth.client_ip(request)),
+            "routing_rules.replace",
+            object_type="routing_rule",
+            object_id="*",
+            before={"rules": before},
+            after={"rules": after},
         )
     return _json({"rules": after})
 

@@ -30,6 +30,7 @@ _LOGIN_PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>Masuk — SIAGA Wonosobo</title>
 <link rel="stylesheet" href="/static/dispatch/console.css">
 </head>
@@ -82,14 +83,23 @@ async def login_submit(request: web.Request) -> web.Response:
     cookie = request.cookies.get(auth.LOGIN_CSRF_COOKIE, "")
     username = str(form.get("username", ""))[:64]
     if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, cookie):
-        return _login_page(secrets.token_urlsafe(24), message="Sesi formulir kedaluwarsa, silakan ulangi.",
-                           username=username, status=403)
+        return _login_page(
+            secrets.token_urlsafe(24),
+            message="Sesi formulir kedaluwarsa, silakan ulangi.",
+            username=username,
+            status=403,
+        )
     settings = request.app[appkeys.SETTINGS]
     async with request.app[appkeys.POOL].acquire() as conn:
         try:
             token, _ = await auth.login(
-                conn, settings, username, str(form.get("password", "")), kind="web",
-                client_ip=auth.client_ip(request), user_agent=request.headers.get("User-Agent"),
+                conn,
+                settings,
+                username,
+                str(form.get("password", "")),
+                kind="web",
+                client_ip=auth.client_ip(request),
+                user_agent=request.headers.get("User-Agent"),
             )
         except auth.AuthError as e:
             message = (
@@ -97,12 +107,21 @@ async def login_submit(request: web.Request) -> web.Response:
                 if e.code == "rate_limited"
                 else "Nama pengguna atau kata sandi salah."
             )
-            return _login_page(secrets.token_urlsafe(24), message=message, username=username,
-                               status=429 if e.code == "rate_limited" else 401)
+            return _login_page(
+                secrets.token_urlsafe(24),
+                message=message,
+                username=username,
+                status=429 if e.code == "rate_limited" else 401,
+            )
     resp = web.HTTPSeeOther(location="/console")
     resp.set_cookie(
-        auth.SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=settings.cookie_secure,
-        path="/", max_age=settings.session_max_s,
+        auth.SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.cookie_secure,
+        path="/",
+        max_age=settings.session_max_s,
     )
     resp.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/login")
     raise resp

@@ -123,6 +123,4 @@ def route(alert_type: str, where: Jurisdiction, rules: Iterable[Rule], directory
             chosen.setdefault(cc, "fallback")
     if not chosen:
         return Route(dispatch=True, assignments=((cc, "fallback"),), reason="no_agency")
-    return Route(
-        dispatch=True, assignments=tuple(chosen.items()), reason="rule_fallback" if fell_back else "rule"
-    )
+    return Route(dispatch=True, assignments=tuple(chosen.items()), reason="rule_fallback" if fell_back else "rule")

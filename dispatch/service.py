@@ -353,8 +353,13 @@ async def transition(
 
 
 async def add_note(
-    pool: asyncpg.Pool, settings: Settings, user: User, incident_id: uuid.UUID, body: str,
-    *, client_ip: str | None = None,
+    pool: asyncpg.Pool,
+    settings: Settings,
+    user: User,
+    incident_id: uuid.UUID,
+    body: str,
+    *,
+    client_ip: str | None = None,
 ) -> dict[str, Any]:
     body = body.strip()
     if not body:
@@ -451,8 +456,13 @@ async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
         )
         after = {"escalation_level": level, "added_agencies": added}
         await audit.record(
-            conn, audit.SYSTEM, "incident.escalate", object_type="incident", object_id=str(iid),
-            before={"escalation_level": inc["escalation_level"]}, after=after,
+            conn,
+            audit.SYSTEM,
+            "incident.escalate",
+            object_type="incident",
+            object_id=str(iid),
+            before={"escalation_level": inc["escalation_level"]},
+            after=after,
         )
         await events.append(
             conn,
@@ -475,7 +485,11 @@ async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
         return f"skipped:{inc['state']}"
     await conn.execute("UPDATE incident_track SET flagged_at = clock_timestamp() WHERE incident_id = $1", iid)
     await audit.record(
-        conn, audit.SYSTEM, "incident.flag", object_type="incident", object_id=str(iid),
+        conn,
+        audit.SYSTEM,
+        "incident.flag",
+        object_type="incident",
+        object_id=str(iid),
         after={"flag": "not_on_scene", "state": inc["state"]},
     )
     await events.append(
@@ -499,6 +513,7 @@ async def next_timer_due(conn: asyncpg.Connection) -> datetime | None:
 
 
 # --- reads ------------------------------------------------------------------------------------
+
 
 def urgency_key(row: dict[str, Any]) -> tuple[Any, ...]:
     """Console order: new before handled, escalated and flagged first, then by type, oldest first."""

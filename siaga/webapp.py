@@ -73,9 +73,7 @@ async def _root(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/console")
 
 
-def create_app(
-    settings: Settings, pool: asyncpg.Pool | None = None, *, extras: bool = True
-) -> web.Application:
+def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: bool = True) -> web.Application:
     """The whole web role. Given a pool, the caller owns it; without one the app opens its own
     from ``settings.database_url`` at startup and closes it at cleanup. ``extras=False`` mounts
     only dispatch (the complaint desk and the app API are left out)."""

@@ -51,7 +51,8 @@
   let incidents = [];
   let selectedId = null;
   let selected = null;
-  const alarming = new Set();
+  // incident id -> {kind: "new" | "escalated" | "flagged", at: ms}; cleared when handled or opened
+  const alarming = new Map();
 
   // --- API --------------------------------------------------------------------------------
   async function api(path, opts) {
@@ -73,7 +74,7 @@
   function soundOn() {
     if (!audio) audio = new (window.AudioContext || window.webkitAudioContext)();
     audio.resume();
-    $("sound-toggle").textContent = "🔔 Bunyi: aktif";
+    $("sound-toggle").textContent = "Bunyi: aktif";
   }
   $("sound-toggle").addEventListener("click", soundOn);
   document.addEventListener("click", () => { if (!audio) soundOn(); }, { once: true });
@@ -94,8 +95,8 @@
     }
   }
 
-  function raiseAlarm(id, text, times) {
-    alarming.add(id);
+  function raiseAlarm(id, kind, text, times) {
+    alarming.set(id, { kind, at: Date.now() });
     const b = $("alarm-banner");
     b.textContent = text;
     b.hidden = false;
@@ -111,11 +112,23 @@
     return i.lat != null ? i.lat.toFixed(5) + ", " + i.lon.toFixed(5) : "Lokasi tidak diketahui";
   }
 
+  function pruneAlarms() {
+    const byId = new Map(incidents.map((i) => [i.id, i]));
+    for (const [id, a] of alarming) {
+      const i = byId.get(id);
+      // a list fetched just before the event may not hold the incident yet: give it time
+      if (!i) { if (Date.now() - a.at > 10000) alarming.delete(id); continue; }
+      if (a.kind !== "flagged" && i.state !== "new") alarming.delete(id);
+      if (a.kind === "flagged" && !i.flagged_at) alarming.delete(id);
+    }
+    if (alarming.size === 0) $("alarm-banner").hidden = true;
+  }
+
   function renderList() {
+    pruneAlarms();
     const list = $("incident-list");
     list.replaceChildren();
     for (const i of incidents) {
-      if (!["new", "acknowledged"].includes(i.state)) alarming.delete(i.id);
       const badges = el("div", null,
         el("span", { class: "badge" }, TYPE[i.type] || i.type),
         el("span", { class: "badge" }, STATE[i.state] || i.state),
@@ -134,7 +147,6 @@
     }
     $("open-count").textContent = String(incidents.length);
     $("empty-list").hidden = incidents.length > 0;
-    if (![...alarming].some((id) => incidents.find((i) => i.id === id))) $("alarm-banner").hidden = true;
     renderMarkers();
   }
 
@@ -268,7 +280,7 @@
     if (config.tileUrl) L.tileLayer(config.tileUrl, { attribution: config.tileAttribution || "" }).addTo(map);
     if (config.geo) {
       fetch(config.geo, { credentials: "same-origin" }).then((r) => r.json()).then((gj) => {
-        L.geoJSON(gj, {
+        const layer = L.geoJSON(gj, {
           style: { color: "#557", weight: 1, fillOpacity: 0.03 },
           onEachFeature: (f, layer) => {
             const p = f.properties || {};
@@ -276,6 +288,8 @@
               { sticky: true });
           },
         }).addTo(map);
+        layer.bringToBack();
+        map.fitBounds(layer.getBounds());
       }).catch(() => {});
     }
     markers.addTo(map);
@@ -333,11 +347,11 @@
     const d = m.data || {};
     const id = m.incident_id;
     if (m.kind === "incident.routed" && d.dispatch && d.state === "new") {
-      raiseAlarm(id, "INSIDEN BARU #" + d.number + " — " + (TYPE[d.type] || d.type), 3);
+      raiseAlarm(id, "new", "INSIDEN BARU #" + d.number + " — " + (TYPE[d.type] || d.type), 3);
     } else if (m.kind === "incident.escalated") {
-      raiseAlarm(id, "ESKALASI #" + d.number + ": belum diterima", 5);
+      raiseAlarm(id, "escalated", "ESKALASI #" + d.number + ": belum diterima", 5);
     } else if (m.kind === "incident.flagged") {
-      raiseAlarm(id, "#" + d.number + " belum tiba di lokasi", 2);
+      raiseAlarm(id, "flagged", "#" + d.number + " belum tiba di lokasi", 2);
     }
     refreshList();
     if (id && id === selectedId) refreshDetail();

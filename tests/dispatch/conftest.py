@@ -11,6 +11,7 @@ from aiohttp import web
 
 from core.settings import Settings
 from siaga.webapp import create_app
+from tests.browser import browser, page  # noqa: F401  (fixtures for test_browser)
 from tests.dispatch import factory
 from tests.support import free_port
 
@@ -57,9 +58,7 @@ async def client(server: str, world: factory.World) -> AsyncIterator[Client]:
 
     async def make(username: str) -> aiohttp.ClientSession:
         async with aiohttp.ClientSession() as anon:
-            r = await anon.post(
-                f"{server}/api/v1/login", json={"username": username, "password": factory.PASSWORD}
-            )
+            r = await anon.post(f"{server}/api/v1/login", json={"username": username, "password": factory.PASSWORD})
             assert r.status == 200, await r.text()
             token = (await r.json())["token"]
         s = aiohttp.ClientSession(base_url=server, headers={"Authorization": f"Bearer {token}"})

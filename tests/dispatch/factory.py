@@ -43,7 +43,10 @@ async def _agency(conn: asyncpg.Connection, code: str, kind: str, name: str, par
     return int(
         await conn.fetchval(
             "INSERT INTO agency (code, kind, name, parent_id) VALUES ($1, $2, $3, $4) RETURNING id",
-            code, kind, name, parent,
+            code,
+            kind,
+            name,
+            parent,
         )
     )
 
@@ -79,7 +82,11 @@ async def seed(conn: asyncpg.Connection, *, with_users: bool = True) -> World:
             uid = await conn.fetchval(
                 """INSERT INTO app_user (username, full_name, password_hash, role, agency_id)
                    VALUES ($1, $2, $3, $4, $5) RETURNING id""",
-                name, name.title(), await _password_hash(), role, agency,
+                name,
+                name.title(),
+                await _password_hash(),
+                role,
+                agency,
             )
             world.users[name] = User(uid, name, name.title(), Role(role), agency)
     return world
@@ -114,7 +121,10 @@ async def incident(
         alert_id = await conn.fetchval(
             """INSERT INTO alert (device_id, seq, type, received_at, payload)
                VALUES ($1, $2, $3, now(), $4) RETURNING id""",
-            device_id, seq, type, {"seq": seq, "type": type},
+            device_id,
+            seq,
+            type,
+            {"seq": seq, "type": type},
         )
         row = await conn.fetchrow(
             """INSERT INTO incident (alert_id, device_id, type, lat, lon, accuracy_m, location_source,
@@ -122,7 +132,14 @@ async def incident(
                                      dishub_unit_id, battery)
                VALUES ($1, $2, $3, $4, $5, 12, $6, 'Wonosobo Timur', 'Wonosobo', $7, $8, $9, 80)
                RETURNING id, number""",
-            alert_id, device_id, type, lat, lon, location_source, outside_regency, police_agency_id,
+            alert_id,
+            device_id,
+            type,
+            lat,
+            lon,
+            location_source,
+            outside_regency,
+            police_agency_id,
             dishub_unit_id,
         )
         await events.append(

@@ -38,9 +38,7 @@ async def test_every_route_of_the_whole_app_has_an_access_rule(settings: Setting
     assert auth.routes_without_rule(app) == []
 
 
-async def test_role_matrix(
-    pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client
-) -> None:
+async def test_role_matrix(pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client) -> None:
     """Each role against each API action, on an incident assigned to the operator's polsek."""
     for username in ROLES_USERS:
         s = await client(username)
@@ -53,14 +51,18 @@ async def test_role_matrix(
             ("GET", f"/api/v1/incidents/{iid}", None, username in READERS),
             ("POST", f"/api/v1/incidents/{iid}/notes", {"body": "catatan"}, username in RESPONDERS),
             ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "acknowledged"}, username in RESPONDERS),
-            ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "dispatched", "unit": "Patroli 2"},
-             username in RESPONDERS),
+            (
+                "POST",
+                f"/api/v1/incidents/{iid}/transition",
+                {"to": "dispatched", "unit": "Patroli 2"},
+                username in RESPONDERS,
+            ),
             ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "on_scene"}, username in RESPONDERS),
             ("POST", f"/api/v1/incidents/{iid}/transition", {"to": "resolved"}, username in RESPONDERS),
             ("GET", "/api/v1/routing-rules", None, username in DESK),
             ("PUT", "/api/v1/routing-rules", None, username == "admin"),
         ]
-        rules = (await (await (await client("admin")).get("/api/v1/routing-rules")).json())
+        rules = await (await (await client("admin")).get("/api/v1/routing-rules")).json()
         for method, path, body, allowed in actions:
             if method == "PUT":
                 body = rules
@@ -158,8 +160,11 @@ async def test_cookie_session_needs_csrf(
     async with aiohttp.ClientSession(base_url=server, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         page = await (await s.get("/login")).text()
         csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
-        r = await s.post("/login", data={"username": "op-polsek", "password": factory.PASSWORD,
-                                         "csrf_token": csrf}, allow_redirects=False)
+        r = await s.post(
+            "/login",
+            data={"username": "op-polsek", "password": factory.PASSWORD, "csrf_token": csrf},
+            allow_redirects=False,
+        )
         assert r.status == 303 and r.headers["Location"] == "/console"
         assert (await s.get("/console")).status == 200
         path = f"/api/v1/incidents/{made.incident_id}/transition"
@@ -170,8 +175,7 @@ async def test_cookie_session_needs_csrf(
         assert r.status == 200
     async with aiohttp.ClientSession(base_url=server, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         # a login form posted without its token (from another site) is refused
-        r = await s.post("/login", data={"username": "op-polsek", "password": factory.PASSWORD},
-                         allow_redirects=False)
+        r = await s.post("/login", data={"username": "op-polsek", "password": factory.PASSWORD}, allow_redirects=False)
         assert r.status == 403
 
 
@@ -204,6 +208,9 @@ async def test_create_user_needs_an_agency(pool: asyncpg.Pool, world: factory.Wo
         with pytest.raises(auth.AuthError):
             # an OPD officer in the police, an operator in an OPD: both refused
             await auth.create_user(
-                conn, "salah-instansi", "cukup-panjang", role,
+                conn,
+                "salah-instansi",
+                "cukup-panjang",
+                role,
                 world.polres if role == "opd_officer" else world.opd,
             )

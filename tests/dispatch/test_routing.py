@@ -13,8 +13,17 @@ SEED = [
     Rule("medical", Target.AGENCY_KIND, "psc119"),
     Rule("test", Target.NONE),
 ]
-FULL = Directory(CC, {"polres": [POLRES], "polsek": [POLSEK], "dishub": [DISHUB], "damkar": [DAMKAR],
-                      "psc119": [PSC], "command_centre": [CC]})
+FULL = Directory(
+    CC,
+    {
+        "polres": [POLRES],
+        "polsek": [POLSEK],
+        "dishub": [DISHUB],
+        "damkar": [DAMKAR],
+        "psc119": [PSC],
+        "command_centre": [CC],
+    },
+)
 BARE = Directory(CC, {"command_centre": [CC]})
 HERE = Jurisdiction(police_agency_id=POLSEK, dishub_agency_id=DISHUB)
 NO_POLSEK = Jurisdiction(police_agency_id=None, dishub_agency_id=None)

@@ -67,15 +67,28 @@ async def test_full_lifecycle_tells_the_device(pool: asyncpg.Pool, settings: Set
         str(made.incident_id),
     )
     assert [a["action"] for a in audit] == [
-        "incident.route", "incident.acknowledged", "incident.dispatched", "incident.on_scene", "incident.resolved",
+        "incident.route",
+        "incident.acknowledged",
+        "incident.dispatched",
+        "incident.on_scene",
+        "incident.resolved",
     ]
     assert audit[2]["before"] == {"state": "acknowledged"}
-    assert audit[2]["after"] == {"state": "dispatched", "note": "segera", "unit_id": world.patrol_unit,
-                                 "unit": "Patroli 1"}
+    assert audit[2]["after"] == {
+        "state": "dispatched",
+        "note": "segera",
+        "unit_id": world.patrol_unit,
+        "unit": "Patroli 1",
+    }
     assert audit[1]["username"] == "op-polsek" and audit[1]["client_ip"] == "10.0.0.1"
     kinds = await pool.fetch("SELECT kind, data FROM event WHERE incident_id = $1 ORDER BY id", made.incident_id)
     assert [k["kind"] for k in kinds] == [
-        "incident.created", "incident.routed", "incident.state", "incident.state", "incident.state", "incident.state",
+        "incident.created",
+        "incident.routed",
+        "incident.state",
+        "incident.state",
+        "incident.state",
+        "incident.state",
     ]
     assert kinds[2]["data"]["agencies"] == [world.polsek_wonosobo]
 
@@ -116,8 +129,12 @@ async def test_handover_to_complaints_emits_event(pool: asyncpg.Pool, settings: 
         called.append(incident_id)
 
     await service.transition(
-        pool, settings, world.users["cc"], made.incident_id,
-        service.TransitionRequest("handed_to_complaints", note="lampu jalan mati"), handover=hook,
+        pool,
+        settings,
+        world.users["cc"],
+        made.incident_id,
+        service.TransitionRequest("handed_to_complaints", note="lampu jalan mati"),
+        handover=hook,
     )
     assert called == [made.incident_id]
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM event WHERE incident_id = $1", made.incident_id)]

@@ -1,0 +1,58 @@
+"""Headless Chromium for browser tests (Playwright, the Debian chromium; never a downloaded one).
+
+Use from a test module or conftest::
+
+    # in the area's conftest.py (importing into the test module trips ruff's F811)
+    from tests.browser import browser, page  # noqa: F401  (fixtures)
+
+    # in the test module
+    @pytest.mark.browser
+    async def test_x(page: Page) -> None: ...
+
+``page`` fails the test if the page throws a JavaScript error or logs a console error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path(os.environ.get("SIAGA_CHROMIUM", "/usr/bin/chromium"))
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright
+except ImportError:  # pragma: no cover - playwright is a test extra
+    async_playwright = None  # type: ignore[assignment]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if async_playwright is None:
+        pytest.skip("playwright is not installed (pip install playwright; no browser download needed)")
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"{CHROMIUM} missing (apt-get install chromium)")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(locale="id-ID", timezone_id="Asia/Jakarta")
+    pg = await context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    pg.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    try:
+        yield pg
+    finally:
+        await context.close()
+    assert errors == [], errors
