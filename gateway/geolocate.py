@@ -107,7 +107,7 @@ async def place_alert(
                 loc=alert.loc, alert_ts=alert.ts, received_at=received_at, device=where, tower=tower, limits=limits
             )
     if located.lat is None or located.lon is None:
-        log.info("alert %s/%s: location unknown (%s)", device.get("id"), alert.seq, ",".join(located.skipped))
+        log.debug("alert %s/%s: location unknown (%s)", device.get("id"), alert.seq, ",".join(located.skipped))
         return UNKNOWN_PLACEMENT
     match = areas.lookup(located.lat, located.lon)
     if match.outside:
