@@ -44,19 +44,7 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def pipeline_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    # TODO(lead): back to the ``pool`` fixture (core.db.open_pool) once store.py's telemetry COPY
-    # works with open_pool's text-format jsonb codec ("no binary format encoder for type jsonb").
-    pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=10)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-@pytest.fixture
-async def pipeline(pipeline_pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[AlertPipeline]:
-    pool = pipeline_pool
+async def pipeline(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[AlertPipeline]:
     placer: Any = place_by_gps
     try:
         from gateway.service import load_areas, make_placer

@@ -180,9 +180,9 @@ async def test_idempotency_key_and_refusals(pool: asyncpg.Pool, client: TestClie
     assert r.status == 403
 
 
-async def test_rate_limits(pipeline_pool: asyncpg.Pool, codes: Codes) -> None:
+async def test_rate_limits(pool: asyncpg.Pool, codes: Codes) -> None:
     settings = ingress_settings(app_alert_burst=3, app_alert_per_min=1.0, app_register_per_phone_per_hour=2)
-    async with AlertPipeline(pipeline_pool, settings, place_by_gps) as pipeline:
+    async with AlertPipeline(pool, settings, place_by_gps) as pipeline:
         client = await _client(pipeline, codes)
         try:
             token = (await _install(client, codes))["token"]
@@ -201,9 +201,9 @@ async def test_rate_limits(pipeline_pool: asyncpg.Pool, codes: Codes) -> None:
             await client.close()
 
 
-async def test_rate_limit_per_address(pipeline_pool: asyncpg.Pool, codes: Codes) -> None:
+async def test_rate_limit_per_address(pool: asyncpg.Pool, codes: Codes) -> None:
     settings: Settings = ingress_settings(app_ip_burst=5, app_ip_per_min=1.0)
-    async with AlertPipeline(pipeline_pool, settings, place_by_gps) as pipeline:
+    async with AlertPipeline(pool, settings, place_by_gps) as pipeline:
         client = await _client(pipeline, codes)
         try:
             statuses = [(await client.post("/api/v1/alerts", json=ALERT)).status for _ in range(7)]
