@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -130,13 +131,23 @@ def _place_latencies_us(index: AreaIndex, lats: list[float], lons: list[float]) 
     return out / 1000.0
 
 
-def run(seconds: float = 3.0, out: TextIO | None = None, *, samples: int = _LATENCY_SAMPLES) -> dict[str, Any]:
+def run(
+    seconds: float = 3.0,
+    out: TextIO | None = None,
+    *,
+    samples: int = _LATENCY_SAMPLES,
+    indexes: Mapping[str, AreaIndex] | None = None,
+) -> dict[str, Any]:
     """Run the benchmark for about ``seconds`` (plus index builds and ``samples`` timed lookups
-    per index for the latency percentiles) and print a table."""
+    per index for the latency percentiles) and print a table. ``indexes`` ("desa", "kecamatan")
+    skips the builds (their build time is then reported as 0)."""
     out = out if out is not None else sys.stdout
     results: dict[str, Any] = {}
     built: dict[str, tuple[AreaIndex, float]] = {}
     for level in ("desa", "kecamatan"):
+        if indexes is not None:
+            built[level] = (indexes[level], 0.0)
+            continue
         t0 = time.perf_counter()
         built[level] = (AreaIndex.load(level), time.perf_counter() - t0)  # type: ignore[arg-type]
     desa = built["desa"][0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 
+from core.areas import AreaIndex
 from gateway import geo_bench
 
 
-def test_bench_reports_both_indexes() -> None:
+def test_bench_reports_both_indexes(desa_index: AreaIndex, kecamatan_index: AreaIndex) -> None:
     out = io.StringIO()
-    result = geo_bench.run(seconds=0.2, out=out, samples=2000)
+    indexes = {"desa": desa_index, "kecamatan": kecamatan_index}
+    result = geo_bench.run(seconds=0.2, out=out, samples=2000, indexes=indexes)
     for level, areas in (("desa", 265), ("kecamatan", 15)):
         r = result[level]
         assert r["areas"] == areas
