@@ -34,6 +34,8 @@ class BenchRow:
     ops: int
     seconds: float
     ceiling_per_s: float
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
 
     @property
     def per_s(self) -> float:
@@ -44,25 +46,40 @@ class BenchRow:
         return self.per_s / self.ceiling_per_s if self.ceiling_per_s else 0.0
 
 
-async def _drive(workers: int, seconds: float, op: Callable[[int, int], Awaitable[None]]) -> tuple[int, float]:
-    """Run ``op(worker, k)`` in ``workers`` closed loops for ``seconds``; (ops done, elapsed)."""
+@dataclass(frozen=True)
+class _Run:
+    ops: int
+    seconds: float
+    latencies: list[float]
+
+    def row(self, path: str, ceiling_per_s: float) -> BenchRow:
+        lat = sorted(self.latencies)
+        pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: 0.0)
+        return BenchRow(path, self.ops, self.seconds, ceiling_per_s, pick(0.5), pick(0.99))
+
+    @property
+    def per_s(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+
+async def _drive(workers: int, seconds: float, op: Callable[[int, int], Awaitable[None]]) -> _Run:
+    """Run ``op(worker, k)`` in ``workers`` closed loops for ``seconds``."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     stop_at = started + seconds
-    done = 0
+    latencies: list[float] = []
 
     async def worker(i: int) -> None:
-        nonlocal done
         k = 0
-        while loop.time() < stop_at:
+        while (t0 := loop.time()) < stop_at:
             await op(i, k)
+            latencies.append(loop.time() - t0)
             k += 1
-            done += 1
 
     async with asyncio.TaskGroup() as tg:
         for i in range(workers):
             tg.create_task(worker(i), name=f"bench-worker-{i}")
-    return done, loop.time() - started
+    return _Run(len(latencies), loop.time() - started, latencies)
 
 
 async def _register(pipeline: AlertPipeline, kind: str, n: int) -> list[str]:
@@ -97,7 +114,7 @@ async def _bare_http(host: str) -> AsyncIterator[int]:
         await runner.cleanup()
 
 
-async def _osmand_load(port: int, ids: list[str], seconds: float, *, sos: bool) -> tuple[int, float]:
+async def _osmand_load(port: int, ids: list[str], seconds: float, *, sos: bool) -> _Run:
     url = f"http://127.0.0.1:{port}/"
     now = int(time.time())
     connector = aiohttp.TCPConnector(limit=len(ids))
@@ -145,7 +162,7 @@ async def _echo(host: str) -> AsyncIterator[int]:
         await server.wait_closed()
 
 
-async def _gt06_load(port: int, n: int, seconds: float, *, sos: bool, echo: bool) -> tuple[int, float]:
+async def _gt06_load(port: int, n: int, seconds: float, *, sos: bool, echo: bool) -> _Run:
     base = datetime.now(UTC).replace(microsecond=0)
     conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     try:
@@ -193,21 +210,19 @@ async def run(
     await _register(pipeline, "gt06", clients)
     rows: list[BenchRow] = []
     async with _bare_http(host) as bare_port:
-        ceiling_ops, ceiling_s = await _osmand_load(bare_port, osm_ids, seconds, sos=False)
-    http_ceiling = ceiling_ops / ceiling_s
+        http_ceiling = (await _osmand_load(bare_port, osm_ids, seconds, sos=False)).per_s
     async with OsmAndServer(settings, pipeline, port=0) as osmand:
-        ops, took = await _osmand_load(osmand.port, osm_ids, seconds, sos=False)
-        rows.append(BenchRow("OsmAnd position (HTTP)", ops, took, http_ceiling))
-        ops, took = await _osmand_load(osmand.port, osm_ids, seconds, sos=True)
-        rows.append(BenchRow("OsmAnd SOS -> incident", ops, took, http_ceiling))
+        run1 = await _osmand_load(osmand.port, osm_ids, seconds, sos=False)
+        rows.append(run1.row("OsmAnd position (HTTP)", http_ceiling))
+        run2 = await _osmand_load(osmand.port, osm_ids, seconds, sos=True)
+        rows.append(run2.row("OsmAnd SOS -> incident", http_ceiling))
     async with _echo(host) as echo_port:
-        ceiling_ops, ceiling_s = await _gt06_load(echo_port, clients, seconds, sos=False, echo=True)
-    tcp_ceiling = ceiling_ops / ceiling_s
+        tcp_ceiling = (await _gt06_load(echo_port, clients, seconds, sos=False, echo=True)).per_s
     async with Gt06Server(settings, pipeline, port=0) as server:
-        ops, took = await _gt06_load(server.port, clients, seconds, sos=False, echo=False)
-        rows.append(BenchRow("GT06 location (TCP)", ops, took, tcp_ceiling))
-        ops, took = await _gt06_load(server.port, clients, seconds, sos=True, echo=False)
-        rows.append(BenchRow("GT06 SOS -> incident", ops, took, tcp_ceiling))
+        run3 = await _gt06_load(server.port, clients, seconds, sos=False, echo=False)
+        rows.append(run3.row("GT06 location (TCP)", tcp_ceiling))
+        run4 = await _gt06_load(server.port, clients, seconds, sos=True, echo=False)
+        rows.append(run4.row("GT06 SOS -> incident", tcp_ceiling))
     out(format_table(rows, clients))
     return rows
 
@@ -215,9 +230,12 @@ async def run(
 def format_table(rows: list[BenchRow], clients: int) -> str:
     lines = [
         f"ingress, {clients} concurrent clients, each waiting for its answer (= committed)",
-        f"{'path':<26} {'ops':>8} {'ops/s':>9} {'ceiling/s':>10} {'ratio':>6}",
+        f"{'path':<26} {'ops':>8} {'ops/s':>9} {'ceiling/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}",
     ]
     for r in rows:
-        lines.append(f"{r.path:<26} {r.ops:>8} {r.per_s:>9.0f} {r.ceiling_per_s:>10.0f} {r.ratio:>6.2f}")
+        lines.append(
+            f"{r.path:<26} {r.ops:>8} {r.per_s:>9.0f} {r.ceiling_per_s:>10.0f} {r.ratio:>6.2f}"
+            f" {r.p50_ms:>7.1f} {r.p99_ms:>7.1f}"
+        )
     lines.append("ceilings: bare aiohttp 200 (OsmAnd rows), TCP echo of the same packets (GT06 rows)")
     return "\n".join(lines)

@@ -43,13 +43,25 @@ def settings() -> Settings:
     return ingress_settings()
 
 
+_AREAS: list[Any] = []
+
+
+async def _areas() -> Any:
+    """The desa index is immutable and costly to build: once per test session."""
+    from gateway.service import load_areas
+
+    if not _AREAS:
+        _AREAS.append(await load_areas())
+    return _AREAS[0]
+
+
 @pytest.fixture
 async def pipeline(pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[AlertPipeline]:
     placer: Any = place_by_gps
     try:
-        from gateway.service import load_areas, make_placer
+        from gateway.service import make_placer
 
-        placer = make_placer(settings, await load_areas())
+        placer = make_placer(settings, await _areas())
     except ImportError:  # geolocation not assembled yet
         pass
     async with AlertPipeline(pool, settings, placer) as p:

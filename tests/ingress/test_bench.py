@@ -11,7 +11,7 @@ from gateway.store import AlertPipeline
 
 async def test_bench_smoke(pool: asyncpg.Pool, pipeline: AlertPipeline, settings: Settings) -> None:
     printed: list[str] = []
-    rows = await ingress_bench.run(settings, pipeline, seconds=0.3, clients=4, out=printed.append)
+    rows = await ingress_bench.run(settings, pipeline, seconds=0.2, clients=2, out=printed.append)
     assert [r.path for r in rows] == [
         "OsmAnd position (HTTP)",
         "OsmAnd SOS -> incident",
