@@ -43,16 +43,17 @@ def make_placer(settings: Settings, areas: AreaIndex) -> Placer:
     return place
 
 
-async def load_areas() -> AreaIndex:
+async def load_areas(settings: Settings | None = None) -> AreaIndex:
     """The desa index, built off the loop (it parses ~1 MB of GeoJSON)."""
-    return await asyncio.to_thread(AreaIndex.load)
+    nearest = settings.nearest_area_max_m if settings else Settings.model_fields["nearest_area_max_m"].default
+    return await asyncio.to_thread(AreaIndex.load, nearest_max_m=nearest)
 
 
 @asynccontextmanager
 async def alert_pipeline(
     settings: Settings, pool: asyncpg.Pool, areas: AreaIndex | None = None
 ) -> AsyncIterator[AlertPipeline]:
-    areas = areas or await load_areas()
+    areas = areas or await load_areas(settings)
     async with AlertPipeline(pool, settings, make_placer(settings, areas)) as pipeline:
         yield pipeline
 

@@ -17,6 +17,7 @@ from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
 from gateway.service import alert_pipeline, load_areas, run_mqtt_gateway
 from gateway.store import AlertPipeline
 from siaga.mosquitto import MosquittoProcess
+from siaga.procs import RoleProcess, role_env
 from tests.support import free_port
 
 ALUN_ALUN = (-7.3605, 109.9030)
@@ -146,42 +147,9 @@ async def make_stack(db_dsn: str, workdir: Path, topic_root: str) -> AsyncIterat
             broker.stop()
 
 
-class GatewayProcess:
-    """`siaga run --role gateway` as a child process, so a test can SIGKILL it."""
+class GatewayProcess(RoleProcess):
+    """`siaga run --role gateway` as a child process of the test, so it can be SIGKILLed."""
 
     def __init__(self, stack: Stack, name: str = "gw") -> None:
-        import os
-        import sys
-
-        self.stack = stack
-        self.env = {
-            **os.environ,
-            "SIAGA_DATABASE_URL": stack.dsn,
-            "SIAGA_MQTT_URL": stack.settings.mqtt_url or "",
-            "SIAGA_TOPIC_ROOT": stack.settings.topic_root,
-            "SIAGA_MQTT_CLIENT_ID": stack.settings.mqtt_client_id,
-            "SIAGA_MQTT_KEEPALIVE_S": "5",
-            "SIAGA_OSMAND_PORT": str(free_port()),
-            "SIAGA_GT06_PORT": str(free_port()),
-        }
-        self.argv = [sys.executable, "-m", "siaga.cli", "run", "--role", "gateway"]
-        self.log = stack.workdir / f"{name}.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = await asyncio.create_subprocess_exec(*self.argv, env=self.env, stdout=out, stderr=out)
-
-    async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        await self.proc.wait()
-
-    async def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.terminate()
-        async with asyncio.timeout(30):
-            return await self.proc.wait()
-
-    def log_tail(self, n: int = 30) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        settings = stack.settings.model_copy(update={"mqtt_keepalive_s": 5})
+        super().__init__(role_env(settings), "gateway", stack.workdir / f"{name}.log")
