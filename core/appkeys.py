@@ -26,5 +26,5 @@ HandoverHook = Callable[[asyncpg.Connection, UUID], Awaitable[Any]]
 SETTINGS = web.AppKey("siaga_settings", Settings)
 POOL = web.AppKey("siaga_pool", asyncpg.Pool)
 EVENT_FANOUT = web.AppKey("siaga_event_fanout", EventFanout)
-WEBSOCKETS = web.AppKey("siaga_websockets", set[web.WebSocketResponse])
-HANDOVER_HOOK = web.AppKey("siaga_handover_hook", HandoverHook)
+WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("siaga_websockets")
+HANDOVER_HOOK: web.AppKey[HandoverHook] = web.AppKey("siaga_handover_hook")

@@ -434,6 +434,9 @@ async def auth_middleware(
 
     token, via_cookie = token_of(request)
     session = None
+    if rule.public and not via_cookie:
+        # a bearer token on an open route may be someone else's (the citizen app's device token)
+        token = None
     if token:
         async with request.app[appkeys.POOL].acquire() as conn:
             session = await authenticate(conn, request.app[appkeys.SETTINGS], token)

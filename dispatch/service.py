@@ -59,7 +59,8 @@ async def load_directory(conn: asyncpg.Connection) -> routing.Directory:
     by_kind: dict[str, list[int]] = {}
     for r in rows:
         by_kind.setdefault(r["kind"], []).append(r["id"])
-    centre = (by_kind.get("command_centre") or [None])[0]
+    centres = by_kind.get("command_centre")
+    centre = centres[0] if centres else None
     if centre is None:
         # an admin deactivated every command centre: it still takes what nobody else can
         centre = await conn.fetchval("SELECT id FROM agency WHERE kind = 'command_centre' ORDER BY id LIMIT 1")
@@ -140,6 +141,7 @@ async def _route(
             "number": inc["number"],
             "type": inc["type"],
             "state": inc["state"],
+            "device_id": inc["device_id"],
             "agencies": agencies,
             "dispatch": decision.dispatch,
             "reason": decision.reason,

@@ -126,7 +126,7 @@ def visible_to(user: User, ev: events.Event) -> bool:
         return True
     if user.role is Role.OPERATOR:
         agencies = ev.data.get("agencies") if isinstance(ev.data, dict) else None
-        return bool(agencies) and user.agency_id in agencies
+        return isinstance(agencies, list) and user.agency_id in agencies
     return False
 
 

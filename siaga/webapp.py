@@ -53,10 +53,17 @@ async def _own_pool(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+def _report_crash(task: asyncio.Task[None]) -> None:
+    # the hub only ends by cancellation; anything else means the consoles went quiet
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("%s stopped: consoles get no live events", task.get_name(), exc_info=task.exception())
+
+
 async def _event_hub(app: web.Application) -> AsyncIterator[None]:
     hub = EventHub(app[appkeys.POOL])
     app[appkeys.EVENT_FANOUT] = hub
     task = asyncio.create_task(hub.run(), name="event-hub")
+    task.add_done_callback(_report_crash)
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -64,7 +71,8 @@ async def _event_hub(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _close_websockets(app: web.Application) -> None:
-    for ws in set(app[appkeys.WEBSOCKETS]):
+    sockets = app[appkeys.WEBSOCKETS]
+    for ws in tuple(sockets):
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 

@@ -40,6 +40,7 @@ async def test_every_route_of_the_whole_app_has_an_access_rule(settings: Setting
 
 async def test_role_matrix(pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client) -> None:
     """Each role against each API action, on an incident assigned to the operator's polsek."""
+    rules = await (await (await client("admin")).get("/api/v1/routing-rules")).json()
     for username in ROLES_USERS:
         s = await client(username)
         made = await _police_incident(pool, settings, world)
@@ -62,7 +63,6 @@ async def test_role_matrix(pool: asyncpg.Pool, settings: Settings, world: factor
             ("GET", "/api/v1/routing-rules", None, username in DESK),
             ("PUT", "/api/v1/routing-rules", None, username == "admin"),
         ]
-        rules = await (await (await client("admin")).get("/api/v1/routing-rules")).json()
         for method, path, body, allowed in actions:
             if method == "PUT":
                 body = rules

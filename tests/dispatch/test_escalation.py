@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import asyncpg
 import pytest
@@ -20,7 +21,7 @@ from dispatch.runner import run_dispatch
 from tests.dispatch import factory
 from tests.support import wait_for
 
-FAST = {
+FAST: dict[str, Any] = {
     "escalate_supervisor_s": 0.4,
     "escalate_command_centre_s": 0.8,
     "on_scene_flag_s": 0.4,
