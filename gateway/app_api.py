@@ -12,7 +12,9 @@ Routes (added by :func:`setup`; the web role mounts them on its one HTTP port):
   plus optional ``note`` and ``phone``. Idempotent by ``(install, seq)``; an app that keeps no
   counter sends an ``Idempotency-Key`` header instead (the seq is then derived from it). 201 for a
   new incident, 200 for a repeat, both ``{"incident_id", "number", "state", "state_url"}``.
-  Rate-limited per install and per client address: 429 with ``Retry-After``.
+  Rate-limited per install, and per client address for registration and refused tokens (not for
+  authenticated alerts: carrier-grade NAT puts many phones behind one address): 429 with
+  ``Retry-After``.
 - ``GET /api/v1/alerts/{incident_id}/state?wait=25&since=received``: the incident's state as the
   device is told it (``received``, ``acknowledged``, ``dispatched``, ``on_scene``, ``resolved``,
   ``false_alarm``, ``handed_to_complaints``); with ``wait`` a long poll that answers as soon as the
@@ -216,6 +218,10 @@ def _client_ip(request: web.Request) -> str:
 
 
 def _ip_limited(request: web.Request) -> web.Response | None:
+    """The per-address limit. Registration and verification are charged on every call, requests
+    with a token only when the token is refused (see :func:`_install`), and a valid token is never
+    stopped by it: many phones share one carrier-grade NAT address in Indonesia, and neither their
+    alerts nor someone guessing tokens from the same address may stop them."""
     wait = _limits(request)[1].take(_client_ip(request), time.monotonic())
     return _too_many(wait, "alamat ini") if wait else None
 
@@ -338,6 +344,8 @@ async def _install(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Re
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        if limited := _ip_limited(request):  # a refused request costs its address a token
+            return limited
         resp = _error(401, "unauthorized", "Token aplikasi diperlukan.")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="siaga"'
         return resp
@@ -345,6 +353,8 @@ async def _install(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Re
         "SELECT * FROM app_install WHERE token_hash = $1 AND revoked_at IS NULL", token_hash(token.strip())
     )
     if row is None:
+        if limited := _ip_limited(request):
+            return limited
         resp = _error(401, "unauthorized", "Token aplikasi tidak dikenal atau dicabut.")
         resp.headers["WWW-Authenticate"] = 'Bearer realm="siaga", error="invalid_token"'
         return resp
@@ -357,8 +367,6 @@ def _state_url(incident_id: uuid.UUID) -> str:
 
 async def post_alert(request: web.Request) -> web.Response:
     received_at = datetime.now(UTC)
-    if limited := _ip_limited(request):
-        return limited
     pipeline = _pipeline(request)
     async with pipeline.pool.acquire() as conn:
         install = await _install(request, conn)
@@ -437,8 +445,6 @@ def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[st
 
 
 async def alert_state(request: web.Request) -> web.Response:
-    if limited := _ip_limited(request):
-        return limited
     try:
         incident_id = uuid.UUID(request.match_info["incident_id"])
         wait = float(request.query.get("wait", "0"))

@@ -202,11 +202,25 @@ async def test_rate_limits(pool: asyncpg.Pool, codes: Codes) -> None:
 
 
 async def test_rate_limit_per_address(pool: asyncpg.Pool, codes: Codes) -> None:
-    settings: Settings = ingress_settings(app_ip_burst=5, app_ip_per_min=1.0)
+    settings: Settings = ingress_settings(app_ip_burst=6, app_ip_per_min=1.0)
     async with AlertPipeline(pool, settings, place_by_gps) as pipeline:
         client = await _client(pipeline, codes)
         try:
-            statuses = [(await client.post("/api/v1/alerts", json=ALERT)).status for _ in range(7)]
-            assert statuses == [401] * 5 + [429] * 2
+            # two phones behind one (carrier NAT) address: registering costs the address 4 tokens
+            a = (await _install(client, codes, "0812 0000 0001"))["token"]
+            b = (await _install(client, codes, "0812 0000 0002"))["token"]
+            # their alerts are limited per install only, never by the shared address
+            for seq in range(1, 6):
+                for token in (a, b):
+                    r = await client.post("/api/v1/alerts", json={**ALERT, "seq": seq}, headers=bearer(token))
+                    assert r.status == 201
+            # refused tokens do cost the address: two left, then 429, for everyone without a token
+            statuses = [(await client.post("/api/v1/alerts", json=ALERT)).status for _ in range(4)]
+            assert statuses == [401, 401, 429, 429]
+            r = await client.post("/api/v1/apps/register", json={"phone": "0812 0000 0003"})
+            assert r.status == 429
+            # and a phone with its token still gets through
+            r = await client.post("/api/v1/alerts", json={**ALERT, "seq": 9}, headers=bearer(a))
+            assert r.status == 201
         finally:
             await client.close()
