@@ -332,6 +332,8 @@ class Message:
         g = self.gps
         if g is None or not g.positioned or (g.lat == 0 and g.lon == 0):
             return None
+        if not (-90 <= g.lat <= 90 and -180 <= g.lon <= 180):
+            return None
         return Location(lat=g.lat, lon=g.lon, fix_ts=_epoch(g.time))
 
     def payload_cell(self) -> Cell | None:
@@ -460,7 +462,7 @@ def _gps(c: bytes, at: int, tz_offset_min: int = 0) -> GpsFix:
         time: datetime | None = datetime(2000 + yy, mo, dd, hh, mi, ss, tzinfo=UTC) - timedelta(minutes=tz_offset_min)
     except ValueError:
         time = None
-    if time is not None and time.year >= 2100:
+    if time is not None and not 2000 <= time.year < 2100:
         time = None
     return GpsFix(
         time=time,

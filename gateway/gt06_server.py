@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
+
 from core.settings import Settings
 from gateway import gt06
 from gateway.store import AlertPipeline, DeviceRefused
@@ -96,7 +98,13 @@ class Gt06Server:
     def _start(self, wire: _Wire) -> None:
         task = asyncio.get_running_loop().create_task(self._serve(wire), name=f"gt06 {wire.peer}")
         self._handlers.add(task)
-        task.add_done_callback(self._handlers.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._handlers.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # a bug, not a client's fault: this connection ends, the server goes on
+            log.error("GT06 connection %s failed", task.get_name(), exc_info=exc)
 
     async def _serve(self, wire: _Wire) -> None:
         self.stats.connections_open += 1
@@ -244,7 +252,9 @@ class _Connection:
             self.stats.closed_refused += 1
         left = wire.parser.close()
         if left is not None:
-            await self._refuse(left.reason, left.payload, left.detail, count=False)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STORE_TIMEOUT_S):
+                    await self._refuse(left.reason, left.payload, left.detail, count=False)
 
     async def _handle(self, item: gt06.Frame | gt06.Refusal) -> None:
         if isinstance(item, gt06.Refusal):
@@ -265,6 +275,8 @@ class _Connection:
             raise _Close
         try:
             await self._deliver(item, msg, received_at)
+        except ValidationError as e:  # decoded, but outside what a payload may hold
+            await self._refuse("invalid", item.raw, str(e).replace("\n", " ")[:500])
         except DeviceRefused as e:
             log.info("GT06 %s: device %s refused (%s), closing", self.peer, self.device_id, e.reason)
             raise _Close from None

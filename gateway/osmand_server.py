@@ -133,6 +133,9 @@ class OsmAndServer:
         try:
             async with asyncio.timeout(STORE_TIMEOUT_S):
                 await self._store(reports, raw, received_at, headers)
+        except ValueError as e:  # decoded, but outside what a payload may hold (pydantic)
+            await self._refuse("invalid", raw, str(e).replace("\n", " ")[:500])
+            return web.Response(status=400, text="invalid\n")
         except DeviceRefused as e:
             # already dead-lettered by the pipeline
             self._count(e.reason)

@@ -269,3 +269,17 @@ def test_truncated_frame_is_held_then_reported_at_close() -> None:
     assert p.buffered == 20
     left = p.close()
     assert left is not None and left.reason == "truncated" and p.buffered == 0
+
+
+def test_impossible_coordinates_are_no_fix() -> None:
+    content = bytearray(frame(DOC_GPS_LBS).content)
+    content[7:11] = b"\xff\xff\xff\xff"  # latitude 2386 degrees
+    m = gt06.decode(frame(gt06.encode(0x12, 1, bytes(content)).hex()))
+    assert m.location() is None and m.to_telemetry().loc is None
+
+
+def test_gps_time_before_2000_after_the_zone_shift_is_no_time() -> None:
+    content = bytearray(frame(DOC_GPS_LBS).content)
+    content[0:6] = bytes((0, 1, 1, 3, 0, 0))  # 2000-01-01 03:00 local, UTC+7
+    m = gt06.decode(frame(gt06.encode(0x12, 1, bytes(content)).hex()), tz_offset_min=420)
+    assert m.gps is not None and m.gps.time is None
