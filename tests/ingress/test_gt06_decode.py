@@ -3,9 +3,12 @@ and of Traccar's Gt06ProtocolDecoderTest (real device captures)."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway import gt06
 from gateway.gt06 import Frame, FrameRefused, Refusal, StreamParser
@@ -283,3 +286,26 @@ def test_gps_time_before_2000_after_the_zone_shift_is_no_time() -> None:
     content[0:6] = bytes((0, 1, 1, 3, 0, 0))  # 2000-01-01 03:00 local, UTC+7
     m = gt06.decode(frame(gt06.encode(0x12, 1, bytes(content)).hex()), tz_offset_min=420)
     assert m.gps is not None and m.gps.time is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=20), st.integers(min_value=10, max_value=600))
+def test_any_bytes_never_break_the_parser(chunks: list[bytes], max_frame: int) -> None:
+    p = StreamParser(max_frame=max_frame)
+    for chunk in chunks:
+        for item in p.feed(chunk):
+            if isinstance(item, Frame):
+                with contextlib.suppress(FrameRefused):
+                    gt06.decode(item)
+        assert p.buffered <= max_frame
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=200), st.integers(min_value=1, max_value=50))
+def test_a_frame_after_junk_is_found(junk: bytes, content: bytes, split: int) -> None:
+    good = gt06.encode(0x12, 7, content)
+    stream = junk.replace(b"\x78", b"\x00").replace(b"\x79", b"\x00") + good
+    p = StreamParser(max_frame=512)
+    out = p.feed(stream[:split]) + p.feed(stream[split:])
+    frames = [o for o in out if isinstance(o, Frame)]
+    assert len(frames) == 1 and frames[0].content == content and frames[0].serial == 7
