@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -33,10 +33,18 @@ class Table:
     rows: list[list[Any]]
 
 
+def _day(since: datetime) -> tuple[date, datetime]:
+    """The WIB day of ``since`` and the instant it starts (the rollups count per WIB day)."""
+    day = since.astimezone(WIB).date()
+    return day, datetime(day.year, day.month, day.day, tzinfo=WIB)
+
+
 async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
+    """Complaints received since the WIB day of ``since``, by their status now (from the rollup)."""
     rows = await conn.fetch(
-        "SELECT status, count(*) AS n FROM complaint WHERE received_at >= $1 GROUP BY status ORDER BY status",
-        since,
+        """SELECT status, sum(n)::bigint AS n FROM complaint_daily WHERE day >= $1
+            GROUP BY status HAVING sum(n) <> 0 ORDER BY status""",
+        _day(since)[0],
     )
     return Table(
         "status",
@@ -65,22 +73,26 @@ async def colour_counts(conn: asyncpg.Connection, now: datetime) -> Table:
 
 async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetime) -> Table:
     """Per OPD: dispositions due in the period, followed up within the limit, share, still red."""
+    day, start = _day(since)
     rows = await conn.fetch(
-        """SELECT a.id, a.name, s.due, s.on_time, s.late, s.red_open, s.returned
-             FROM (SELECT opd_id,
-                          count(*) FILTER (WHERE outcome = 'followed_up' OR (finished_at IS NULL AND due_at <= $2))
-                              AS due,
-                          count(*) FILTER (WHERE outcome = 'followed_up' AND on_time) AS on_time,
-                          count(*) FILTER (WHERE outcome = 'followed_up' AND NOT on_time) AS late,
-                          count(*) FILTER (WHERE finished_at IS NULL AND due_at <= $2) AS red_open,
-                          count(*) FILTER (WHERE outcome = 'returned') AS returned
-                     FROM complaint_disposition
-                    WHERE disposed_at >= $1
-                    GROUP BY opd_id) s
-             JOIN agency a ON a.id = s.opd_id
-            ORDER BY (s.on_time::float8 / NULLIF(s.due, 0)) ASC NULLS LAST, s.red_open DESC, a.name""",
-        since,
+        """WITH done AS (
+                SELECT opd_id, sum(on_time)::bigint AS on_time, sum(late)::bigint AS late,
+                       sum(returned)::bigint AS returned
+                  FROM complaint_disposition_daily WHERE day >= $1 GROUP BY opd_id),
+                open_red AS (
+                SELECT opd_id, count(*) AS red_open FROM complaint_disposition
+                 WHERE finished_at IS NULL AND due_at <= $2 AND disposed_at >= $3 GROUP BY opd_id),
+                s AS (
+                SELECT opd_id, coalesce(d.on_time, 0) AS on_time, coalesce(d.late, 0) AS late,
+                       coalesce(d.returned, 0) AS returned, coalesce(o.red_open, 0) AS red_open
+                  FROM done d FULL JOIN open_red o USING (opd_id))
+           SELECT a.id, a.name, s.on_time + s.late + s.red_open AS due, s.on_time, s.late, s.red_open, s.returned
+             FROM s JOIN agency a ON a.id = s.opd_id
+            ORDER BY (s.on_time::float8 / NULLIF(s.on_time + s.late + s.red_open, 0)) ASC NULLS LAST,
+                     s.red_open DESC, a.name""",
+        day,
         now,
+        start,
     )
     out = []
     for rank, r in enumerate(rows, 1):

@@ -475,7 +475,7 @@ async def _history(
     )
 
 
-def _state_of(row: asyncpg.Record) -> ComplaintState:
+def state_of(row: asyncpg.Record) -> ComplaintState:
     return ComplaintState(
         status=Status(row["status"]),
         opd_id=row["opd_id"],
@@ -521,7 +521,7 @@ async def act(
         row = await conn.fetchrow("SELECT * FROM complaint WHERE id = $1 FOR NO KEY UPDATE", complaint_id)
         if row is None:
             raise NotFound(f"pengaduan {complaint_id}")
-        t = apply(_state_of(row), action, actor)
+        t = apply(state_of(row), action, actor)
         await _write_transition(conn, row, t, actor, clock=clock, limits=limits, now=now, photo=photo)
     return t
 
@@ -847,7 +847,7 @@ async def _sweep_auto_close(
             batch,
         )
         for row in rows:
-            t = apply(_state_of(row), AutoClose(), Actor.system())
+            t = apply(state_of(row), AutoClose(), Actor.system())
             await _write_transition(conn, row, t, Actor.system(), clock=clock, limits=limits, now=now)
             result.auto_closed += 1
         return len(rows)

@@ -281,7 +281,7 @@ async def detail(request: web.Request) -> web.Response:
         opds = await conn.fetch("SELECT id, name FROM agency WHERE kind = 'opd' AND active ORDER BY name")
         cats = await store.list_categories(conn)
     now = _now()
-    state = store._state_of(row)
+    state = store.state_of(row)
     allowed = model.allowed_actions(state, actor)
     colour = colour_at(now, row["yellow_at"], row["due_at"]) if row["stage"] else None
 

@@ -91,9 +91,13 @@ CREATE TABLE complaint (
     CHECK ((status IN ('selesai', 'bukan_wewenang', 'arsip')) = (closed_at IS NOT NULL))
 );
 CREATE INDEX complaint_open_due_idx ON complaint (due_at) WHERE closed_at IS NULL;
+-- colours of open stages from the index alone
+CREATE INDEX complaint_open_stage_idx ON complaint (stage, due_at, yellow_at) WHERE closed_at IS NULL;
+-- the red list
+CREATE INDEX complaint_red_idx ON complaint (due_at) WHERE closed_at IS NULL AND stage = 'tindak_lanjut';
 CREATE INDEX complaint_status_idx ON complaint (status, received_at DESC);
 CREATE INDEX complaint_opd_idx ON complaint (opd_id, status) WHERE opd_id IS NOT NULL;
-CREATE INDEX complaint_received_idx ON complaint (received_at);
+CREATE INDEX complaint_received_idx ON complaint (received_at) INCLUDE (status);
 CREATE INDEX complaint_updated_idx ON complaint (updated_at);
 CREATE INDEX complaint_kecamatan_idx ON complaint (kecamatan_code, received_at);
 CREATE INDEX complaint_category_idx ON complaint (category_id, received_at);
@@ -184,5 +188,126 @@ CREATE TABLE teguran (
     read_by        text
 );
 CREATE INDEX teguran_opd_idx ON teguran (opd_id, issued_at DESC);
+
+-- --- rollups for the dashboard --------------------------------------------------------------
+-- Counts per WIB day kept by statement-level triggers (one aggregated upsert per statement, keys in
+-- order so concurrent writers cannot deadlock), so a year of dashboard reads a few thousand rows
+-- instead of a million.
+CREATE TABLE complaint_daily (
+    day     date NOT NULL,
+    status  text NOT NULL,
+    n       bigint NOT NULL,
+    PRIMARY KEY (day, status)
+);
+
+CREATE FUNCTION complaint_daily_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO complaint_daily (day, status, n)
+        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, count(*)
+          FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO complaint_daily (day, status, n)
+        SELECT day, status, sum(d) FROM (
+                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status, 1 AS d FROM new_rows
+                UNION ALL
+                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, -1 FROM old_rows) x
+         GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
+        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+    ELSE
+        INSERT INTO complaint_daily (day, status, n)
+        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, -count(*)
+          FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
+        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER complaint_daily_insert AFTER INSERT ON complaint
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_daily_apply();
+CREATE TRIGGER complaint_daily_update AFTER UPDATE ON complaint
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_daily_apply();
+CREATE TRIGGER complaint_daily_delete AFTER DELETE ON complaint
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_daily_apply();
+
+-- Per OPD and WIB day of disposition: how its finished dispositions went. Open ones that are
+-- overdue are counted live (few rows, indexed).
+CREATE TABLE complaint_disposition_daily (
+    day       date NOT NULL,
+    opd_id    bigint NOT NULL,
+    total     bigint NOT NULL,
+    on_time   bigint NOT NULL,
+    late      bigint NOT NULL,
+    returned  bigint NOT NULL,
+    PRIMARY KEY (day, opd_id)
+);
+
+CREATE FUNCTION complaint_disposition_daily_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- each transition table exists only for its operations, so each branch names only its own
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO complaint_disposition_daily (day, opd_id, total, on_time, late, returned)
+        SELECT day, opd_id, sum(total), sum(on_time), sum(late), sum(returned) FROM (
+                SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, 1 AS total,
+                       CASE WHEN outcome = 'followed_up' AND on_time THEN 1 ELSE 0 END AS on_time,
+                       CASE WHEN outcome = 'followed_up' AND NOT on_time THEN 1 ELSE 0 END AS late,
+                       CASE WHEN outcome = 'returned' THEN 1 ELSE 0 END AS returned
+                  FROM new_rows) x
+         GROUP BY 1, 2
+        HAVING sum(total) <> 0 OR sum(on_time) <> 0 OR sum(late) <> 0 OR sum(returned) <> 0
+         ORDER BY 1, 2
+        ON CONFLICT (day, opd_id) DO UPDATE
+            SET total = complaint_disposition_daily.total + EXCLUDED.total,
+                on_time = complaint_disposition_daily.on_time + EXCLUDED.on_time,
+                late = complaint_disposition_daily.late + EXCLUDED.late,
+                returned = complaint_disposition_daily.returned + EXCLUDED.returned;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO complaint_disposition_daily (day, opd_id, total, on_time, late, returned)
+        SELECT day, opd_id, sum(total), sum(on_time), sum(late), sum(returned) FROM (
+                SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, 1 AS total,
+                       CASE WHEN outcome = 'followed_up' AND on_time THEN 1 ELSE 0 END AS on_time,
+                       CASE WHEN outcome = 'followed_up' AND NOT on_time THEN 1 ELSE 0 END AS late,
+                       CASE WHEN outcome = 'returned' THEN 1 ELSE 0 END AS returned
+                  FROM new_rows
+                UNION ALL
+                SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, -1 AS total,
+                       CASE WHEN outcome = 'followed_up' AND on_time THEN -1 ELSE 0 END AS on_time,
+                       CASE WHEN outcome = 'followed_up' AND NOT on_time THEN -1 ELSE 0 END AS late,
+                       CASE WHEN outcome = 'returned' THEN -1 ELSE 0 END AS returned
+                  FROM old_rows) x
+         GROUP BY 1, 2
+        HAVING sum(total) <> 0 OR sum(on_time) <> 0 OR sum(late) <> 0 OR sum(returned) <> 0
+         ORDER BY 1, 2
+        ON CONFLICT (day, opd_id) DO UPDATE
+            SET total = complaint_disposition_daily.total + EXCLUDED.total,
+                on_time = complaint_disposition_daily.on_time + EXCLUDED.on_time,
+                late = complaint_disposition_daily.late + EXCLUDED.late,
+                returned = complaint_disposition_daily.returned + EXCLUDED.returned;
+    ELSE
+        INSERT INTO complaint_disposition_daily (day, opd_id, total, on_time, late, returned)
+        SELECT day, opd_id, sum(total), sum(on_time), sum(late), sum(returned) FROM (
+                SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, -1 AS total,
+                       CASE WHEN outcome = 'followed_up' AND on_time THEN -1 ELSE 0 END AS on_time,
+                       CASE WHEN outcome = 'followed_up' AND NOT on_time THEN -1 ELSE 0 END AS late,
+                       CASE WHEN outcome = 'returned' THEN -1 ELSE 0 END AS returned
+                  FROM old_rows) x
+         GROUP BY 1, 2
+        HAVING sum(total) <> 0 OR sum(on_time) <> 0 OR sum(late) <> 0 OR sum(returned) <> 0
+         ORDER BY 1, 2
+        ON CONFLICT (day, opd_id) DO UPDATE
+            SET total = complaint_disposition_daily.total + EXCLUDED.total,
+                on_time = complaint_disposition_daily.on_time + EXCLUDED.on_time,
+                late = complaint_disposition_daily.late + EXCLUDED.late,
+                returned = complaint_disposition_daily.returned + EXCLUDED.returned;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER complaint_disposition_daily_insert AFTER INSERT ON complaint_disposition
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_disposition_daily_apply();
+CREATE TRIGGER complaint_disposition_daily_update AFTER UPDATE ON complaint_disposition
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION complaint_disposition_daily_apply();
+CREATE TRIGGER complaint_disposition_daily_delete AFTER DELETE ON complaint_disposition
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_disposition_daily_apply();
 
 CREATE INDEX event_complaint_idx ON event (complaint_id, id) WHERE complaint_id IS NOT NULL;

@@ -9,6 +9,7 @@ import asyncpg
 from complaints import dashboard, store
 from complaints.bench import bench_dashboard
 from complaints.clock import WorkingDayClock
+from complaints.model import FollowUp, ReturnToVerification
 from complaints.synthetic import FastCalendar, seed_synthetic
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
 
@@ -51,5 +52,45 @@ async def test_seed_small(pool: asyncpg.Pool) -> None:
         assert tables["merah"].rows
         # synthetic complaints stay out of Open311 listings
         assert await store.search(conn, store.RequestFilter()) == []
+        await assert_rollups_match(conn)
     result = await bench_dashboard(pool, runs=3, now=NOW)
     assert set(result) == {"status", "warna", "opd", "merah", "page"}
+
+
+async def assert_rollups_match(conn: asyncpg.Connection) -> None:
+    """The trigger-kept daily counts equal a recount of the base tables."""
+    live = await conn.fetch(
+        """SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status, count(*) AS n
+             FROM complaint GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    rolled = await conn.fetch("SELECT day, status, n FROM complaint_daily WHERE n <> 0 ORDER BY 1, 2")
+    assert [tuple(r) for r in rolled] == [tuple(r) for r in live]
+    live = await conn.fetch(
+        """SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, count(*) AS total,
+                  count(*) FILTER (WHERE outcome = 'followed_up' AND on_time) AS on_time,
+                  count(*) FILTER (WHERE outcome = 'followed_up' AND NOT on_time) AS late,
+                  count(*) FILTER (WHERE outcome = 'returned') AS returned
+             FROM complaint_disposition GROUP BY 1, 2 ORDER BY 1, 2"""
+    )
+    rolled = await conn.fetch(
+        """SELECT day, opd_id, total, on_time, late, returned FROM complaint_disposition_daily
+            WHERE total <> 0 OR on_time <> 0 OR late <> 0 OR returned <> 0 ORDER BY 1, 2"""
+    )
+    assert [tuple(r) for r in rolled] == [tuple(r) for r in live]
+
+
+async def test_rollups_follow_seeding_transitions_and_the_sweep(pool: asyncpg.Pool) -> None:
+    await seed_synthetic(pool, 1500, 0, now=NOW, batch=400, seed=11)
+    clock = WorkingDayClock(CUTI_2026 + CUTI_2027)
+    async with pool.acquire() as conn:
+        await assert_rollups_match(conn)
+        # move some open ones along: follow-ups by their OPD, bounces, closures by the sweep
+        rows = await conn.fetch("SELECT id, opd_id FROM complaint WHERE status = 'disposisi' ORDER BY id LIMIT 40")
+        for i, r in enumerate(rows):
+            officer = store.Actor(store.Role.OPD_OFFICER, None, "x", agency_id=r["opd_id"])
+            action = FollowUp(text="ok") if i % 3 else ReturnToVerification(reason="bukan kami")
+            await store.act(conn, r["id"], action, officer, clock=clock, now=NOW)
+        await conn.execute("DELETE FROM complaint_disposition WHERE id = (SELECT min(id) FROM complaint_disposition)")
+    await store.sweep(pool, clock, datetime(2027, 3, 1, tzinfo=UTC))
+    async with pool.acquire() as conn:
+        await assert_rollups_match(conn)
