@@ -178,7 +178,10 @@ class AsyncMqtt:
         self._lost.set()
         self._changed.set()
         if was:
-            log.warning("%s: connection lost: %s", self.name, reason)
+            # a DISCONNECT we sent is not news; anything else is
+            log.log(
+                logging.WARNING if reason.is_failure else logging.INFO, "%s: connection closed: %s", self.name, reason
+            )
             if self._on_lost_cb:
                 self._on_lost_cb()
 

@@ -1,0 +1,415 @@
+"""``siaga bench``: throughput and latency of the alert path, each beside a raw baseline measured
+in the same run on the same broker and machine, printed as a table and written as JSON.
+
+Phases (each ``--seconds`` long):
+  (a) raw ceiling: paho publishers -> a paho subscriber in its own process, QoS 1;
+  (b) telemetry committed to PostgreSQL by the gateway (its own process), QoS 1;
+  (c) alerts committed (incident rows) by the gateway, buttons pressing as fast as they can;
+  (d) press -> receipt latency at a fixed alert rate while a telemetry flood runs;
+  (e) geolocation (`siaga bench geo`) and the tracker paths (`siaga bench ingress`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from core.db import migrate, open_pool
+from core.mqtt import AsyncMqtt, new_client
+from core.settings import Settings
+from firmware_sim.device import SimConfig, SimDevice
+from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
+from siaga.mosquitto import MosquittoProcess, mosquitto_binary
+from siaga.procs import RoleProcess, free_port, role_env
+
+ADMIN_DSN = os.environ.get("SIAGA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+@dataclass
+class Env:
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: MosquittoProcess
+    workdir: Path
+    creds: list[tuple[str, str]]
+
+
+@contextlib.asynccontextmanager
+async def bench_env(n_devices: int) -> AsyncIterator[Env]:
+    """A database and a Mosquitto of the benchmark's own, both removed afterwards."""
+    if mosquitto_binary() is None:
+        raise SystemExit("siaga bench needs the mosquitto binary (apt-get install mosquitto)")
+    name = f"siaga_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + name
+    try:
+        await migrate(dsn)
+        with tempfile.TemporaryDirectory(prefix="siaga-bench-") as tmp:
+            workdir = Path(tmp)
+            root = f"bench{secrets.token_hex(3)}/siaga/v1"
+            password = secrets.token_urlsafe(12)
+            async with open_pool(dsn, max_size=6) as pool:
+                creds = []
+                async with pool.acquire() as conn:
+                    for i in range(n_devices):
+                        nd = await add_device(conn, f"bench-{i:05d}", f"bench {i}")
+                        creds.append((nd.device_id, nd.secret))
+                    await write_broker_auth(conn, workdir / "broker", topic_root=root, gateway_password=password)
+                from gateway.reference import load_reference
+
+                await load_reference(pool)
+                broker = MosquittoProcess(workdir / "broker", free_port())
+                broker.start()
+                settings = Settings(
+                    database_url=dsn,
+                    mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@127.0.0.1:{broker.port}",
+                    topic_root=root,
+                    mqtt_client_id=f"bench-gw-{secrets.token_hex(2)}",
+                )
+                try:
+                    yield Env(settings, pool, broker, workdir, creds)
+                finally:
+                    broker.stop()
+    finally:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+class Flooder:
+    """One MQTT publisher that keeps at most ``window`` QoS 1 messages unacknowledged."""
+
+    def __init__(self, client_id: str, username: str, password: str, env: Env, window: int = 200) -> None:
+        target = env.settings.mqtt
+        self.client = new_client(client_id, username=username, password=password)
+        self.client.max_inflight_messages_set(window)
+        self.window = window
+        self.sent = 0
+        self.acked = 0
+        self._room = asyncio.Event()
+        self.client.on_publish = self._on_publish
+        self.conn = AsyncMqtt(self.client, target.host, target.port, name=client_id)
+
+    def _on_publish(self, *args: Any) -> None:
+        self.acked += 1
+        if self.sent - self.acked < self.window:
+            self._room.set()
+
+    async def flood(self, topic: str, payload: bytes, seconds: float, rate: float | None = None) -> None:
+        """Publish for ``seconds``; at most ``rate`` messages/s when given, else as fast as acks allow."""
+        deadline = time.monotonic() + seconds
+        start = time.monotonic()
+        while time.monotonic() < deadline:
+            if rate is not None:
+                due = int((time.monotonic() - start) * rate)
+                if self.sent >= due:
+                    await asyncio.sleep(0.005)
+                    continue
+            if self.sent - self.acked >= self.window:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._room.wait()
+                continue
+            self.client.publish(topic, payload, qos=1)
+            self.sent += 1
+            if self.sent % 64 == 0:
+                await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running(*conns: AsyncMqtt) -> AsyncIterator[None]:
+    tasks = [asyncio.create_task(c.run(), name=c.name) for c in conns]
+    try:
+        async with asyncio.timeout(20):
+            for c in conns:
+                await c.wait_connected()
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def telemetry_payload(i: int = 0) -> bytes:
+    return orjson.dumps(
+        {"seq": i, "ts": int(time.time()), "batt": 88, "rssi": -70, "loc": {"lat": -7.3605, "lon": 109.903, "acc": 9.0}}
+    )
+
+
+async def phase_raw(env: Env, seconds: float, publishers: int) -> float:
+    """(a) the raw QoS 1 ceiling: broker only, a paho subscriber in its own process."""
+    s = env.settings
+    target = s.mqtt
+    topic = f"{s.topic_root}/bench/raw"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "siaga.bench_raw",
+        target.url(),
+        topic,
+        f"raw-sub-{secrets.token_hex(2)}",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(20):
+            while (await proc.stdout.readline()).strip() != b"ready":
+                pass
+        flooders = [Flooder(f"raw-pub-{i}", GATEWAY_USERNAME, target.password or "", env) for i in range(publishers)]
+        latest = 0
+
+        async def read_counts() -> None:
+            nonlocal latest
+            assert proc.stdout is not None
+            while line := await proc.stdout.readline():
+                latest = int(line)
+
+        reader = asyncio.create_task(read_counts())
+        async with running(*(f.conn for f in flooders)):
+            t0 = time.monotonic()
+            c0 = latest
+            await asyncio.gather(*(f.flood(topic, telemetry_payload(), seconds) for f in flooders))
+            sent = sum(f.sent for f in flooders)
+            async with asyncio.timeout(30):
+                while latest - c0 < sent:
+                    await asyncio.sleep(0.05)
+            rate = (latest - c0) / (time.monotonic() - t0)
+        reader.cancel()
+        return rate
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def count_rows(pool: asyncpg.Pool, table: str) -> int:
+    async with pool.acquire() as conn:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608 - fixed names
+
+
+async def phase_telemetry(env: Env, seconds: float, publishers: int) -> float:
+    """(b) telemetry committed by the gateway, devices flooding QoS 1."""
+    flooders = [Flooder(f"tel-{d}", d, sec, env) for d, sec in env.creds[:publishers]]
+    root = env.settings.topic_root
+    async with running(*(f.conn for f in flooders)):
+        before = await count_rows(env.pool, "telemetry")
+        t0 = time.monotonic()
+        await asyncio.gather(
+            *(
+                f.flood(f"{root}/devices/{d}/telemetry", telemetry_payload(), seconds)
+                for f, (d, _) in zip(flooders, env.creds, strict=False)
+            )
+        )
+        sent = sum(f.sent for f in flooders)
+        async with asyncio.timeout(60):
+            while await count_rows(env.pool, "telemetry") - before < sent:
+                await asyncio.sleep(0.05)
+        return sent / (time.monotonic() - t0)
+
+
+async def start_devices(env: Env, creds: list[tuple[str, str]], state: Path) -> tuple[list[SimDevice], list[Any]]:
+    target = env.settings.mqtt
+    config = SimConfig(
+        host=target.host,
+        port=target.port,
+        topic_root=env.settings.topic_root,
+        heartbeat_s=0,
+        resend_base_s=30.0,
+        resend_max_s=60.0,
+        gps_loss=0.0,
+    )
+    state.mkdir(parents=True, exist_ok=True)
+    devices = [SimDevice(d, s, config, (-7.3605, 109.903), state_dir=None) for d, s in creds]
+    tasks = [asyncio.create_task(dev.run()) for dev in devices]
+    async with asyncio.timeout(30):
+        for dev in devices:
+            await dev.conn.wait_connected()
+    return devices, tasks
+
+
+async def phase_alerts(env: Env, seconds: float, devices: list[SimDevice]) -> tuple[float, int]:
+    """(c) alerts committed: every button presses as fast as receipts come back (4 in flight each)."""
+    before = await count_rows(env.pool, "incident")
+    t0 = time.monotonic()
+    deadline = t0 + seconds
+    pressed = 0
+    while time.monotonic() < deadline:
+        for dev in devices:
+            if len(dev.outbox) < 4:
+                dev.press()
+                pressed += 1
+        await asyncio.sleep(0.002)
+    async with asyncio.timeout(60):
+        while sum(len(d.outbox) for d in devices):
+            await asyncio.sleep(0.02)
+    committed = await count_rows(env.pool, "incident") - before
+    return committed / (time.monotonic() - t0), committed - pressed
+
+
+async def phase_latency(
+    env: Env, seconds: float, devices: list[SimDevice], alert_rate: float, telemetry_rate: float, publishers: int
+) -> dict[str, float]:
+    """(d) press -> receipt while telemetry flows at ``telemetry_rate``."""
+    for dev in devices:
+        dev.receipt_latency.clear()
+    flood_creds = env.creds[len(env.creds) - publishers :]
+    flooders = [Flooder(f"lat-tel-{d}", d, s, env) for d, s in flood_creds]
+    root = env.settings.topic_root
+    async with running(*(f.conn for f in flooders)):
+        tel_before = await count_rows(env.pool, "telemetry")
+        flood = asyncio.gather(
+            *(
+                f.flood(
+                    f"{root}/devices/{d}/telemetry", telemetry_payload(), seconds + 2, rate=telemetry_rate / publishers
+                )
+                for f, (d, _) in zip(flooders, flood_creds, strict=True)
+            )
+        )
+        await asyncio.sleep(1.0)  # the flood is running before the first press
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < seconds:
+            due = int((time.monotonic() - start) * alert_rate)
+            while n < due:
+                devices[n % len(devices)].press()
+                n += 1
+            await asyncio.sleep(0.002)
+        await flood
+        tel_rate = (await count_rows(env.pool, "telemetry") - tel_before) / (seconds + 2)
+    async with asyncio.timeout(30):
+        while sum(len(d.outbox) for d in devices):
+            await asyncio.sleep(0.02)
+    lat = sorted(x * 1000 for d in devices for x in d.receipt_latency)
+    return {
+        "alerts": len(lat),
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "max_ms": lat[-1],
+        "telemetry_per_s": tel_rate,
+    }
+
+
+async def bench_gateway(seconds: float) -> dict[str, Any]:
+    publishers = 8
+    n_buttons = 100
+    async with bench_env(n_buttons + publishers) as env:
+        buttons = env.creds[:n_buttons]
+        _say("(a) raw QoS 1 ceiling ...\n")
+        raw = await phase_raw(env, seconds, publishers)
+        _say(f"    {raw:,.0f} msg/s\n")
+        gateway = RoleProcess(role_env(env.settings), "gateway", env.workdir / "gateway.log")
+        await gateway.start()
+        try:
+            await asyncio.sleep(3.0)  # gateway connects and subscribes
+            _say("(b) telemetry committed ...\n")
+            tel = await phase_telemetry(env, seconds, publishers)
+            _say(f"    {tel:,.0f} rows/s\n")
+            devices, tasks = await start_devices(env, buttons, env.workdir / "sim")
+            try:
+                _say("(c) alerts committed ...\n")
+                alerts, doubled = await phase_alerts(env, seconds, devices)
+                _say(f"    {alerts:,.0f} incidents/s\n")
+                _say("(d) press -> receipt at 200 alerts/s with 5,000 telemetry/s ...\n")
+                lat = await phase_latency(env, seconds, devices, 200.0, 5000.0, publishers)
+                _say(f"    p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms\n")
+                idle = await phase_latency(env, min(seconds, 5.0), devices, 200.0, 0.0001, publishers)
+            finally:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            async with env.pool.acquire() as conn:
+                dup = await conn.fetchval("SELECT count(*) - count(DISTINCT alert_id) FROM incident")
+                lost = await conn.fetchval(
+                    "SELECT count(*) FROM alert a WHERE NOT EXISTS (SELECT 1 FROM incident i WHERE i.alert_id = a.id)"
+                )
+        finally:
+            await gateway.terminate()
+    rows = [
+        ("(a) raw QoS 1 ceiling, paho -> paho", f"{raw:,.0f} msg/s", 1.0),
+        ("(b) telemetry committed to PostgreSQL", f"{tel:,.0f} rows/s", tel / raw),
+        ("(c) alerts committed (incident rows)", f"{alerts:,.0f} incidents/s", alerts / raw),
+        ("(d) press -> receipt p50, 200/s + telemetry", f"{lat['p50_ms']:.1f} ms", None),
+        ("(d) press -> receipt p99, 200/s + telemetry", f"{lat['p99_ms']:.1f} ms", None),
+        ("    telemetry committed during (d)", f"{lat['telemetry_per_s']:,.0f} rows/s", None),
+        ("    press -> receipt p99, 200/s, no telemetry", f"{idle['p99_ms']:.1f} ms", None),
+        ("    lost / duplicate incidents", f"{lost} / {dup}", None),
+    ]
+    print("\nSIAGA gateway benchmark (this machine, broker + database + load generator + gateway share it)")
+    print(f"{'measure':<48} {'figure':>18} {'ratio to (a)':>13}")
+    for name, fig, ratio in rows:
+        print(f"{name:<48} {fig:>18} {'' if ratio is None else f'{ratio:.2f}':>13}")
+    return {
+        "raw_per_s": raw,
+        "telemetry_per_s": tel,
+        "telemetry_ratio": tel / raw,
+        "alerts_per_s": alerts,
+        "latency_loaded": lat,
+        "latency_idle": idle,
+        "lost": lost,
+        "duplicates": dup,
+        "unreceipted_delta": doubled,
+    }
+
+
+def main(args: argparse.Namespace) -> None:
+    results: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
+    what = args.what
+    if what in ("all", "gateway"):
+        results["gateway"] = asyncio.run(bench_gateway(args.seconds))
+    if what in ("all", "geo"):
+        from gateway.geo_bench import run as geo_run
+
+        print()
+        results["geo"] = geo_run(seconds=min(args.seconds, 3.0))
+    if what in ("all", "ingress"):
+        results["ingress"] = asyncio.run(_ingress(args.seconds))
+    if what == "dashboard":
+        results["dashboard"] = asyncio.run(_dashboard())
+    path = Path(args.json or f"bench-results/bench-{int(time.time())}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(results, default=str, option=orjson.OPT_INDENT_2))
+    print(f"\nresults written to {path}")
+
+
+async def _ingress(seconds: float) -> Any:
+    from gateway.ingress_bench import run as ingress_run
+    from gateway.service import alert_pipeline
+
+    async with bench_env(0) as env, alert_pipeline(env.settings, env.pool) as pipeline:
+        rows = await ingress_run(env.settings, pipeline, seconds=min(seconds, 5.0))
+    return [r.__dict__ if hasattr(r, "__dict__") else r for r in rows]
+
+
+async def _dashboard() -> Any:
+    from complaints.bench import bench_dashboard
+
+    dsn = os.environ.get("SIAGA_DATABASE_URL")
+    if not dsn:
+        raise SystemExit("siaga bench dashboard runs against SIAGA_DATABASE_URL seeded with `siaga seed --synthetic`")
+    async with open_pool(dsn) as pool:
+        res = await bench_dashboard(pool)
+    print(f"{'query':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, r in res.items():
+        print(f"{name:<10} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['max']:>8.1f}")
+    return res
