@@ -8,9 +8,13 @@ import time
 
 import asyncpg
 import pytest
+
+pytest.importorskip("playwright.async_api", reason="pip install playwright (no browser download needed)")
+
 from playwright.async_api import Page, expect
 
 from core.settings import Settings
+from dispatch import service
 from dispatch.runner import run_dispatch
 from tests.dispatch import factory
 from tests.support import wait_for
@@ -77,8 +81,6 @@ async def test_a_script_in_a_note_is_shown_as_text(
 ) -> None:
     async with pool.acquire() as conn:
         made = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
-    from dispatch import service
-
     await service.route_pending(pool, settings)
     await _sign_in(page, server, "op-polsek")
     await page.click(f'#incident-list li[data-id="{made.incident_id}"]')
