@@ -34,6 +34,8 @@ async def bench_dashboard(
         "warna": lambda c: dashboard.colour_counts(c, now),
         "opd": lambda c: dashboard.opd_compliance(c, since, now),
         "merah": lambda c: dashboard.red_list(c, now),
+        "kecamatan": lambda c: dashboard.by_kecamatan(c, since),
+        "tren": lambda c: dashboard.monthly_trend(c, since),
         "page": lambda c: dashboard.all_tables(c, now, days),
     }
     out: dict[str, dict[str, float]] = {}

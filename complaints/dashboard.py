@@ -8,10 +8,12 @@ the indexes of migration 0004 (benchmark: complaints/bench.py).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from importlib import resources
 from typing import Any
 
 import asyncpg
@@ -148,6 +150,59 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
     )
 
 
+@functools.lru_cache(maxsize=1)
+def kecamatan_names() -> dict[str, str]:
+    data = resources.files("core.data.wonosobo").joinpath("wilayah.csv").read_text("utf-8")
+    return {r["code"]: r["name"] for r in csv.DictReader(io.StringIO(data)) if r["level"] == "kecamatan"}
+
+
+async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
+    """Complaints (all, still open) and emergencies per kecamatan since the WIB day of ``since``."""
+    day, start = _day(since)
+    complaints = await conn.fetch(
+        """SELECT kecamatan_code, sum(n)::bigint AS n,
+                  (sum(n) FILTER (WHERE status NOT IN ('selesai', 'bukan_wewenang', 'arsip')))::bigint AS open
+             FROM complaint_daily WHERE day >= $1 GROUP BY kecamatan_code""",
+        day,
+    )
+    incidents = await conn.fetch(
+        "SELECT coalesce(kecamatan_code, '') AS k, count(*) AS n FROM incident WHERE created_at >= $1 GROUP BY 1",
+        start,
+    )
+    names = kecamatan_names()
+    rows: dict[str, list[Any]] = {}
+    for r in complaints:
+        rows.setdefault(r["kecamatan_code"], [0, 0, 0])[0:2] = [r["n"], r["open"] or 0]
+    for r in incidents:
+        rows.setdefault(r["k"], [0, 0, 0])[2] = r["n"]
+    out = [
+        [code, names.get(code, "(tanpa lokasi)" if not code else code), *v]
+        for code, v in sorted(rows.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    ]
+    return Table(
+        "kecamatan",
+        "Laporan dan kedaruratan per kecamatan",
+        ["kode", "kecamatan", "pengaduan", "pengaduan_terbuka", "kedaruratan"],
+        out,
+    )
+
+
+async def monthly_trend(conn: asyncpg.Connection, since: datetime) -> Table:
+    day, _ = _day(since)
+    rows = await conn.fetch(
+        """SELECT to_char(date_trunc('month', day), 'YYYY-MM') AS month, sum(n)::bigint AS n,
+                  (sum(n) FILTER (WHERE status = 'selesai'))::bigint AS done
+             FROM complaint_daily WHERE day >= $1 GROUP BY 1 ORDER BY 1""",
+        day,
+    )
+    return Table(
+        "tren",
+        "Tren bulanan laporan masuk",
+        ["bulan", "masuk", "selesai_sekarang"],
+        [[r["month"], r["n"], r["done"] or 0] for r in rows],
+    )
+
+
 def _wib(t: datetime | None) -> str:
     return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
 
@@ -159,6 +214,8 @@ async def all_tables(conn: asyncpg.Connection, now: datetime, days: int = DEFAUL
         await colour_counts(conn, now),
         await opd_compliance(conn, since, now),
         await red_list(conn, now),
+        await by_kecamatan(conn, since),
+        await monthly_trend(conn, since),
     ]
 
 
@@ -228,6 +285,8 @@ async def dashboard_csv(request: web.Request) -> web.Response:
         "warna": lambda c: colour_counts(c, now),
         "opd": lambda c: opd_compliance(c, since, now),
         "merah": lambda c: red_list(c, now, limit=100000),
+        "kecamatan": lambda c: by_kecamatan(c, since),
+        "tren": lambda c: monthly_trend(c, since),
     }
     if name not in makers:
         raise web.HTTPNotFound()

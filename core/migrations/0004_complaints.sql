@@ -194,32 +194,37 @@ CREATE INDEX teguran_opd_idx ON teguran (opd_id, issued_at DESC);
 -- order so concurrent writers cannot deadlock), so a year of dashboard reads a few thousand rows
 -- instead of a million.
 CREATE TABLE complaint_daily (
-    day     date NOT NULL,
-    status  text NOT NULL,
-    n       bigint NOT NULL,
-    PRIMARY KEY (day, status)
+    day             date NOT NULL,
+    status          text NOT NULL,
+    -- '' when the complaint has no place
+    kecamatan_code  text NOT NULL,
+    n               bigint NOT NULL,
+    PRIMARY KEY (day, status, kecamatan_code)
 );
 
 CREATE FUNCTION complaint_daily_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    -- each transition table exists only for its operations, so each branch names only its own
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO complaint_daily (day, status, n)
-        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, count(*)
-          FROM new_rows GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+        INSERT INTO complaint_daily (day, status, kecamatan_code, n)
+        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, coalesce(kecamatan_code, ''), count(*)
+          FROM new_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (day, status, kecamatan_code) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO complaint_daily (day, status, n)
-        SELECT day, status, sum(d) FROM (
-                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status, 1 AS d FROM new_rows
+        INSERT INTO complaint_daily (day, status, kecamatan_code, n)
+        SELECT day, status, kec, sum(d) FROM (
+                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status,
+                       coalesce(kecamatan_code, '') AS kec, 1 AS d FROM new_rows
                 UNION ALL
-                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, -1 FROM old_rows) x
-         GROUP BY 1, 2 HAVING sum(d) <> 0 ORDER BY 1, 2
-        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+                SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, coalesce(kecamatan_code, ''), -1
+                  FROM old_rows) x
+         GROUP BY 1, 2, 3 HAVING sum(d) <> 0 ORDER BY 1, 2, 3
+        ON CONFLICT (day, status, kecamatan_code) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
     ELSE
-        INSERT INTO complaint_daily (day, status, n)
-        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, -count(*)
-          FROM old_rows GROUP BY 1, 2 ORDER BY 1, 2
-        ON CONFLICT (day, status) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
+        INSERT INTO complaint_daily (day, status, kecamatan_code, n)
+        SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date, status, coalesce(kecamatan_code, ''), -count(*)
+          FROM old_rows GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+        ON CONFLICT (day, status, kecamatan_code) DO UPDATE SET n = complaint_daily.n + EXCLUDED.n;
     END IF;
     RETURN NULL;
 END $$;
@@ -309,5 +314,8 @@ CREATE TRIGGER complaint_disposition_daily_update AFTER UPDATE ON complaint_disp
     FOR EACH STATEMENT EXECUTE FUNCTION complaint_disposition_daily_apply();
 CREATE TRIGGER complaint_disposition_daily_delete AFTER DELETE ON complaint_disposition
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION complaint_disposition_daily_apply();
+
+-- incidents by kecamatan over a period for the dashboard, from the index alone
+CREATE INDEX incident_dashboard_idx ON incident (created_at) INCLUDE (kecamatan_code);
 
 CREATE INDEX event_complaint_idx ON event (complaint_id, id) WHERE complaint_id IS NOT NULL;

@@ -50,20 +50,27 @@ async def test_seed_small(pool: asyncpg.Pool) -> None:
         shares = [r[6] for r in opd if r[6] is not None]
         assert shares == sorted(shares)  # worst first
         assert tables["merah"].rows
+        kec = tables["kecamatan"].rows
+        assert sum(r[2] for r in kec) == 3000 and sum(r[4] for r in kec) == 800
+        assert all(r[1] != r[0] for r in kec)  # named
+        assert sum(r[1] for r in tables["tren"].rows) == 3000
         # synthetic complaints stay out of Open311 listings
         assert await store.search(conn, store.RequestFilter()) == []
         await assert_rollups_match(conn)
     result = await bench_dashboard(pool, runs=3, now=NOW)
-    assert set(result) == {"status", "warna", "opd", "merah", "page"}
+    assert set(result) == {"status", "warna", "opd", "merah", "kecamatan", "tren", "page"}
 
 
 async def assert_rollups_match(conn: asyncpg.Connection) -> None:
     """The trigger-kept daily counts equal a recount of the base tables."""
     live = await conn.fetch(
-        """SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status, count(*) AS n
-             FROM complaint GROUP BY 1, 2 ORDER BY 1, 2"""
+        """SELECT (received_at AT TIME ZONE 'Asia/Jakarta')::date AS day, status, coalesce(kecamatan_code, ''),
+                  count(*) AS n
+             FROM complaint GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
     )
-    rolled = await conn.fetch("SELECT day, status, n FROM complaint_daily WHERE n <> 0 ORDER BY 1, 2")
+    rolled = await conn.fetch(
+        "SELECT day, status, kecamatan_code, n FROM complaint_daily WHERE n <> 0 ORDER BY 1, 2, 3"
+    )
     assert [tuple(r) for r in rolled] == [tuple(r) for r in live]
     live = await conn.fetch(
         """SELECT (disposed_at AT TIME ZONE 'Asia/Jakarta')::date AS day, opd_id, count(*) AS total,
