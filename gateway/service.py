@@ -58,15 +58,9 @@ async def alert_pipeline(
         yield pipeline
 
 
-async def run_mqtt_gateway(
-    settings: Settings,
-    pool: asyncpg.Pool,
-    pipeline: AlertPipeline,
-    stop: asyncio.Event,
-    ready: asyncio.Event | None = None,
-) -> MqttGateway:
-    """Run the MQTT gateway until ``stop``; drains before returning."""
-    gateway = MqttGateway(settings, pool, pipeline)
+async def run_mqtt_gateway(gateway: MqttGateway, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
+    """Run the MQTT gateway until ``stop``; drains before returning. ``ready`` is set once both
+    broker sessions are connected and subscribed."""
 
     async def signal_ready() -> None:
         await gateway.wait_ready()
@@ -78,4 +72,3 @@ async def run_mqtt_gateway(
         watcher = tg.create_task(signal_ready(), name="gateway-ready")
         await stop.wait()
         watcher.cancel()
-    return gateway

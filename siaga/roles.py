@@ -102,7 +102,9 @@ async def _run(
     on_ready: Callable[[Settings, asyncpg.Pool], object] | None,
     with_trackers: bool,
 ) -> None:
+    from gateway.mqtt_gateway import MqttGateway
     from gateway.service import alert_pipeline, run_mqtt_gateway
+    from siaga import observability
 
     async with contextlib.AsyncExitStack() as stack:
         pipeline = None
@@ -111,9 +113,11 @@ async def _run(
             pipeline = await stack.enter_async_context(alert_pipeline(settings, pool))
         async with asyncio.TaskGroup() as tg:
             ready = asyncio.Event()
+            gateway = None
             if "gateway" in roles:
                 assert pipeline is not None
-                tg.create_task(run_mqtt_gateway(settings, pool, pipeline, stop, ready), name="gateway")
+                gateway = MqttGateway(settings, pool, pipeline)
+                tg.create_task(run_mqtt_gateway(gateway, stop, ready), name="gateway")
                 if with_trackers:
                     from gateway.gt06_server import run_gt06
                     from gateway.osmand_server import run_osmand
@@ -131,8 +135,12 @@ async def _run(
                 from siaga.webapp import create_app
 
                 app = create_app(settings, pool)
+                observability.setup(app)
                 if pipeline is not None:
                     app[app_api.PIPELINE] = pipeline
+                    app[observability.PIPELINE_STATS] = pipeline
+                if gateway is not None:
+                    app[observability.GATEWAY_STATS] = gateway
                 tg.create_task(serve_web(app, settings.http_host, settings.http_port, stop), name="web")
             await ready.wait()
             if on_ready is not None:

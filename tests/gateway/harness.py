@@ -14,6 +14,7 @@ import asyncpg
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
+from gateway.mqtt_gateway import MqttGateway
 from gateway.service import alert_pipeline, load_areas, run_mqtt_gateway
 from gateway.store import AlertPipeline
 from siaga.mosquitto import MosquittoProcess
@@ -110,7 +111,7 @@ async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[Al
     ready = asyncio.Event()
     async with alert_pipeline(settings, stack.pool, await shared_areas()) as pipeline:
         stack.pipeline = pipeline
-        task = asyncio.create_task(run_mqtt_gateway(settings, stack.pool, pipeline, stop, ready))
+        task = asyncio.create_task(run_mqtt_gateway(MqttGateway(settings, stack.pool, pipeline), stop, ready))
         try:
             async with asyncio.timeout(15):
                 await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)

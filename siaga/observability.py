@@ -1,0 +1,87 @@
+"""``/metrics`` (Prometheus text format) and ``/healthz`` for whichever roles run in this process."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import asyncpg
+from aiohttp import web
+
+from core import appkeys, auth
+from gateway.mqtt_gateway import MqttGateway
+from gateway.store import AlertPipeline
+
+PIPELINE_STATS = web.AppKey("siaga_metrics_pipeline", AlertPipeline)
+GATEWAY_STATS = web.AppKey("siaga_metrics_gateway", MqttGateway)
+_STARTED = time.time()
+
+
+def _line(name: str, value: float, help_text: str, kind: str = "counter", labels: str = "") -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name}{labels} {value}"]
+
+
+async def _db_metrics(pool: asyncpg.Pool) -> list[str]:
+    out: list[str] = []
+    async with pool.acquire() as conn:
+        states = await conn.fetch("SELECT state, count(*) AS n FROM incident GROUP BY state")
+        reasons = await conn.fetch("SELECT reason, count(*) AS n FROM dead_letter GROUP BY reason")
+        devices = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE active) AS active, count(*) FILTER (WHERE active AND online) AS online"
+            " FROM device"
+        )
+        unsent = await conn.fetchval("SELECT count(*) FROM downlink WHERE sent_at IS NULL")
+    out += ["# HELP siaga_incidents Incidents by state.", "# TYPE siaga_incidents gauge"]
+    out += [f'siaga_incidents{{state="{r["state"]}"}} {r["n"]}' for r in states]
+    out += ["# HELP siaga_dead_letters Refused payloads stored raw, by reason.", "# TYPE siaga_dead_letters gauge"]
+    out += [f'siaga_dead_letters{{reason="{r["reason"]}"}} {r["n"]}' for r in reasons]
+    out += _line("siaga_devices_active", devices["active"], "Registered, active devices.", "gauge")
+    out += _line("siaga_devices_online", devices["online"], "Active devices whose last status is online.", "gauge")
+    out += _line("siaga_downlink_unsent", unsent, "Messages for devices not yet published.", "gauge")
+    return out
+
+
+@auth.public
+async def metrics(request: web.Request) -> web.Response:
+    lines = _line("siaga_uptime_seconds", round(time.time() - _STARTED, 1), "Seconds since start.", "gauge")
+    pipeline = request.app.get(PIPELINE_STATS)
+    if pipeline is not None:
+        for field in dataclasses.fields(pipeline.stats):
+            value = getattr(pipeline.stats, field.name)
+            if isinstance(value, int):
+                lines += _line(f"siaga_pipeline_{field.name}_total", value, f"Alert pipeline: {field.name}.")
+        lines += _line("siaga_pipeline_pending", pipeline.pending(), "Items waiting for a commit.", "gauge")
+    gateway = request.app.get(GATEWAY_STATS)
+    if gateway is not None:
+        for field in dataclasses.fields(gateway.stats):
+            lines += _line(
+                f"siaga_gateway_{field.name}_total", getattr(gateway.stats, field.name), f"MQTT gateway: {field.name}."
+            )
+        lines += _line(
+            "siaga_gateway_connected",
+            int(gateway.alerts_conn.connected and gateway.telemetry_conn.connected),
+            "Both broker sessions connected.",
+            "gauge",
+        )
+    lines += await _db_metrics(request.app[appkeys.POOL])
+    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+
+
+@auth.public
+async def healthz(request: web.Request) -> web.Response:
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            await conn.fetchval("SELECT 1")
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        return web.json_response({"status": "error", "database": str(e)}, status=503)
+    gateway = request.app.get(GATEWAY_STATS)
+    broker = None if gateway is None else gateway.alerts_conn.connected and gateway.telemetry_conn.connected
+    status = 200 if broker in (None, True) else 503
+    return web.json_response(
+        {"status": "ok" if status == 200 else "degraded", "database": "ok", "broker": broker}, status=status
+    )
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
