@@ -37,9 +37,7 @@ class NewDevice:
     secret: str
 
 
-def mosquitto_hash(
-    secret: str, *, iterations: int = BROKER_HASH_ITERATIONS, salt: bytes | None = None
-) -> str:
+def mosquitto_hash(secret: str, *, iterations: int = BROKER_HASH_ITERATIONS, salt: bytes | None = None) -> str:
     salt = salt if salt is not None else os.urandom(12)
     digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
     return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
@@ -123,9 +121,7 @@ async def disable_device(conn: asyncpg.Connection, device_id: str) -> None:
     )
     if status == "UPDATE 0":
         exists = await conn.fetchval("SELECT true FROM device WHERE id = $1", device_id)
-        raise DeviceError(
-            f"device {device_id!r} is already disabled" if exists else f"no device {device_id!r}"
-        )
+        raise DeviceError(f"device {device_id!r} is already disabled" if exists else f"no device {device_id!r}")
 
 
 def render_password_file(devices: Iterable[tuple[str, str]], gateway_hash: str) -> str:
@@ -161,12 +157,8 @@ async def write_broker_auth(
 
     Files are replaced atomically, so a broker reloading (SIGHUP) never reads half a file.
     """
-    rows = await conn.fetch(
-        "SELECT id, broker_hash FROM device WHERE active AND broker_hash IS NOT NULL ORDER BY id"
-    )
-    passwd = render_password_file(
-        ((r["id"], r["broker_hash"]) for r in rows), mosquitto_hash(gateway_password)
-    )
+    rows = await conn.fetch("SELECT id, broker_hash FROM device WHERE active AND broker_hash IS NOT NULL ORDER BY id")
+    passwd = render_password_file(((r["id"], r["broker_hash"]) for r in rows), mosquitto_hash(gateway_password))
     return await asyncio.to_thread(_write_files, directory, passwd, render_acl(topic_root))
 
 

@@ -425,7 +425,14 @@ class AlertPipeline:
             await self._refresh_active(force=True)
             unknown = [j for j in batch if j.device_id not in self._active]
         known = [j for j in batch if j.device_id in self._active]
+        reasons: dict[str, str] = {}
         async with self.pool.acquire() as conn, conn.transaction():
+            if unknown:
+                registered = await conn.fetch(
+                    "SELECT id FROM device WHERE id = ANY($1::text[])", list({j.device_id for j in unknown})
+                )
+                reasons = {j.device_id: "unknown_device" for j in unknown}
+                reasons.update({r["id"]: "disabled_device" for r in registered})
             if known:
                 await conn.copy_records_to_table(
                     "telemetry",
@@ -450,21 +457,20 @@ class AlertPipeline:
             if unknown:
                 await _insert_dead(
                     conn,
-                    [(j.channel, None, j.device_id, "unknown_device", "position refused", j.raw) for j in unknown],
+                    [(j.channel, None, j.device_id, reasons[j.device_id], "position refused", j.raw) for j in unknown],
                 )
         self.stats.telemetry_committed += len(known)
         self.stats.telemetry_batches += 1
         self.stats.dead_letters += len(unknown)
-        if unknown:
-            self.stats.dead_by_reason["unknown_device"] = self.stats.dead_by_reason.get("unknown_device", 0) + len(
-                unknown
-            )
+        for j in unknown:
+            reason = reasons[j.device_id]
+            self.stats.dead_by_reason[reason] = self.stats.dead_by_reason.get(reason, 0) + 1
         for j in known:
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
         for j in unknown:
             if j.future is not None and not j.future.done():
-                j.future.set_exception(DeviceRefused(j.device_id, "unknown_device"))
+                j.future.set_exception(DeviceRefused(j.device_id, reasons[j.device_id]))
 
     async def _write_dead(self, batch: list[_DeadJob]) -> None:
         async with self.pool.acquire() as conn:
