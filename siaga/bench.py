@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import statistics
@@ -29,10 +30,10 @@ import asyncpg
 import orjson
 
 from core.db import migrate, open_pool
-from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
+from siaga.bench_raw import Flooder, running, telemetry_payload
 from siaga.mosquitto import MosquittoProcess, mosquitto_binary
 from siaga.procs import RoleProcess, free_port, role_env
 
@@ -97,67 +98,6 @@ async def bench_env(n_devices: int) -> AsyncIterator[Env]:
         await admin.close()
 
 
-class Flooder:
-    """One MQTT publisher that keeps at most ``window`` QoS 1 messages unacknowledged."""
-
-    def __init__(self, client_id: str, username: str, password: str, env: Env, window: int = 200) -> None:
-        target = env.settings.mqtt
-        self.client = new_client(client_id, username=username, password=password)
-        self.client.max_inflight_messages_set(window)
-        self.window = window
-        self.sent = 0
-        self.acked = 0
-        self._room = asyncio.Event()
-        self.client.on_publish = self._on_publish
-        self.conn = AsyncMqtt(self.client, target.host, target.port, name=client_id)
-
-    def _on_publish(self, *args: Any) -> None:
-        self.acked += 1
-        if self.sent - self.acked < self.window:
-            self._room.set()
-
-    async def flood(self, topic: str, payload: bytes, seconds: float, rate: float | None = None) -> None:
-        """Publish for ``seconds``; at most ``rate`` messages/s when given, else as fast as acks allow."""
-        deadline = time.monotonic() + seconds
-        start = time.monotonic()
-        while time.monotonic() < deadline:
-            if rate is not None:
-                due = int((time.monotonic() - start) * rate)
-                if self.sent >= due:
-                    await asyncio.sleep(0.005)
-                    continue
-            if self.sent - self.acked >= self.window:
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await self._room.wait()
-                continue
-            self.client.publish(topic, payload, qos=1)
-            self.sent += 1
-            if self.sent % 64 == 0:
-                await asyncio.sleep(0)
-
-
-@contextlib.asynccontextmanager
-async def running(*conns: AsyncMqtt) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(c.run(), name=c.name) for c in conns]
-    try:
-        async with asyncio.timeout(20):
-            for c in conns:
-                await c.wait_connected()
-        yield
-    finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def telemetry_payload(i: int = 0) -> bytes:
-    return orjson.dumps(
-        {"seq": i, "ts": int(time.time()), "batt": 88, "rssi": -70, "loc": {"lat": -7.3605, "lon": 109.903, "acc": 9.0}}
-    )
-
-
 async def phase_raw(env: Env, seconds: float, publishers: int) -> float:
     """(a) the raw QoS 1 ceiling: broker only, a paho subscriber in its own process."""
     s = env.settings
@@ -167,6 +107,7 @@ async def phase_raw(env: Env, seconds: float, publishers: int) -> float:
         sys.executable,
         "-m",
         "siaga.bench_raw",
+        "sub",
         target.url(),
         topic,
         f"raw-sub-{secrets.token_hex(2)}",
@@ -177,7 +118,7 @@ async def phase_raw(env: Env, seconds: float, publishers: int) -> float:
         async with asyncio.timeout(20):
             while (await proc.stdout.readline()).strip() != b"ready":
                 pass
-        flooders = [Flooder(f"raw-pub-{i}", GATEWAY_USERNAME, target.password or "", env) for i in range(publishers)]
+        flooders = [Flooder(f"raw-pub-{i}", GATEWAY_USERNAME, target.password or "", target) for i in range(publishers)]
         latest = 0
 
         async def read_counts() -> None:
@@ -210,7 +151,7 @@ async def count_rows(pool: asyncpg.Pool, table: str) -> int:
 
 async def phase_telemetry(env: Env, seconds: float, publishers: int) -> float:
     """(b) telemetry committed by the gateway, devices flooding QoS 1."""
-    flooders = [Flooder(f"tel-{d}", d, sec, env) for d, sec in env.creds[:publishers]]
+    flooders = [Flooder(f"tel-{d}", d, sec, env.settings.mqtt) for d, sec in env.creds[:publishers]]
     root = env.settings.topic_root
     async with running(*(f.conn for f in flooders)):
         before = await count_rows(env.pool, "telemetry")
@@ -274,18 +215,26 @@ async def phase_latency(
     for dev in devices:
         dev.receipt_latency.clear()
     flood_creds = env.creds[len(env.creds) - publishers :]
-    flooders = [Flooder(f"lat-tel-{d}", d, s, env) for d, s in flood_creds]
-    root = env.settings.topic_root
-    async with running(*(f.conn for f in flooders)):
-        tel_before = await count_rows(env.pool, "telemetry")
-        flood = asyncio.gather(
-            *(
-                f.flood(
-                    f"{root}/devices/{d}/telemetry", telemetry_payload(), seconds + 2, rate=telemetry_rate / publishers
-                )
-                for f, (d, _) in zip(flooders, flood_creds, strict=True)
-            )
-        )
+    s = env.settings
+    # the telemetry flood comes from its own process, so it does not slow the buttons' event loop
+    flood = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "siaga.bench_raw",
+        "flood",
+        s.mqtt.url(),
+        s.topic_root,
+        str(telemetry_rate),
+        str(seconds + 2),
+        *(f"{d}:{sec}" for d, sec in flood_creds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert flood.stdout is not None
+    tel_before = await count_rows(env.pool, "telemetry")
+    try:
+        async with asyncio.timeout(20):
+            while (await flood.stdout.readline()).strip() != b"ready":
+                pass
         await asyncio.sleep(1.0)  # the flood is running before the first press
         start = time.monotonic()
         n = 0
@@ -295,8 +244,13 @@ async def phase_latency(
                 devices[n % len(devices)].press()
                 n += 1
             await asyncio.sleep(0.002)
-        await flood
-        tel_rate = (await count_rows(env.pool, "telemetry") - tel_before) / (seconds + 2)
+        async with asyncio.timeout(seconds + 30):
+            await flood.wait()
+    finally:
+        if flood.returncode is None:
+            flood.kill()
+            await flood.wait()
+    tel_rate = (await count_rows(env.pool, "telemetry") - tel_before) / (seconds + 2)
     async with asyncio.timeout(30):
         while sum(len(d.outbox) for d in devices):
             await asyncio.sleep(0.02)
@@ -373,6 +327,8 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
 
 
 def main(args: argparse.Namespace) -> None:
+    for noisy in ("core.mqtt", "core.db", "gateway.reference"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     results: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
     what = args.what
     if what in ("all", "gateway"):

@@ -1,17 +1,86 @@
-"""The raw ceiling's consumer: a plain paho subscriber (QoS 1, acks on receipt) in its own
-process, as the gateway is. Prints its running count every 100 ms; ``python -m siaga.bench_raw``."""
+"""Load-generator processes of ``siaga bench``, each in its own process as the gateway is.
+
+``python -m siaga.bench_raw sub URL TOPIC CLIENT_ID``: the raw ceiling's consumer, a plain paho
+subscriber (QoS 1, acks on receipt); prints its running count every 100 ms.
+``python -m siaga.bench_raw flood URL ROOT RATE SECONDS DEVICE:SECRET...``: device telemetry at
+RATE messages/s overall, QoS 1; prints ``ready`` once connected and the count sent at the end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
+import time
+from collections.abc import AsyncIterator
 from typing import Any
+
+import orjson
 
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import MqttTarget
 
 
-async def main(url: str, topic: str, client_id: str) -> None:
+def telemetry_payload(i: int = 0) -> bytes:
+    return orjson.dumps(
+        {"seq": i, "ts": int(time.time()), "batt": 88, "rssi": -70, "loc": {"lat": -7.3605, "lon": 109.903, "acc": 9.0}}
+    )
+
+
+class Flooder:
+    """One MQTT publisher that keeps at most ``window`` QoS 1 messages unacknowledged."""
+
+    def __init__(self, client_id: str, username: str, password: str, target: MqttTarget, window: int = 200) -> None:
+        self.client = new_client(client_id, username=username, password=password)
+        self.client.max_inflight_messages_set(window)
+        self.window = window
+        self.sent = 0
+        self.acked = 0
+        self._room = asyncio.Event()
+        self.client.on_publish = self._on_publish
+        self.conn = AsyncMqtt(self.client, target.host, target.port, name=client_id)
+
+    def _on_publish(self, *args: Any) -> None:
+        self.acked += 1
+        if self.sent - self.acked < self.window:
+            self._room.set()
+
+    async def flood(self, topic: str, payload: bytes, seconds: float, rate: float | None = None) -> None:
+        """Publish for ``seconds``: at most ``rate`` messages/s when given, else as fast as acks allow."""
+        start = time.monotonic()
+        deadline = start + seconds
+        while time.monotonic() < deadline:
+            if rate is not None and self.sent >= int((time.monotonic() - start) * rate):
+                await asyncio.sleep(0.005)
+                continue
+            if self.sent - self.acked >= self.window:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await self._room.wait()
+                continue
+            self.client.publish(topic, payload, qos=1)
+            self.sent += 1
+            if self.sent % 64 == 0:
+                await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running(*conns: AsyncMqtt) -> AsyncIterator[None]:
+    """The connections kept up for the duration of the block."""
+    tasks = [asyncio.create_task(c.run(), name=c.name) for c in conns]
+    try:
+        async with asyncio.timeout(20):
+            for c in conns:
+                await c.wait_connected()
+        yield
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def subscriber(url: str, topic: str, client_id: str) -> None:
     target = MqttTarget.parse(url)
     client = new_client(client_id, username=target.username, password=target.password)
     count = 0
@@ -35,5 +104,25 @@ async def main(url: str, topic: str, client_id: str) -> None:
             print(count, flush=True)
 
 
+async def flood(url: str, root: str, rate: float, seconds: float, creds: list[str]) -> None:
+    target = MqttTarget.parse(url)
+    pairs = [c.split(":", 1) for c in creds]
+    flooders = [Flooder(f"flood-{d}", d, secret, target) for d, secret in pairs]
+    async with running(*(f.conn for f in flooders)):
+        print("ready", flush=True)
+        await asyncio.gather(
+            *(
+                f.flood(f"{root}/devices/{d}/telemetry", telemetry_payload(), seconds, rate=rate / len(flooders))
+                for f, (d, _) in zip(flooders, pairs, strict=True)
+            )
+        )
+    print(sum(f.sent for f in flooders), flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))
+    if sys.argv[1:2] == ["sub"]:
+        asyncio.run(subscriber(sys.argv[2], sys.argv[3], sys.argv[4]))
+    elif sys.argv[1:2] == ["flood"]:
+        asyncio.run(flood(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]))
+    else:
+        sys.exit("usage: python -m siaga.bench_raw sub|flood ...")
