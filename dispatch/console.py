@@ -107,12 +107,8 @@ async def login_submit(request: web.Request) -> web.Response:
                 if e.code == "rate_limited"
                 else "Nama pengguna atau kata sandi salah."
             )
-            return _login_page(
-                secrets.token_urlsafe(24),
-                message=message,
-                username=username,
-                status=429 if e.code == "rate_limited" else 401,
-            )
+            # the form is shown again with the reason (a 4xx would only add noise in the browser)
+            return _login_page(secrets.token_urlsafe(24), message=message, username=username)
     resp = web.HTTPSeeOther(location="/console")
     resp.set_cookie(
         auth.SESSION_COOKIE,

@@ -475,7 +475,7 @@ async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
                 "type": inc["type"],
                 "state": inc["state"],
                 "level": level,
-                "to": "supervisor" if level == 1 else "command_centre",
+                "raised_to": "supervisor" if level == 1 else "command_centre",
                 "added": added,
                 "agencies": await _agencies(conn, iid),
             },

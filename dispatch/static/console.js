@@ -228,7 +228,8 @@
     $("history").replaceChildren(...i.history.map((h) =>
       el("li", null, wib(h.at) + " — " + (EVENT[h.kind] || h.kind) +
         (h.data && h.data.to ? ": " + (STATE[h.data.to] || h.data.to) : "") +
-        (h.data && h.data.level ? " tingkat " + h.data.level : "") +
+        (h.data && h.data.level ? " tingkat " + h.data.level +
+          (h.data.raised_to === "supervisor" ? " (ke supervisor)" : " (ke pusat kendali dan atasan)") : "") +
         (h.data && h.data.by ? " oleh " + h.data.by : ""))));
   }
 
@@ -346,6 +347,7 @@
   function onEvent(m) {
     const d = m.data || {};
     const id = m.incident_id;
+    if (!id) return; // complaint events share the stream; this console shows incidents
     if (m.kind === "incident.routed" && d.dispatch && d.state === "new") {
       raiseAlarm(id, "new", "INSIDEN BARU #" + d.number + " — " + (TYPE[d.type] || d.type), 3);
     } else if (m.kind === "incident.escalated") {
