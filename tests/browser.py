@@ -9,7 +9,8 @@ Use from a test module or conftest::
     @pytest.mark.browser
     async def test_x(page: Page) -> None: ...
 
-``page`` fails the test if the page throws a JavaScript error or logs a console error.
+``page`` fails the test if the page throws a JavaScript error, logs a console error, or asks for
+anything not served by the local test server (the console must work with no internet).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,7 +27,7 @@ HAVE_CHROMIUM = CHROMIUM.exists()
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 try:
-    from playwright.async_api import Browser, Page, async_playwright
+    from playwright.async_api import Browser, Page, Route, async_playwright
 except ImportError:  # pragma: no cover - playwright is a test extra
     async_playwright = None  # type: ignore[assignment]
 
@@ -47,8 +49,19 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
     context = await browser.new_context(locale="id-ID", timezone_id="Asia/Jakarta")
-    pg = await context.new_page()
     errors: list[str] = []
+
+    async def local_only(route: Route) -> None:
+        # the centre may have no internet: a page that reaches outside fails the test
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith("data:") or host in ("127.0.0.1", "localhost", "::1"):
+            await route.continue_()
+        else:
+            errors.append(f"external request: {route.request.url}")
+            await route.abort()
+
+    await context.route("**/*", local_only)
+    pg = await context.new_page()
     pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     pg.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
     try:
