@@ -47,6 +47,21 @@ class DeviceRefused(Exception):
         self.reason = reason
 
 
+class PayloadRefused(DeviceRefused):
+    """The database refused what the payload carries (e.g. a NUL character in a JSON string);
+    the payload is already dead-lettered. A subclass, so every path that handles a refused
+    device handles this too: answer, ack, never retry."""
+
+
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    TimeoutError,
+)
+
+
 # Where an alert happened, as the incident's location columns (see gateway.geolocate).
 Placement = Mapping[str, Any]
 Placer = Callable[[asyncpg.Connection, Mapping[str, Any], AlertIn, datetime], Awaitable[Placement]]
@@ -268,15 +283,9 @@ class AlertPipeline:
                     pass
             batch = [queue.popleft() for _ in range(min(batch_max, len(queue)))]
             try:
-                await write(batch)
+                await self._write_isolating(write, batch)
                 delay = 0.05
-            except (
-                asyncpg.PostgresConnectionError,
-                OSError,
-                asyncpg.InterfaceError,
-                asyncpg.exceptions.CannotConnectNowError,
-                TimeoutError,
-            ) as e:
+            except _CONNECTION_ERRORS as e:
                 # The database is away: put the batch back, in order, and retry with backoff.
                 # Nothing was acked, so nothing is lost if we are killed meanwhile.
                 self.stats.db_errors += 1
@@ -286,6 +295,43 @@ class AlertPipeline:
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    async def _write_isolating(self, write: Callable[[list[Any]], Awaitable[None]], batch: list[Any]) -> None:
+        """Write a batch; if the database refuses its content, find the item(s) it refuses
+        (one at a time) and dead-letter them, so one poison message never stops the pipeline."""
+        try:
+            await write(batch)
+            return
+        except _CONNECTION_ERRORS:
+            raise
+        except asyncpg.PostgresError as e:
+            if len(batch) == 1:
+                await self._refuse(batch[0], e)
+                return
+            log.warning("database refused a batch of %d (%r); writing its items one by one", len(batch), e)
+        for item in batch:
+            try:
+                await write([item])
+            except _CONNECTION_ERRORS:
+                raise
+            except asyncpg.PostgresError as e:
+                await self._refuse(item, e)
+
+    async def _refuse(self, job: Any, error: asyncpg.PostgresError) -> None:
+        detail = f"{type(error).__name__}: {error}"[:1000]
+        fut = job.future
+        if isinstance(job, _DeadJob):
+            log.error("cannot store a dead letter (%s); it is dropped: %r", detail, job.payload[:200])
+        else:
+            log.warning("database refused a payload from %s: %s", job.device_id, detail)
+            async with self.pool.acquire() as conn:
+                await _insert_dead(conn, [(job.channel, None, job.device_id, "rejected_by_database", detail, job.raw)])
+            self.stats.dead_letters += 1
+            self.stats.dead_by_reason["rejected_by_database"] = (
+                self.stats.dead_by_reason.get("rejected_by_database", 0) + 1
+            )
+        if fut is not None and not fut.done():
+            fut.set_exception(PayloadRefused(getattr(job, "device_id", None) or "?", "rejected_by_database"))
 
     async def _refresh_active(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._active_loaded < 5.0:
@@ -482,13 +528,13 @@ class AlertPipeline:
                 j.future.set_result(None)
 
 
-def _json_payload(raw: bytes, alert: AlertIn) -> str:
-    """The payload as received when it is JSON (kept verbatim for the record), else the model."""
+def _json_payload(raw: bytes, alert: AlertIn) -> Any:
+    """The payload as received when it is a JSON object (kept whole for the record), else the model."""
     try:
-        orjson.loads(raw)
-        return raw.decode()
-    except (orjson.JSONDecodeError, UnicodeDecodeError):
-        return alert.model_dump_json()
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        data = None
+    return data if isinstance(data, dict) else alert.model_dump(mode="json")
 
 
 def _telemetry_record(job: _PositionJob) -> tuple[Any, ...]:
@@ -510,11 +556,16 @@ def _telemetry_record(job: _PositionJob) -> tuple[Any, ...]:
     )
 
 
+def _text(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; a dead letter must be storable whatever it says
+    return value.replace("\x00", "\\u0000") if isinstance(value, str) else value
+
+
 async def _insert_dead(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     await conn.executemany(
         """INSERT INTO dead_letter (channel, topic, device_id, reason, detail, payload)
            VALUES ($1, $2, $3, $4, $5, $6)""",
-        rows,
+        [tuple(_text(v) for v in row) for row in rows],
     )
 
 

@@ -186,3 +186,25 @@ async def test_downlink_rows_reach_the_device(stack: Stack) -> None:
 
 async def _has_state(dev, seq: int, state: str) -> bool:  # type: ignore[no-untyped-def]
     return state in dev.states.get(seq, [])
+
+
+async def test_a_payload_the_database_refuses_is_dead_lettered_and_the_rest_flows(stack: Stack) -> None:
+    """Valid JSON that PostgreSQL's jsonb refuses (a NUL in a string) must not wedge the pipeline:
+    the batch is retried item by item and only the poison message is dead-lettered."""
+    creds = await stack.add_devices(2)
+    async with gateway_running(stack):
+        good, bad = await stack.start_devices(creds)
+        poison = b'{"seq": 7, "type": "panic", "note": "\\u0000"}'
+        bad.client.publish(f"{bad.root}/devices/{bad.device_id}/alert", poison, qos=1)
+        seqs = [good.press() for _ in range(3)]
+        async with asyncio.timeout(10):
+            for s in seqs:
+                await good.wait_receipt(s)
+        await wait_for(lambda: _at_least(stack, "SELECT count(*) FROM dead_letter", 1), what="poison dead-lettered")
+        later = good.press()
+        async with asyncio.timeout(10):
+            await good.wait_receipt(later)
+    async with stack.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT reason, device_id, payload FROM dead_letter")
+    assert (row["reason"], row["device_id"], row["payload"]) == ("rejected_by_database", bad.device_id, poison)
+    assert await count(stack, "SELECT count(*) FROM incident") == 4
