@@ -36,6 +36,31 @@ def homes_in_wonosobo(n: int, rng: random.Random) -> list[tuple[float, float]]:
     return out
 
 
+@dataclass(frozen=True)
+class ScriptedPress:
+    at_s: float
+    device: int
+    type: str = "panic"
+
+
+def parse_script(text: str) -> list[ScriptedPress]:
+    """A press script: one ``seconds,device_index[,type]`` per line; ``#`` starts a comment."""
+    presses = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        try:
+            press = ScriptedPress(float(parts[0]), int(parts[1]), parts[2] if len(parts) > 2 else "panic")
+        except (ValueError, IndexError):
+            raise ValueError(f"script line {number}: expected 'seconds,device_index[,type]', got {line!r}") from None
+        if press.at_s < 0 or press.device < 0:
+            raise ValueError(f"script line {number}: negative time or device index")
+        presses.append(press)
+    return sorted(presses, key=lambda p: p.at_s)
+
+
 @dataclass
 class FleetTotals:
     devices: int
@@ -59,6 +84,7 @@ class Fleet:
         press_rate: float = 0.0,
         ramp_per_s: float = 500.0,
         seed: int | None = None,
+        script: list[ScriptedPress] | None = None,
     ) -> None:
         self.rng = random.Random(seed)
         homes = homes_in_wonosobo(len(creds), self.rng)
@@ -68,6 +94,10 @@ class Fleet:
         ]
         self.press_rate = press_rate
         self.ramp_per_s = ramp_per_s
+        self.script = script or []
+        for press in self.script:
+            if press.device >= len(self.devices):
+                raise ValueError(f"script presses device {press.device}, the fleet has {len(self.devices)}")
 
     def totals(self) -> FleetTotals:
         ds = self.devices
@@ -88,6 +118,8 @@ class Fleet:
             tasks.append(tg.create_task(self._start_all(tg, tasks), name="fleet-ramp"))
             if self.press_rate > 0:
                 tasks.append(tg.create_task(self._presses(), name="fleet-presses"))
+            if self.script:
+                tasks.append(tg.create_task(self._scripted(), name="fleet-script"))
             if progress is not None:
                 tasks.append(tg.create_task(self._progress(progress), name="fleet-progress"))
             await stop.wait()
@@ -111,6 +143,12 @@ class Fleet:
             dev = self.rng.choice(self.devices)
             if dev.conn.connected:
                 dev.press(self.rng.choice(types))
+
+    async def _scripted(self) -> None:
+        start = time.monotonic()
+        for press in self.script:
+            await asyncio.sleep(max(0.0, start + press.at_s - time.monotonic()))
+            self.devices[press.device].press(press.type)
 
     async def _progress(self, out: TextIO) -> None:
         last = self.totals()

@@ -96,10 +96,7 @@ def cmd_devices(args: argparse.Namespace) -> None:
             print(f"{'id':<24} {'nama':<28} {'jenis':<7} {'aktif':<5} {'online':<6} terakhir terlihat")
             for r in rows:
                 seen = r["last_seen_at"].isoformat(timespec="seconds") if r["last_seen_at"] else "-"
-                print(
-                    f"{r['id']:<24} {r['name'][:28]:<28} {r['kind']:<7} {r['active']!s:<5} "
-                    f"{r['online']!s:<6} {seen}"
-                )
+                print(f"{r['id']:<24} {r['name'][:28]:<28} {r['kind']:<7} {r['active']!s:<5} {r['online']!s:<6} {seen}")
         elif args.devices_cmd == "disable":
             await disable_device(conn, args.id)
             print(f"perangkat {args.id} dinonaktifkan.")
@@ -276,7 +273,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 def cmd_sim(args: argparse.Namespace) -> None:
     """Simulated buttons against a running SIAGA: registers devices it has no secret for."""
     from firmware_sim.device import SimConfig
-    from firmware_sim.fleet import Fleet
+    from firmware_sim.fleet import Fleet, parse_script
     from gateway.devices import add_device
 
     settings = _settings()
@@ -300,7 +297,10 @@ def cmd_sim(args: argparse.Namespace) -> None:
             host=target.host, port=target.port, topic_root=settings.topic_root, heartbeat_s=args.heartbeat
         )
         wanted = sorted(creds.items())[: args.devices]
-        fleet = Fleet(wanted, config, state_dir=Path(args.state), press_rate=args.press_rate, ramp_per_s=args.ramp)
+        script = parse_script(Path(args.script).read_text()) if args.script else None
+        fleet = Fleet(
+            wanted, config, state_dir=Path(args.state), press_rate=args.press_rate, ramp_per_s=args.ramp, script=script
+        )
         stop = asyncio.Event()
         _stop_on_signals(stop)
         if args.duration:
@@ -391,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--ramp", type=float, default=500.0, help="connections per second while starting")
     sim.add_argument("--duration", type=float, default=None, help="seconds, default: until Ctrl-C")
     sim.add_argument("--state", default="./var/sim", help="where device secrets, seq and outboxes are kept")
+    sim.add_argument("--script", default=None, help="scripted presses: lines of 'seconds,device_index[,type]'")
     sim.set_defaults(fn=cmd_sim)
 
     bench = sub.add_parser("bench", help="benchmarks with a raw baseline in the same run")
