@@ -242,18 +242,19 @@ class MqttGateway:
         self.stats.received += 1
         received_at = datetime.now(UTC)
         payload = bytes(msg.payload)
-        if msg.qos == 0 and len(self.pipeline._positions) > 4 * self.settings.telemetry_batch_max:
+        if msg.qos == 0 and self.pipeline.positions_pending() > 4 * self.settings.telemetry_batch_max:
             # QoS 0 telemetry is best effort by contract: under overload it is sampled, not queued
             self.stats.telemetry_shed += 1
             return
         entry = acks.track(msg.mid) if msg.qos > 0 else None
+        device_id: str | None = None
         try:
             device_id, kind = parse_up_topic(msg.topic, self.root)
             if kind != "telemetry":
                 raise PayloadError("bad_topic", "not a telemetry topic")
             telemetry = decode_telemetry(payload, self.settings.max_payload_bytes)
         except PayloadError as e:
-            self._dead(entry, acks, e.reason, e.detail, payload, msg.topic, None)
+            self._dead(entry, acks, e.reason, e.detail, payload, msg.topic, device_id)
             return
         fut = self.pipeline.enqueue_position(
             device_id, telemetry, channel="mqtt", raw=payload, received_at=received_at, want_result=entry is not None

@@ -184,6 +184,9 @@ class AlertPipeline:
     def pending(self) -> int:
         return len(self._alerts) + len(self._positions) + len(self._dead)
 
+    def positions_pending(self) -> int:
+        return len(self._positions)
+
     def enqueue_alert(
         self, device_id: str, alert: AlertIn, *, channel: str, raw: bytes, received_at: datetime
     ) -> asyncio.Future[Receipt]:
