@@ -298,6 +298,25 @@ async def logout(conn: asyncpg.Connection, token: str, actor: audit.Actor) -> No
         await audit.record(conn, actor, "logout", object_type="user", object_id=str(actor.user_id))
 
 
+async def purge(conn: asyncpg.Connection, *, keep_s: float = 7 * 86400) -> int:
+    """Forget sessions and sign-in attempts that ended more than ``keep_s`` ago (the audit log
+    keeps the record of who signed in); returns how many rows went."""
+    sessions = await conn.fetchval(
+        """WITH gone AS (DELETE FROM user_session
+                          WHERE coalesce(revoked_at, expires_at) < clock_timestamp() - make_interval(secs => $1)
+                          RETURNING 1)
+           SELECT count(*) FROM gone""",
+        keep_s,
+    )
+    attempts = await conn.fetchval(
+        """WITH gone AS (DELETE FROM login_attempt WHERE at < clock_timestamp() - make_interval(secs => $1)
+                          RETURNING 1)
+           SELECT count(*) FROM gone""",
+        keep_s,
+    )
+    return int(sessions) + int(attempts)
+
+
 # --- per-route rules --------------------------------------------------------------------------
 
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])

@@ -11,17 +11,19 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
-from core import events
+from core import auth, events
 from core.settings import Settings
 from dispatch import service
 
 log = logging.getLogger(__name__)
 
+_PURGE_EVERY_S = 3600.0
 _NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 
@@ -47,11 +49,17 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
 
     async with pool.acquire() as listener:
         await listener.add_listener(events.CHANNEL, on_notify)
+        next_purge = time.monotonic()
         try:
             while not stop.is_set():
                 wake.clear()
                 routed = await service.route_pending(pool, settings)
                 fired = await service.fire_due_timers(pool, settings)
+                if time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + _PURGE_EVERY_S
+                    purged = await auth.purge(listener)
+                    if purged:
+                        log.info("purged %d old sessions and sign-in attempts", purged)
                 if routed or fired:
                     log.debug("routed %d incidents, fired %d timers", routed, fired)
                 due = await service.next_timer_due(listener)

@@ -150,3 +150,19 @@ async def test_audit_log_is_append_only(pool: asyncpg.Pool, world: factory.World
         for sql in ("UPDATE audit_log SET username = 'x'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(sql)
+
+
+async def test_purge_forgets_old_sessions_not_the_audit(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World
+) -> None:
+    from core import auth
+
+    async with pool.acquire() as conn:
+        await auth.login(conn, settings, "cc", factory.PASSWORD)
+        with pytest.raises(auth.AuthError):
+            await auth.login(conn, settings, "cc", "salah")
+        assert await auth.purge(conn) == 0
+        await conn.execute("UPDATE user_session SET expires_at = now() - interval '8 days'")
+        await conn.execute("UPDATE login_attempt SET at = now() - interval '8 days'")
+        assert await auth.purge(conn) == 3
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'login%'") == 2
