@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import orjson
 
@@ -264,6 +265,59 @@ async def phase_latency(
     }
 
 
+async def start_flood(env: Env, rate: float, seconds: float, publishers: int) -> asyncio.subprocess.Process:
+    """Device telemetry at ``rate``/s from a child process; returns once it is flowing."""
+    s = env.settings
+    creds = env.creds[len(env.creds) - publishers :]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "siaga.bench_raw",
+        "flood",
+        s.mqtt.url(),
+        s.topic_root,
+        str(rate),
+        str(seconds),
+        *(f"{d}:{sec}" for d, sec in creds),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(20):
+        while (await proc.stdout.readline()).strip() != b"ready":
+            pass
+    await asyncio.sleep(1.0)
+    return proc
+
+
+async def phase_console(
+    env: Env, web_url: str, devices: list[SimDevice], telemetry_rate: float, publishers: int, samples: int = 100
+) -> Any:
+    """(e) press -> the incident is on a connected operator console (one press in flight)."""
+    from core.auth import create_user
+    from dispatch.bench import press_to_console
+
+    username = f"bench-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(12)
+    async with env.pool.acquire() as conn:
+        await create_user(conn, username, password, "command_centre", None, "Bench")
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{web_url}/api/v1/login", json={"username": username, "password": password}) as r:
+            token = (await r.json())["token"]
+    by_id = {d.device_id: d for d in devices}
+
+    async def press(device_id: str) -> None:
+        by_id[device_id].press()
+
+    flood = await start_flood(env, telemetry_rate, 120.0, publishers) if telemetry_rate > 0 else None
+    try:
+        ids = [devices[i % len(devices)].device_id for i in range(samples)]
+        return await press_to_console(web_url, token, press, ids)
+    finally:
+        if flood is not None:
+            flood.kill()
+            await flood.wait()
+
+
 async def bench_gateway(seconds: float) -> dict[str, Any]:
     publishers = 8
     n_buttons = 100
@@ -272,7 +326,10 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
         _say("(a) raw QoS 1 ceiling ...\n")
         raw = await phase_raw(env, seconds, publishers)
         _say(f"    {raw:,.0f} msg/s\n")
-        gateway = RoleProcess(role_env(env.settings), "gateway", env.workdir / "gateway.log")
+        # the whole of SIAGA in one process, as `siaga run --role all` runs it on a regency's machine
+        role_environment = role_env(env.settings)
+        web_url = f"http://127.0.0.1:{role_environment['SIAGA_HTTP_PORT']}"
+        gateway = RoleProcess(role_environment, "all", env.workdir / "siaga.log")
         await gateway.start()
         try:
             await asyncio.sleep(3.0)  # gateway connects and subscribes
@@ -288,6 +345,10 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
                 lat = await phase_latency(env, seconds, devices, 200.0, 5000.0, publishers)
                 _say(f"    p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms\n")
                 idle = await phase_latency(env, min(seconds, 5.0), devices, 200.0, 0.0001, publishers)
+                _say("(e) press -> visible on a console (WebSocket), idle and with 5,000 telemetry/s ...\n")
+                console_idle = await phase_console(env, web_url, devices, 0.0, publishers)
+                console_loaded = await phase_console(env, web_url, devices, 5000.0, publishers)
+                _say(f"    p99 {console_idle.p99_ms:.1f} ms idle, {console_loaded.p99_ms:.1f} ms loaded\n")
             finally:
                 for t in tasks:
                     t.cancel()
@@ -307,6 +368,12 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
         ("(d) press -> receipt p99, 200/s + telemetry", f"{lat['p99_ms']:.1f} ms", None),
         ("    telemetry committed during (d)", f"{lat['telemetry_per_s']:,.0f} rows/s", None),
         ("    press -> receipt p99, 200/s, no telemetry", f"{idle['p99_ms']:.1f} ms", None),
+        ("(e) press -> console p50 / p99, idle", f"{console_idle.p50_ms:.0f} / {console_idle.p99_ms:.0f} ms", None),
+        (
+            "(e) press -> console p50 / p99, 5,000 telemetry/s",
+            f"{console_loaded.p50_ms:.0f} / {console_loaded.p99_ms:.0f} ms",
+            None,
+        ),
         ("    lost / duplicate incidents", f"{lost} / {dup}", None),
     ]
     print("\nSIAGA gateway benchmark (this machine, broker + database + load generator + gateway share it)")
@@ -320,6 +387,8 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
         "alerts_per_s": alerts,
         "latency_loaded": lat,
         "latency_idle": idle,
+        "console_idle": console_idle.as_dict(),
+        "console_loaded": console_loaded.as_dict(),
         "lost": lost,
         "duplicates": dup,
         "unreceipted_delta": doubled,
