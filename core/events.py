@@ -1,8 +1,12 @@
 """The event bus between roles: rows in PostgreSQL, NOTIFY only as a wake-up.
 
 A reader keeps a :class:`Cursor` and asks for what came after it. Paging is by (txid, id) and
-only over transactions older than the current snapshot's xmin, so an event committed late by a
-slow transaction is never skipped (a plain ``id > last`` cursor would skip it).
+only below a horizon: the oldest transaction still in progress that could write to this
+database. So an event committed late by a slow transaction is never skipped (a plain
+``id > last`` cursor would skip it), and a long transaction in another database of the same
+cluster (an import, a benchmark) does not hold the consoles back. Transactions are counted as
+ours unless pg_stat_activity positively places them in another database, so a race or missing
+privileges only ever delay events, never skip them.
 """
 
 from __future__ import annotations
@@ -63,25 +67,43 @@ async def append(
     await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
 
 
+# Every txid below this has finished, or belongs to a transaction in another database.
+_HORIZON = """
+WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
+     elsewhere AS (SELECT backend_xid::text::bigint AS x32 FROM pg_stat_activity
+                    WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()),
+     horizon AS (SELECT COALESCE(
+                   (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
+                     WHERE (x::text::bigint % 4294967296) NOT IN (SELECT x32 FROM elsewhere)),
+                   (SELECT pg_snapshot_xmax(s) FROM snap)) AS h)
+"""
+_HEAD = (
+    _HORIZON  # noqa: S608 - constant SQL, no input
+    + """SELECT txid::text::bigint AS txid, id FROM event, horizon
+          WHERE txid < horizon.h
+          ORDER BY txid DESC, id DESC LIMIT 1"""
+)
+_READ_AFTER = (
+    _HORIZON  # noqa: S608 - constant SQL, no input
+    + """SELECT txid::text::bigint AS txid, id, at, kind, incident_id, complaint_id, data
+           FROM event, horizon
+          WHERE (txid, id) > ($1::text::xid8, $2)
+            AND txid < horizon.h
+          ORDER BY txid, id
+          LIMIT $3"""
+)
+
+
 async def head(conn: asyncpg.Connection) -> Cursor:
     """A cursor past every event that exists now (for a reader that wants only new ones)."""
-    row = await conn.fetchrow(
-        """SELECT txid::text::bigint AS txid, id FROM event
-            WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY txid DESC, id DESC LIMIT 1"""
-    )
+    row = await conn.fetchrow(_HEAD)
     return Cursor(row["txid"], row["id"]) if row else Cursor()
 
 
 async def read_after(conn: asyncpg.Connection, cursor: Cursor, limit: int = 500) -> list[Event]:
     """Events after ``cursor`` from finished transactions, oldest first."""
     rows = await conn.fetch(
-        """SELECT txid::text::bigint AS txid, id, at, kind, incident_id, complaint_id, data
-             FROM event
-            WHERE (txid, id) > ($1::text::xid8, $2)
-              AND txid < pg_snapshot_xmin(pg_current_snapshot())
-            ORDER BY txid, id
-            LIMIT $3""",
+        _READ_AFTER,
         str(cursor.txid),
         cursor.id,
         limit,

@@ -27,6 +27,7 @@ The alert goes through the same :class:`~gateway.store.AlertPipeline` as MQTT al
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -43,6 +44,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from core import auth
 from core.settings import Settings
 from gateway.payloads import AlertIn
 from gateway.store import AlertPipeline, DeviceRefused
@@ -243,6 +245,7 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
 # ---- registration ---------------------------------------------------------------------------
 
 
+@auth.public  # the app authenticates with its own install token, checked here
 async def register(request: web.Request) -> web.Response:
     if limited := _ip_limited(request):
         return limited
@@ -287,6 +290,7 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
+@auth.public  # the app authenticates with its own install token, checked here
 async def verify(request: web.Request) -> web.Response:
     if limited := _ip_limited(request):
         return limited
@@ -365,6 +369,7 @@ def _state_url(incident_id: uuid.UUID) -> str:
     return f"/api/v1/alerts/{incident_id}/state"
 
 
+@auth.public  # the app authenticates with its own install token, checked here
 async def post_alert(request: web.Request) -> web.Response:
     received_at = datetime.now(UTC)
     pipeline = _pipeline(request)
@@ -444,6 +449,7 @@ def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[st
         )
 
 
+@auth.public  # the app authenticates with its own install token, checked here
 async def alert_state(request: web.Request) -> web.Response:
     try:
         incident_id = uuid.UUID(request.match_info["incident_id"])
@@ -495,12 +501,12 @@ def setup(app: web.Application) -> None:
 
 
 def _limited_body(handler: Any) -> Any:
+    @functools.wraps(handler)  # keeps the handler's access rule too
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, "too_large", "Permintaan terlalu besar.")
         return await handler(request.clone(client_max_size=MAX_BODY))
 
-    wrapped.__name__ = handler.__name__
     return wrapped
 
 

@@ -26,3 +26,23 @@ async def test_event_cursor_never_skips_a_late_commit(pool: asyncpg.Pool) -> Non
         assert [e.kind for e in seen] == ["late", "early"]
         assert await events.read_after(reader, seen[-1].cursor) == []
         assert await events.head(reader) == seen[-1].cursor
+
+
+async def test_a_long_transaction_in_another_database_does_not_hold_events_back(
+    pool: asyncpg.Pool, template_db: str
+) -> None:
+    from tests.support import PG_ADMIN_DSN
+
+    other = await asyncpg.connect(PG_ADMIN_DSN)  # another database of the same cluster
+    try:
+        tx = other.transaction()
+        await tx.start()
+        await other.execute("CREATE TEMP TABLE busy (x int)")
+        await other.execute("INSERT INTO busy VALUES (1)")  # holds an xid, like an import would
+        async with pool.acquire() as writer, pool.acquire() as reader:
+            await events.append(writer, "while-busy")
+            seen = await events.read_after(reader, events.Cursor())
+        assert [e.kind for e in seen] == ["while-busy"]
+        await tx.rollback()
+    finally:
+        await other.close()
