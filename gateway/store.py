@@ -387,9 +387,11 @@ class AlertPipeline:
         self, conn: asyncpg.Connection, jobs: list[_AlertJob], devices: Mapping[str, Any]
     ) -> list[tuple[_AlertJob, Receipt]]:
         rows = await conn.fetch(
+            # the payload goes as JSON text and is cast here, whatever codecs the connection has
             """INSERT INTO alert (device_id, seq, type, device_ts, received_at, channel, payload)
-               SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[],
-                                    $5::timestamptz[], $6::text[], $7::jsonb[])
+               SELECT d, s, t, ts, r, c, p::jsonb
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[],
+                             $5::timestamptz[], $6::text[], $7::text[]) AS u(d, s, t, ts, r, c, p)
                ON CONFLICT (device_id, seq) DO NOTHING
                RETURNING id, device_id, seq""",
             [j.device_id for j in jobs],
@@ -531,13 +533,13 @@ class AlertPipeline:
                 j.future.set_result(None)
 
 
-def _json_payload(raw: bytes, alert: AlertIn) -> Any:
+def _json_payload(raw: bytes, alert: AlertIn) -> str:
     """The payload as received when it is a JSON object (kept whole for the record), else the model."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         data = None
-    return data if isinstance(data, dict) else alert.model_dump(mode="json")
+    return (raw if isinstance(data, dict) else alert.model_dump_json().encode()).decode()
 
 
 def _telemetry_record(job: _PositionJob) -> tuple[Any, ...]:
