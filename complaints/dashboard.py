@@ -7,6 +7,7 @@ the indexes of migration 0004 (benchmark: complaints/bench.py).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import functools
 import io
@@ -207,16 +208,24 @@ def _wib(t: datetime | None) -> str:
     return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
-async def all_tables(conn: asyncpg.Connection, now: datetime, days: int = DEFAULT_DAYS) -> list[Table]:
+async def all_tables(pool: asyncpg.Pool, now: datetime, days: int = DEFAULT_DAYS) -> list[Table]:
+    """Every table of the page, the queries running side by side on the pool's connections."""
     since = now - timedelta(days=days)
-    return [
-        await status_counts(conn, since),
-        await colour_counts(conn, now),
-        await opd_compliance(conn, since, now),
-        await red_list(conn, now),
-        await by_kecamatan(conn, since),
-        await monthly_trend(conn, since),
-    ]
+
+    async def on_own_connection(make: Callable[[asyncpg.Connection], Awaitable[Table]]) -> Table:
+        async with pool.acquire() as conn:
+            return await make(conn)
+
+    return list(
+        await asyncio.gather(
+            on_own_connection(lambda c: status_counts(c, since)),
+            on_own_connection(lambda c: colour_counts(c, now)),
+            on_own_connection(lambda c: opd_compliance(c, since, now)),
+            on_own_connection(lambda c: red_list(c, now)),
+            on_own_connection(lambda c: by_kecamatan(c, since)),
+            on_own_connection(lambda c: monthly_trend(c, since)),
+        )
+    )
 
 
 def to_csv(table: Table) -> str:
@@ -245,8 +254,9 @@ async def dashboard_page(request: web.Request) -> web.Response:
     from complaints.web import _csrf, e, page  # the shared layout (web imports this module)
 
     days = _days(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        tables = await all_tables(conn, now_utc(), days)
+    pool = request.app[appkeys.POOL]
+    tables = await all_tables(pool, now_utc(), days)
+    async with pool.acquire() as conn:
         red_opds = await conn.fetch(
             """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
                 WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""

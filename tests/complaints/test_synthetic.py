@@ -43,7 +43,7 @@ async def test_seed_small(pool: asyncpg.Pool) -> None:
         )
         clock = await store.load_clock(conn)
         assert row["due_at"] == clock.add(row["stage_started_at"], 5)
-        tables = {t.name: t for t in await dashboard.all_tables(conn, NOW, 365)}
+        tables = {t.name: t for t in await dashboard.all_tables(pool, NOW, 365)}
         assert sum(r[2] for r in tables["status"].rows) == 3000
         opd = tables["opd"].rows
         assert opd and [r[0] for r in opd] == list(range(1, len(opd) + 1))
