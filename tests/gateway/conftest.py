@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import browser, page  # noqa: F401  (fixtures for the end-to-end console test)
 from tests.gateway.harness import Stack, make_stack
 
 
