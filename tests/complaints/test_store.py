@@ -340,3 +340,35 @@ async def test_categories(pool: asyncpg.Pool, categories: dict[str, int]) -> Non
         await store.update_category(conn, categories["jalan"], active=False)
         assert [c["code"] for c in await store.list_categories(conn)] == ["sampah"]
         assert len(await store.list_categories(conn, active_only=False)) == 2
+
+
+async def test_transitions_racing_the_sweep_neither_deadlock_nor_double_act(
+    pool: asyncpg.Pool, opds: Opds, clock: WorkingDayClock
+) -> None:
+    ids = []
+    async with pool.acquire() as conn:
+        for _ in range(30):
+            cid = (await new(conn, clock, wib(2026, 11, 30, 9)))["id"]
+            await store.act(conn, cid, Dispose(opd_id=opds.dpupr), STAFF, clock=clock, now=wib(2026, 11, 30, 10))
+            ids.append(cid)
+    now = wib(2026, 12, 10, 12)
+
+    async def follow_up(cid: int) -> None:
+        async with pool.acquire() as conn:
+            await store.act(conn, cid, FollowUp(text="sudah"), officer(opds.dpupr), clock=clock, now=now)
+
+    results = await asyncio.gather(
+        *(follow_up(c) for c in ids[::2]), *(store.sweep(pool, clock, now, batch=5) for _ in range(3))
+    )
+    sweeps = [r for r in results if isinstance(r, store.SweepResult)]
+    async with pool.acquire() as conn:
+        red = await conn.fetchval("SELECT count(*) FROM complaint_escalation WHERE level = 'opd_head'")
+        assert sum(s.opd_head_notified for s in sweeps) == red
+        # every complaint was either followed up or escalated (or both, if the sweep came first)
+        rows = await conn.fetch("SELECT id, status, red_at FROM complaint WHERE id = ANY($1)", ids)
+        assert all(r["status"] == "tindak_lanjut" or r["red_at"] is not None for r in rows)
+        dup = await conn.fetchval(
+            """SELECT count(*) FROM (SELECT disposition_id, level FROM complaint_escalation
+                                      GROUP BY 1, 2 HAVING count(*) > 1) x"""
+        )
+        assert dup == 0
