@@ -304,6 +304,14 @@ async def phase_console(
         async with http.post(f"{web_url}/api/v1/login", json={"username": username, "password": password}) as r:
             token = (await r.json())["token"]
     by_id = {d.device_id: d for d in devices}
+    # earlier phases leave incidents to route; measure only once dispatch has caught up, so an old
+    # incident's event is not taken for a new one
+    async with asyncio.timeout(300):
+        while await env.pool.fetchval(
+            "SELECT count(*) FROM incident i"
+            " WHERE NOT EXISTS (SELECT 1 FROM incident_track t WHERE t.incident_id = i.id)"
+        ):
+            await asyncio.sleep(0.2)
 
     async def press(device_id: str) -> None:
         by_id[device_id].press()
