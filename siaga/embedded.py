@@ -15,6 +15,8 @@ Limits of amqtt 0.12.1 that matter here (production uses Mosquitto):
   messages in flight when a subscriber disconnects are not redelivered on reconnect (only
   messages queued while it was offline are). The device outbox (re-send until the ``received``
   receipt) is what makes alerts survive this, as it does a Mosquitto crash.
+- A message goes to a subscriber at the subscription's QoS, not the lower of the two: QoS 0
+  telemetry reaches the gateway as QoS 1, so its shedding of QoS 0 telemetry never applies.
 - amqtt does not enforce keep-alive (its read-timeout hook is empty), so a button that loses
   power or network without a TCP close would never get its Last Will published;
   :class:`_ClientHandler` closes such a connection after 1.5 x its keep-alive, as the spec says.
