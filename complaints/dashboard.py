@@ -261,17 +261,27 @@ async def dashboard_page(request: web.Request) -> web.Response:
             """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
                 WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
         )
+    map_head = (
+        '<link rel="stylesheet" href="/vendor/leaflet/leaflet.css">'
+        '<script src="/vendor/leaflet/leaflet.js" defer></script>'
+        '<script src="/static/complaints/dasbor.js" defer></script>'
+    )
     parts = [
         f"<p class='muted'>Periode {days} hari terakhir. <a href='?hari=30'>30</a> · "
         f"<a href='?hari=90'>90</a> · <a href='?hari=365'>365</a> hari</p>"
     ]
     for t in tables:
-        head = "".join(f"<th>{e(c)}</th>" for c in t.columns)
+        columns = "".join(f"<th>{e(c)}</th>" for c in t.columns)
         body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in t.rows)
         parts.append(
             f"<h3>{e(t.title)}</h3><p><a href='/dasbor/{e(t.name)}.csv?hari={days}'>Unduh CSV</a></p>"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<table><thead><tr>{columns}</tr></thead><tbody>{body}</tbody></table>"
         )
+    parts.insert(
+        1,
+        f"<h3>Peta pengaduan per kecamatan</h3><div id='peta-kecamatan' style='height:420px' "
+        f"data-src='/dasbor/kecamatan.json?hari={days}'></div>",
+    )
     user = auth.current_user(request)
     if user.role == Role.LEADER and red_opds:
         opts = "".join(f"<option value='{r['id']}'>{e(r['name'])}</option>" for r in red_opds)
@@ -280,7 +290,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
             f"<label>OPD <select name='opd_id'>{opts}</select></label>"
             "<label>Isi teguran <textarea name='text' required></textarea></label><button>Kirim teguran</button></form>"
         )
-    return page("Dasbor pengaduan", "".join(parts), user=user)
+    return page("Dasbor pengaduan", "".join(parts), user=user, head=map_head)
 
 
 @auth.allow(*READERS)
@@ -307,6 +317,19 @@ async def dashboard_csv(request: web.Request) -> web.Response:
     return resp
 
 
+@auth.allow(*READERS)
+async def kecamatan_json(request: web.Request) -> web.Response:
+    """{kecamatan code: counts} for the choropleth."""
+    from complaints.open311 import now_utc
+
+    since = now_utc() - timedelta(days=_days(request))
+    async with request.app[appkeys.POOL].acquire() as conn:
+        table = await by_kecamatan(conn, since)
+    data = {r[0]: {"nama": r[1], "pengaduan": r[2], "terbuka": r[3], "kedaruratan": r[4]} for r in table.rows if r[0]}
+    return web.json_response(data)
+
+
 def add_routes(app: web.Application, guard: Callable[[Any], Any]) -> None:
     app.router.add_get("/dasbor", guard(dashboard_page))
+    app.router.add_get("/dasbor/kecamatan.json", guard(kecamatan_json))
     app.router.add_get("/dasbor/{table}.csv", guard(dashboard_csv))

@@ -730,7 +730,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
 @auth.public
 async def static_file(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("lapor.js",):
+    if name not in ("lapor.js", "dasbor.js"):
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC_DIR / name)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
+import xstatic.pkg.leaflet
 from aiohttp import web
 
+import core.areas
 from complaints import open311_web, store
 from complaints import web as complaints_web
 from complaints.clock import WorkingDayClock
@@ -92,6 +95,22 @@ class Site:
     login: Callable[[str], Awaitable[aiohttp.ClientSession]]
 
 
+@auth.public
+async def _leaflet(request: web.Request) -> web.FileResponse:
+    base = Path(xstatic.pkg.leaflet.BASE_DIR).resolve()
+    path = (base / request.match_info["path"]).resolve()
+    if not path.is_relative_to(base) or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path)
+
+
+@auth.public
+async def _geo(request: web.Request) -> web.FileResponse:
+    if request.match_info["name"] != "kecamatan_from_desa.geojson":
+        raise web.HTTPNotFound()
+    return web.FileResponse(Path(core.areas.__file__).parent / "data" / "wonosobo" / "kecamatan_from_desa.geojson")
+
+
 @pytest.fixture(scope="session")
 def areas() -> AreaIndex:
     return AreaIndex.load("desa")
@@ -117,6 +136,9 @@ async def site(
     app[appkeys.POOL] = pool
     app[open311_web.AREAS] = open311_web.AreaLookup(areas)
     complaints_web.setup(app)
+    # what the full app serves from the dispatch console: Leaflet and the boundaries
+    app.router.add_get("/vendor/leaflet/{path:.+}", _leaflet)
+    app.router.add_get("/geo/{name}", _geo)
     assert auth.routes_without_rule(app) == []
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()

@@ -36,13 +36,14 @@ async def _no_dialogs(page: Page) -> list[str]:
 async def test_xss_in_complaint_text_is_inert(site: Site, page: Page, db_dsn: str) -> None:
     fired = await _no_dialogs(page)
     text = "\n".join(PAYLOADS)
-    # the citizen files it through the public form (the map stays empty: no Leaflet in this app)
-    await page.route("**/vendor/leaflet/**", lambda route: route.fulfill(status=200, body="", content_type="text/css"))
-    await page.route("**/geo/**", lambda route: route.fulfill(status=200, body="null", content_type="application/json"))
+    # the citizen files it through the public form, picking the place on the map
     await page.goto(f"{site.url}/lapor")
     await page.fill("input[name=title]", PAYLOADS[1])
     await page.fill("textarea[name=description]", text)
     await page.fill("input[name=reporter_name]", PAYLOADS[2])
+    await page.locator("#peta path.leaflet-interactive").first.wait_for()
+    await page.click("#peta", position={"x": 200, "y": 160})
+    assert await page.input_value("#lat") != ""
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{site.url}/status/**")
     assert (await page.locator("#judul").inner_text()) == PAYLOADS[1]
@@ -65,3 +66,24 @@ async def test_xss_in_complaint_text_is_inert(site: Site, page: Page, db_dsn: st
     assert tracking in await page.locator("body").inner_text()
     assert fired == []
     assert await page.evaluate("document.querySelectorAll('script:not([src]), svg, img').length") == 0
+
+
+async def test_leader_dashboard_map(site: Site, page: Page, db_dsn: str) -> None:
+    async with site.pool.acquire() as conn:
+        await store.create(
+            conn,
+            store.NewComplaint(description="Jalan berlubang", kecamatan_code="33.07.09", kecamatan_name="Kertek"),
+            store.Actor.citizen(),
+            clock=await store.load_clock(conn),
+        )
+        await auth.create_user(conn, "bupati", PASSWORD, "leader")
+        token, _ = await auth.login(conn, Settings(database_url=db_dsn), "bupati", PASSWORD)
+    await page.context.add_cookies([{"name": auth.SESSION_COOKIE, "value": token, "url": site.url}])
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    await page.goto(f"{site.url}/dasbor")
+    polygons = page.locator("#peta-kecamatan path.leaflet-interactive")
+    await polygons.first.wait_for()
+    assert await polygons.count() == 15
+    assert "33.07.09" in await page.locator("body").inner_text()
+    assert missing == []

@@ -377,6 +377,12 @@ async def test_dashboard_and_csv(site: Site) -> None:
     assert r.status == 200 and r.content_type == "text/csv"
     assert (await r.text()).splitlines()[0] == "status,keterangan,jumlah"
     assert (await bupati.get("/dasbor/nope.csv")).status == 404
+    assert "peta-kecamatan" in page
+    r = await bupati.get("/dasbor/kecamatan.json?hari=30")
+    assert r.status == 200 and isinstance(await r.json(), dict)
+    for name in ("dasbor.js", "lapor.js"):
+        assert (await bupati.get(f"/static/complaints/{name}")).status == 200
+    assert (await bupati.get("/static/complaints/..%2Fweb.py")).status == 404
 
 
 async def test_admin_manages_categories_and_cuti_bersama(site: Site) -> None:
