@@ -335,7 +335,16 @@ async def create_from_incident(
         raise InvalidAction("incident_id", "insiden ini sudah dialihkan ke pengaduan")
     if clock is None:
         clock = await load_clock(conn)
-    text = description or f"Dialihkan dari insiden #{inc['number']} ({inc['type']}) oleh pusat kendali."
+    text = f"Dialihkan dari insiden #{inc['number']} ({inc['type']}) oleh pusat kendali."
+    note = description
+    if note is None and await conn.fetchval("SELECT to_regclass('incident_note') IS NOT NULL"):
+        # the dispatcher's note on the handover (dispatch writes it in the same transaction)
+        note = await conn.fetchval(
+            "SELECT body FROM incident_note WHERE incident_id = $1 AND body <> '' ORDER BY id DESC LIMIT 1",
+            incident_id,
+        )
+    if note:
+        text = f"{note}\n\n{text}"
     new = NewComplaint(
         description=text,
         kind=kind,

@@ -212,9 +212,15 @@ async def test_handover_from_an_incident_keeps_place_and_links_both_ways(
 ) -> None:
     async with pool.acquire() as conn:
         inc = await make_incident(conn)
+        await conn.execute(
+            """INSERT INTO incident_note (incident_id, username, kind, body)
+               VALUES ($1, 'operator1', 'note', 'Lampu jalan mati, bukan darurat')""",
+            inc,
+        )
         op = Actor(Role.OPERATOR, None, "operator1")
         c = await store.create_from_incident(conn, inc, op, clock=clock, now=wib(2026, 11, 30, 9))
         assert c["channel"] == "dispatch" and c["incident_id"] == inc
+        assert c["description"].startswith("Lampu jalan mati, bukan darurat\n\nDialihkan dari insiden #")
         assert (c["lat"], c["lon"], c["desa_code"], c["kecamatan_name"]) == (
             -7.3605,
             109.903,
