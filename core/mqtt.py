@@ -162,7 +162,7 @@ class AsyncMqtt:
         self._lost.clear()
         self._connected.set()
         self._changed.set()
-        log.info(
+        log.debug(
             "%s: connected to %s:%s (session present: %s)",
             self.name,
             self.host,

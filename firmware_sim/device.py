@@ -75,6 +75,7 @@ class SimDevice:
         self._receipt_waiters: dict[int, asyncio.Future[str]] = {}
         self._load_state()
         self.root = self.config.topic_root.rstrip("/")
+        self.down_topic = f"{self.root}/devices/{self.device_id}/down"
         self.client = new_client(self.device_id, username=self.device_id, password=self.secret, clean_session=False)
         self.client.will_set(f"{self.root}/devices/{self.device_id}/status", b"offline", qos=1, retain=True)
         self.client.on_message = self._on_message
@@ -191,13 +192,16 @@ class SimDevice:
 
     # --- MQTT -----------------------------------------------------------------------------------
     def _on_connected(self) -> None:
-        self.client.subscribe(f"{self.root}/devices/{self.device_id}/down", qos=1)
+        self.client.subscribe(self.down_topic, qos=1)
         self.client.publish(f"{self.root}/devices/{self.device_id}/status", b"online", qos=1, retain=True)
         for entry in self.outbox.values():  # a reconnect is a good moment to try again
             entry.next_send = 0.0
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic != self.down_topic:
+            log.debug("%s: ignoring a message on %s", self.device_id, msg.topic)
+            return
         try:
             down = orjson.loads(msg.payload)
             seq = int(down["seq"])

@@ -234,17 +234,28 @@ async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) ->
 def cmd_demo(args: argparse.Namespace) -> None:
     from firmware_sim.device import SimConfig
     from firmware_sim.fleet import Fleet
-    from siaga.roles import ROLES, run_roles
+    from siaga.procs import free_port
+    from siaga.roles import ROLES, port_free, run_roles
 
     settings = _settings()
     if args.port:
         settings = settings.model_copy(update={"http_port": args.port})
+    if not port_free(settings.http_port, settings.http_host):
+        sys.exit(f"port {settings.http_port} is taken: choose another with --port or SIAGA_HTTP_PORT")
+    # the demo's tracker ports move aside when something already listens on them
+    for name in ("osmand_port", "gt06_port"):
+        if not port_free(getattr(settings, name), settings.tracker_host):
+            settings = settings.model_copy(update={name: free_port()})
 
     async def on_ready(settings: Settings, pool: asyncpg.Pool) -> None:
         logins, creds = await _demo_setup(settings, pool, args.devices)
         url = f"http://{settings.http_host}:{settings.http_port}/"
         print("\n=== SIAGA demo berjalan ===", flush=True)
-        print(f"Buka konsol: {url}console   (pengaduan: {url}pengaduan, dasbor: {url}dasbor)")
+        print(f"Buka konsol: {url}console   (pengaduan: {url}pengaduan, dasbor: {url}dasbor, lapor: {url}lapor)")
+        print(
+            f"Pelacak: OsmAnd http://{settings.tracker_host}:{settings.osmand_port}/  GT06 tcp {settings.gt06_port};"
+            f" MQTT {settings.mqtt.host}:{settings.mqtt.port}"
+        )
         print("Login demo (kata sandi disimpan di var/demo-logins.json):")
         for username, role, _, _ in DEMO_USERS:
             if username in logins:
@@ -408,7 +419,9 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    # libraries that log every connection or state change at INFO
+    for noisy in ("amqtt", "transitions", "pgserver", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args.fn(args)
 
 

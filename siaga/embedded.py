@@ -334,6 +334,38 @@ class _Broker(Broker):
     runs again on the merged session (a cache hit).
     """
 
+    async def _run_broadcast(self, running_tasks: Any) -> None:
+        """amqtt 0.12.1's broadcast, over snapshots of the subscription tables (the original
+        iterates the live dict while awaiting, and a client subscribing meanwhile makes it fail
+        with "dictionary changed size during iteration", dropping that message), and delivering at
+        the lower of the publish and subscription QoS as MQTT 3.1.1 §3.3.5 says (the original
+        upgrades QoS 0 telemetry to the subscription's QoS 1)."""
+        broadcast = await self._broadcast_queue.get()
+        topic = broadcast["topic"]
+        for k_filter, subscriptions in list(self._subscriptions.items()):
+            if not self._matches(topic, k_filter):
+                continue
+            for target_session, sub_qos in list(subscriptions):
+                qos = min(broadcast.get("qos", sub_qos), sub_qos)
+                if not await self._topic_filtering(target_session, topic=topic, action=Action.RECEIVE):
+                    continue
+                connected = target_session.transitions.state == "connected"
+                if (
+                    not connected
+                    and not target_session.clean_session
+                    and qos in (1, 2)
+                    and not (target_session.is_anonymous)
+                ):
+                    await self._retain_broadcast_message(broadcast, qos, target_session)
+                    continue
+                if not connected:
+                    continue
+                handler = self._get_handler(target_session)
+                if handler:
+                    running_tasks.append(
+                        asyncio.ensure_future(handler.mqtt_publish(topic, broadcast["data"], qos, retain=False))
+                    )
+
     async def stream_connected(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
     ) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,9 +55,24 @@ async def broker(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Settin
     from siaga.embedded import embedded_broker
 
     password = secrets.token_urlsafe(18)
-    async with embedded_broker(pool, topic_root=settings.topic_root, gateway_password=password) as (host, port):
+    # 1883 when it is free; a machine may already run a broker there (0 = any free port)
+    wanted = 1883 if port_free(1883) else 0
+    async with embedded_broker(pool, topic_root=settings.topic_root, gateway_password=password, port=wanted) as (
+        host,
+        port,
+    ):
         log.info("embedded MQTT broker on %s:%s", host, port)
         yield settings.model_copy(update={"mqtt_url": f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}"})
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 async def serve_web(app: web.Application, host: str, port: int, stop: asyncio.Event) -> None:
