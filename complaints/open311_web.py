@@ -26,14 +26,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def limits_of(app: web.Application) -> SlaLimits:
-    """The three stage limits from the settings (defaults until core.settings has the fields)."""
+    """The stage limits from the settings."""
     s = app[appkeys.SETTINGS]
-    default = SlaLimits()
     return SlaLimits(
-        verification_days=getattr(s, "complaint_verification_days", default.verification_days),
-        followup_days=getattr(s, "complaint_followup_days", default.followup_days),
-        response_days=getattr(s, "complaint_response_days", default.response_days),
-        sekda_after_days=getattr(s, "complaint_sekda_after_days", default.sekda_after_days),
+        verification_days=s.complaint_verification_days,
+        followup_days=s.complaint_followup_days,
+        response_days=s.complaint_response_days,
+        sekda_after_days=s.complaint_sekda_after_days,
     )
 
 

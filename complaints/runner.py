@@ -41,7 +41,7 @@ async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """``app.cleanup_ctx`` entry: run the sweeper while the app runs (interval 0 = off)."""
     from complaints.open311_web import limits_of
 
-    interval = float(getattr(app[appkeys.SETTINGS], "complaint_sweep_s", DEFAULT_INTERVAL_S))
+    interval = app[appkeys.SETTINGS].complaint_sweep_s
     if interval <= 0:
         yield
         return

@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     app_ip_burst: int = 120
     app_long_poll_max_s: float = 30.0
 
+    # --- complaints: working-day SLA (issue 5) -----------------------------------------------
+    complaint_verification_days: int = 3
+    complaint_followup_days: int = 5
+    complaint_response_days: int = 10
+    # a red complaint goes to the Sekda this many working days after its OPD head was told
+    complaint_sekda_after_days: int = 2
+    # how often the SLA sweep runs in the web role; 0 turns it off
+    complaint_sweep_s: float = 60.0
+
     @property
     def mqtt(self) -> MqttTarget:
         if self.mqtt_url is None:

@@ -440,9 +440,12 @@ async def _dashboard() -> Any:
     dsn = os.environ.get("SIAGA_DATABASE_URL")
     if not dsn:
         raise SystemExit("siaga bench dashboard runs against SIAGA_DATABASE_URL seeded with `siaga seed --synthetic`")
+    results: dict[str, Any] = {}
     async with open_pool(dsn) as pool:
-        res = await bench_dashboard(pool)
-    print(f"{'query':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for name, r in res.items():
-        print(f"{name:<10} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['max']:>8.1f}")
-    return res
+        for days in (30, 90, 365):
+            res = await bench_dashboard(pool, days=days)
+            results[f"{days}d"] = res
+            print(f"\ndashboard over {days} days: {'query':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+            for name, r in res.items():
+                print(f"{'':<26}{name:<10} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['max_ms']:>8.1f}")
+    return results

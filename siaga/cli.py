@@ -148,6 +148,17 @@ def cmd_cells(args: argparse.Namespace) -> None:
     asyncio.run(_migrated(dsn, cli_cells_import(dsn, Path(args.file), mcc=args.mcc)))
 
 
+def cmd_open311(args: argparse.Namespace) -> None:
+    from complaints.store import create_open311_client
+
+    async def run(conn: asyncpg.Connection) -> None:
+        client_id, key = await create_open311_client(conn, args.name)
+        print(f"klien Open311 {args.name!r} (id {client_id}) dibuat.")
+        print(f"api_key (ditampilkan sekali ini saja): {key}")
+
+    asyncio.run(_with_conn(_settings(), run))
+
+
 def cmd_seed(args: argparse.Namespace) -> None:
     from complaints.synthetic import cli_seed_synthetic
 
@@ -387,6 +398,12 @@ def build_parser() -> argparse.ArgumentParser:
     cimp.add_argument("file")
     cimp.add_argument("--mcc", type=int, default=None, help="keep only this country code (Indonesia: 510)")
     cells.set_defaults(fn=cmd_cells)
+
+    o311 = sub.add_parser("open311", help="Open311 GeoReport v2 clients")
+    osub = o311.add_subparsers(dest="open311_cmd", required=True)
+    oadd = osub.add_parser("add-client", help="issue an API key for POST requests; printed once, stored hashed")
+    oadd.add_argument("name")
+    o311.set_defaults(fn=cmd_open311)
 
     seed = sub.add_parser("seed", help="seed synthetic data for benchmarks")
     seed.add_argument("--synthetic", action="store_true")

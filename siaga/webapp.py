@@ -85,7 +85,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     """The whole web role. Given a pool, the caller owns it; without one the app opens its own
     from ``settings.database_url`` at startup and closes it at cleanup. ``extras=False`` mounts
     only dispatch (the complaint desk and the app API are left out)."""
-    app = web.Application(middlewares=[auth.auth_middleware], client_max_size=1024 * 1024)
+    # 6 MiB: the complaint desk takes follow-up photos up to 5 MB; JSON routes bound their own bodies
+    app = web.Application(middlewares=[auth.auth_middleware], client_max_size=6 * 1024 * 1024)
     app[appkeys.SETTINGS] = settings
     if pool is not None:
         app[appkeys.POOL] = pool

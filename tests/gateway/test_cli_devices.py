@@ -78,3 +78,15 @@ async def test_devices_lifecycle_through_the_cli(db_dsn: str, tmp_path: Path) ->
     assert code != 0 and "already disabled" in out
     code, out = await siaga(db_dsn, "migrate")
     assert code == 0 and "terbaru" in out
+
+
+async def test_open311_client_key_is_shown_once_and_stored_hashed(db_dsn: str) -> None:
+    code, out = await siaga(db_dsn, "open311", "add-client", "Aplikasi Desa")
+    assert code == 0, out
+    key = next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("api_key"))
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        row = await conn.fetchrow("SELECT name, key_hash FROM open311_client")
+    finally:
+        await conn.close()
+    assert row["name"] == "Aplikasi Desa" and key.encode() not in bytes(row["key_hash"])
