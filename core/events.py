@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-CHANNEL = "siaga_event"
+CHANNEL = "siaga_event"  # notified by the trigger on event (migration 0001)
 
 
 @dataclass(frozen=True, order=True)
@@ -56,7 +56,7 @@ async def append(
     incident_id: uuid.UUID | None = None,
     complaint_id: int | None = None,
 ) -> None:
-    """Add an event inside the caller's transaction and wake the readers at commit."""
+    """Add an event inside the caller's transaction; a trigger wakes the readers at commit."""
     await conn.execute(
         "INSERT INTO event (kind, incident_id, complaint_id, data) VALUES ($1, $2, $3, $4)",
         kind,
@@ -64,7 +64,6 @@ async def append(
         complaint_id,
         data or {},
     )
-    await conn.execute("SELECT pg_notify($1, '')", CHANNEL)
 
 
 # Every txid below this has finished, or belongs to a transaction in another database.

@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import orjson
 
-from core import events
 from core.settings import Settings
 from gateway.payloads import AlertIn, TelemetryIn
 
@@ -386,61 +385,34 @@ class AlertPipeline:
     async def _insert_alerts(
         self, conn: asyncpg.Connection, jobs: list[_AlertJob], devices: Mapping[str, Any]
     ) -> list[tuple[_AlertJob, Receipt]]:
-        rows = await conn.fetch(
-            # the payload goes as JSON text and is cast here, whatever codecs the connection has
-            """INSERT INTO alert (device_id, seq, type, device_ts, received_at, channel, payload)
-               SELECT d, s, t, ts, r, c, p::jsonb
-                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[],
-                             $5::timestamptz[], $6::text[], $7::text[]) AS u(d, s, t, ts, r, c, p)
-               ON CONFLICT (device_id, seq) DO NOTHING
-               RETURNING id, device_id, seq""",
-            [j.device_id for j in jobs],
-            [j.alert.seq for j in jobs],
-            [j.alert.type for j in jobs],
-            [j.alert.ts for j in jobs],
-            [j.received_at for j in jobs],
-            [j.channel for j in jobs],
-            [_json_payload(j.raw, j.alert) for j in jobs],
-        )
-        new_alert = {(r["device_id"], r["seq"]): r["id"] for r in rows}
-        out: list[tuple[_AlertJob, Receipt]] = []
-        fresh: list[tuple[_AlertJob, int, Placement]] = []
-        seen: set[tuple[str, int]] = set()
+        # one placement per (device, seq): a batch may hold the same alert twice
+        first: dict[tuple[str, int], tuple[_AlertJob, Placement]] = {}
         for job in jobs:
             key = (job.device_id, job.alert.seq)
-            if key in new_alert and key not in seen:
-                seen.add(key)
-                placement = await self.placer(conn, devices[job.device_id], job.alert, job.received_at)
-                fresh.append((job, new_alert[key], placement))
-        if fresh:
-            cols = [p for _, _, p in fresh]
-            inserted = await conn.fetch(
-                f"""INSERT INTO incident (alert_id, device_id, type, battery, {", ".join(PLACEMENT_COLUMNS)})
-                    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[],
-                        $5::float8[], $6::float8[], $7::real[], $8::text[], $9::text[], $10::text[],
-                        $11::text[], $12::text[], $13::real[], $14::bool[], $15::bigint[], $16::bigint[])
-                    RETURNING id, number, alert_id""",  # noqa: S608 - column names are constants
-                [a for _, a, _ in fresh],
-                [j.device_id for j, _, _ in fresh],
-                [j.alert.type for j, _, _ in fresh],
-                [j.alert.batt for j, _, _ in fresh],
-                *[[c[name] for c in cols] for name in PLACEMENT_COLUMNS],
-            )
-            by_alert = {r["alert_id"]: r for r in inserted}
-            await conn.execute(
-                """INSERT INTO event (kind, incident_id, data)
-                   SELECT 'incident.created', i, jsonb_build_object(
-                            'incident_id', i::text, 'number', n, 'type', t, 'device_id', d)
-                     FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS u(i, n, t, d)""",
-                [by_alert[a]["id"] for _, a, _ in fresh],
-                [by_alert[a]["number"] for _, a, _ in fresh],
-                [j.alert.type for j, _, _ in fresh],
-                [j.device_id for j, _, _ in fresh],
-            )
-            await conn.execute("SELECT pg_notify($1, '')", events.CHANNEL)
-            await _touch_devices_after_alerts(conn, [(j, p) for j, _, p in fresh])
-        # duplicates (earlier batches, or twice in this one): answer with the existing incident
-        dup_keys = [(j.device_id, j.alert.seq) for j in jobs if (j.device_id, j.alert.seq) not in new_alert]
+            if key not in first:
+                first[key] = (job, await self.placer(conn, devices[job.device_id], job.alert, job.received_at))
+        items = list(first.values())
+        fixes = [_gps_fix(j, p) for j, p in items]
+        # alert, incident, event and device in one statement: one round trip for the whole batch
+        rows = await conn.fetch(
+            _INSERT_ALERTS,
+            [j.device_id for j, _ in items],
+            [j.alert.seq for j, _ in items],
+            [j.alert.type for j, _ in items],
+            [j.alert.ts for j, _ in items],
+            [j.received_at for j, _ in items],
+            [j.channel for j, _ in items],
+            [_json_payload(j.raw, j.alert) for j, _ in items],
+            [j.alert.batt for j, _ in items],
+            *[[p[name] for _, p in items] for name in PLACEMENT_COLUMNS],
+            [f[0] for f in fixes],
+            [f[1] for f in fixes],
+            [f[2] for f in fixes],
+            [f[3] for f in fixes],
+        )
+        created = {(r["device_id"], r["seq"]): r for r in rows}
+        # redelivered alerts (earlier batches): answer with the incident they already have
+        dup_keys = [k for k in first if k not in created]
         existing: dict[tuple[str, int], Any] = {}
         if dup_keys:
             for r in await conn.fetch(
@@ -452,20 +424,12 @@ class AlertPipeline:
                 [k[1] for k in dup_keys],
             ):
                 existing[(r["device_id"], r["seq"])] = r
-        fresh_ids = {a: by_alert[a] for _, a, _ in fresh} if fresh else {}
-        first_seen: set[tuple[str, int]] = set()
+        out: list[tuple[_AlertJob, Receipt]] = []
         for job in jobs:
             key = (job.device_id, job.alert.seq)
-            if key in new_alert and key not in first_seen:
-                first_seen.add(key)
-                row = fresh_ids[new_alert[key]]
-                out.append((job, Receipt(job.device_id, job.alert.seq, row["id"], row["number"], False)))
-            elif key in new_alert:
-                row = fresh_ids[new_alert[key]]
-                out.append((job, Receipt(job.device_id, job.alert.seq, row["id"], row["number"], True)))
-            else:
-                row = existing[key]
-                out.append((job, Receipt(job.device_id, job.alert.seq, row["id"], row["number"], True)))
+            fresh = key in created and first[key][0] is job
+            row = created.get(key) or existing[key]
+            out.append((job, Receipt(job.device_id, job.alert.seq, row["id"], row["number"], not fresh)))
         return out
 
     async def _write_positions(self, batch: list[_PositionJob]) -> None:
@@ -478,6 +442,9 @@ class AlertPipeline:
         known = [j for j in batch if j.device_id in self._active]
         reasons: dict[str, str] = {}
         async with self.pool.acquire() as conn, conn.transaction():
+            # Telemetry does not wait for its WAL flush: it may be sampled by contract, and the
+            # disk's flushes stay free for the alerts, which always commit synchronously.
+            await conn.execute("SET LOCAL synchronous_commit TO off")
             if unknown:
                 registered = await conn.fetch(
                     "SELECT id FROM device WHERE id = ANY($1::text[])", list({j.device_id for j in unknown})
@@ -574,39 +541,59 @@ async def _insert_dead(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) ->
     )
 
 
-async def _touch_devices_after_alerts(conn: asyncpg.Connection, items: list[tuple[_AlertJob, Placement]]) -> None:
-    await conn.execute(
-        """UPDATE device d SET
-               last_seen_at = GREATEST(d.last_seen_at, u.at),
-               last_seq = GREATEST(d.last_seq, u.seq),
-               battery = COALESCE(u.batt, d.battery)
-             FROM (SELECT DISTINCT ON (id) * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[],
-                                                          $4::smallint[]) AS x(id, at, seq, batt)
-                    ORDER BY id, at DESC) u
-            WHERE d.id = u.id""",
-        [j.device_id for j, _ in items],
-        [j.received_at for j, _ in items],
-        [j.alert.seq for j, _ in items],
-        [j.alert.batt for j, _ in items],
-    )
-    # A fresh GPS fix in an alert is also the device's last known location.
-    gps = [
-        (j.device_id, j.alert.loc, j.received_at)
-        for j, p in items
-        if j.alert.loc is not None and p["location_source"] == "gps"
-    ]
-    if gps:
-        await conn.execute(
-            """UPDATE device d SET last_lat = u.lat, last_lon = u.lon, last_acc_m = u.acc, last_fix_at = u.at
-                 FROM unnest($1::text[], $2::float8[], $3::float8[], $4::real[], $5::timestamptz[])
-                      AS u(id, lat, lon, acc, at)
-                WHERE d.id = u.id AND (d.last_fix_at IS NULL OR d.last_fix_at < u.at)""",
-            [d for d, _, _ in gps],
-            [loc.lat for _, loc, _ in gps],
-            [loc.lon for _, loc, _ in gps],
-            [loc.acc for _, loc, _ in gps],
-            [loc.fix_ts or at for _, loc, at in gps],
-        )
+def _gps_fix(job: _AlertJob, placement: Placement) -> tuple[Any, Any, Any, Any]:
+    """(lat, lon, accuracy, fix time) when the alert's own GPS fix placed it: the device's new last
+    known location; Nones otherwise."""
+    loc = job.alert.loc
+    if loc is None or placement["location_source"] != "gps":
+        return (None, None, None, None)
+    return (loc.lat, loc.lon, loc.acc, loc.fix_ts or job.received_at)
+
+
+# only the constant column names are interpolated
+_INSERT_ALERTS = f"""
+WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                         $7::text[], $8::smallint[],
+                         $9::float8[], $10::float8[], $11::real[], $12::text[], $13::text[], $14::text[],
+                         $15::text[], $16::text[], $17::real[], $18::bool[], $19::bigint[], $20::bigint[],
+                         $21::float8[], $22::float8[], $23::real[], $24::timestamptz[])
+        AS u(device_id, seq, type, device_ts, received_at, channel, payload, batt,
+             {", ".join(PLACEMENT_COLUMNS)},
+             fix_lat, fix_lon, fix_acc, fix_at)
+), a AS (
+    -- the idempotency key of the wire contract: a redelivered alert is absorbed here
+    INSERT INTO alert (device_id, seq, type, device_ts, received_at, channel, payload)
+    SELECT device_id, seq, type, device_ts, received_at, channel, payload::jsonb FROM u
+    ON CONFLICT (device_id, seq) DO NOTHING
+    RETURNING id, device_id, seq
+), i AS (
+    INSERT INTO incident (alert_id, device_id, type, battery, {", ".join(PLACEMENT_COLUMNS)})
+    SELECT a.id, u.device_id, u.type, u.batt, {", ".join("u." + c for c in PLACEMENT_COLUMNS)}
+      FROM a JOIN u ON u.device_id = a.device_id AND u.seq = a.seq
+    RETURNING id, number, alert_id, device_id, type
+), e AS (
+    INSERT INTO event (kind, incident_id, data)
+    SELECT 'incident.created', i.id,
+           jsonb_build_object('incident_id', i.id::text, 'number', i.number, 'type', i.type, 'device_id', i.device_id)
+      FROM i
+), d AS (
+    UPDATE device dv SET
+        last_seen_at = GREATEST(dv.last_seen_at, x.received_at),
+        last_seq = GREATEST(dv.last_seq, x.seq),
+        battery = COALESCE(x.batt, dv.battery),
+        last_lat = CASE WHEN x.newer_fix THEN x.fix_lat ELSE dv.last_lat END,
+        last_lon = CASE WHEN x.newer_fix THEN x.fix_lon ELSE dv.last_lon END,
+        last_acc_m = CASE WHEN x.newer_fix THEN x.fix_acc ELSE dv.last_acc_m END,
+        last_fix_at = CASE WHEN x.newer_fix THEN x.fix_at ELSE dv.last_fix_at END
+      FROM (SELECT DISTINCT ON (u.device_id) u.*,
+                   u.fix_at IS NOT NULL AND (cur.last_fix_at IS NULL OR cur.last_fix_at < u.fix_at) AS newer_fix
+              FROM u JOIN device cur ON cur.id = u.device_id
+             ORDER BY u.device_id, u.received_at DESC, u.seq DESC) x
+     WHERE dv.id = x.device_id
+)
+SELECT i.id, i.number, a.device_id, a.seq FROM i JOIN a ON a.id = i.alert_id
+"""  # noqa: S608
 
 
 async def _touch_devices_after_positions(conn: asyncpg.Connection, jobs: list[_PositionJob]) -> None:

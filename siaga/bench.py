@@ -37,6 +37,7 @@ from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
 from siaga.bench_raw import Flooder, running, telemetry_payload
 from siaga.mosquitto import MosquittoProcess, mosquitto_binary
 from siaga.procs import RoleProcess, free_port, role_env
+from siaga.roles import ROLES
 
 ADMIN_DSN = os.environ.get("SIAGA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -215,28 +216,9 @@ async def phase_latency(
     """(d) press -> receipt while telemetry flows at ``telemetry_rate``."""
     for dev in devices:
         dev.receipt_latency.clear()
-    flood_creds = env.creds[len(env.creds) - publishers :]
-    s = env.settings
-    # the telemetry flood comes from its own process, so it does not slow the buttons' event loop
-    flood = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.bench_raw",
-        "flood",
-        s.mqtt.url(),
-        s.topic_root,
-        str(telemetry_rate),
-        str(seconds + 2),
-        *(f"{d}:{sec}" for d, sec in flood_creds),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert flood.stdout is not None
     tel_before = await count_rows(env.pool, "telemetry")
+    flood = await start_flood(env, telemetry_rate, seconds + 2, publishers)
     try:
-        async with asyncio.timeout(20):
-            while (await flood.stdout.readline()).strip() != b"ready":
-                pass
-        await asyncio.sleep(1.0)  # the flood is running before the first press
         start = time.monotonic()
         n = 0
         while time.monotonic() - start < seconds:
@@ -246,11 +228,10 @@ async def phase_latency(
                 n += 1
             await asyncio.sleep(0.002)
         async with asyncio.timeout(seconds + 30):
-            await flood.wait()
+            for proc in flood:
+                await proc.wait()
     finally:
-        if flood.returncode is None:
-            flood.kill()
-            await flood.wait()
+        await stop_flood(flood)
     tel_rate = (await count_rows(env.pool, "telemetry") - tel_before) / (seconds + 2)
     async with asyncio.timeout(30):
         while sum(len(d.outbox) for d in devices):
@@ -265,28 +246,41 @@ async def phase_latency(
     }
 
 
-async def start_flood(env: Env, rate: float, seconds: float, publishers: int) -> asyncio.subprocess.Process:
-    """Device telemetry at ``rate``/s from a child process; returns once it is flowing."""
+async def start_flood(env: Env, rate: float, seconds: float, publishers: int) -> list[asyncio.subprocess.Process]:
+    """Device telemetry at ``rate``/s from two child processes (one Python process tops out below
+    5,000 QoS 1 publishes/s here); returns once both are flowing."""
     s = env.settings
     creds = env.creds[len(env.creds) - publishers :]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.bench_raw",
-        "flood",
-        s.mqtt.url(),
-        s.topic_root,
-        str(rate),
-        str(seconds),
-        *(f"{d}:{sec}" for d, sec in creds),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    async with asyncio.timeout(20):
-        while (await proc.stdout.readline()).strip() != b"ready":
-            pass
+    groups = [creds[: publishers // 2], creds[publishers // 2 :]]
+    procs = []
+    for group in groups:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "siaga.bench_raw",
+            "flood",
+            s.mqtt.url(),
+            s.topic_root,
+            str(rate * len(group) / len(creds)),
+            str(seconds),
+            *(f"{d}:{sec}" for d, sec in group),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        procs.append(proc)
+    for proc in procs:
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            while (await proc.stdout.readline()).strip() != b"ready":
+                pass
     await asyncio.sleep(1.0)
-    return proc
+    return procs
+
+
+async def stop_flood(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
 
 
 async def phase_console(
@@ -316,17 +310,15 @@ async def phase_console(
     async def press(device_id: str) -> None:
         by_id[device_id].press()
 
-    flood = await start_flood(env, telemetry_rate, 120.0, publishers) if telemetry_rate > 0 else None
+    flood = await start_flood(env, telemetry_rate, 120.0, publishers) if telemetry_rate > 0 else []
     try:
         ids = [devices[i % len(devices)].device_id for i in range(samples)]
         return await press_to_console(web_url, token, press, ids)
     finally:
-        if flood is not None:
-            flood.kill()
-            await flood.wait()
+        await stop_flood(flood)
 
 
-async def bench_gateway(seconds: float) -> dict[str, Any]:
+async def bench_gateway(seconds: float, layout: str = "one") -> dict[str, Any]:
     publishers = 8
     n_buttons = 100
     async with bench_env(n_buttons + publishers) as env:
@@ -334,11 +326,14 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
         _say("(a) raw QoS 1 ceiling ...\n")
         raw = await phase_raw(env, seconds, publishers)
         _say(f"    {raw:,.0f} msg/s\n")
-        # the whole of SIAGA in one process, as `siaga run --role all` runs it on a regency's machine
+        # "one": `siaga run --role all`, as a regency's single machine runs it; "split": one process
+        # per role, as docker-compose.yml deploys them
         role_environment = role_env(env.settings)
         web_url = f"http://127.0.0.1:{role_environment['SIAGA_HTTP_PORT']}"
-        gateway = RoleProcess(role_environment, "all", env.workdir / "siaga.log")
-        await gateway.start()
+        layout_roles = ("all",) if layout == "one" else ROLES
+        roles = [RoleProcess(role_environment, role, env.workdir / f"{role}.log") for role in layout_roles]
+        for proc in roles:
+            await proc.start()
         try:
             await asyncio.sleep(3.0)  # gateway connects and subscribes
             _say("(b) telemetry committed ...\n")
@@ -346,6 +341,12 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
             _say(f"    {tel:,.0f} rows/s\n")
             devices, tasks = await start_devices(env, buttons, env.workdir / "sim")
             try:
+                # (e) first, while the database holds no backlog of unacknowledged incidents whose
+                # escalation timers would fire in the middle of the measurement
+                _say("(e) press -> visible on a console (WebSocket), idle and with 5,000 telemetry/s ...\n")
+                console_idle = await phase_console(env, web_url, devices, 0.0, publishers)
+                console_loaded = await phase_console(env, web_url, devices, 5000.0, publishers)
+                _say(f"    p99 {console_idle.p99_ms:.1f} ms idle, {console_loaded.p99_ms:.1f} ms loaded\n")
                 _say("(c) alerts committed ...\n")
                 alerts, doubled = await phase_alerts(env, seconds, devices)
                 _say(f"    {alerts:,.0f} incidents/s\n")
@@ -353,10 +354,6 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
                 lat = await phase_latency(env, seconds, devices, 200.0, 5000.0, publishers)
                 _say(f"    p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms\n")
                 idle = await phase_latency(env, min(seconds, 5.0), devices, 200.0, 0.0001, publishers)
-                _say("(e) press -> visible on a console (WebSocket), idle and with 5,000 telemetry/s ...\n")
-                console_idle = await phase_console(env, web_url, devices, 0.0, publishers)
-                console_loaded = await phase_console(env, web_url, devices, 5000.0, publishers)
-                _say(f"    p99 {console_idle.p99_ms:.1f} ms idle, {console_loaded.p99_ms:.1f} ms loaded\n")
             finally:
                 for t in tasks:
                     t.cancel()
@@ -367,7 +364,8 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
                     "SELECT count(*) FROM alert a WHERE NOT EXISTS (SELECT 1 FROM incident i WHERE i.alert_id = a.id)"
                 )
         finally:
-            await gateway.terminate()
+            for proc in roles:
+                await proc.terminate()
     rows = [
         ("(a) raw QoS 1 ceiling, paho -> paho", f"{raw:,.0f} msg/s", 1.0),
         ("(b) telemetry committed to PostgreSQL", f"{tel:,.0f} rows/s", tel / raw),
@@ -384,7 +382,10 @@ async def bench_gateway(seconds: float) -> dict[str, Any]:
         ),
         ("    lost / duplicate incidents", f"{lost} / {dup}", None),
     ]
-    print("\nSIAGA gateway benchmark (this machine, broker + database + load generator + gateway share it)")
+    print(
+        f"\nSIAGA gateway benchmark, layout {layout!r} (broker, database, load generators and SIAGA share"
+        f" this machine's {os.cpu_count()} cores)"
+    )
     print(f"{'measure':<48} {'figure':>18} {'ratio to (a)':>13}")
     for name, fig, ratio in rows:
         print(f"{name:<48} {fig:>18} {'' if ratio is None else f'{ratio:.2f}':>13}")
@@ -409,7 +410,7 @@ def main(args: argparse.Namespace) -> None:
     results: dict[str, Any] = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count()}
     what = args.what
     if what in ("all", "gateway"):
-        results["gateway"] = asyncio.run(bench_gateway(args.seconds))
+        results["gateway"] = asyncio.run(bench_gateway(args.seconds, args.layout))
     if what in ("all", "geo"):
         from gateway.geo_bench import run as geo_run
 

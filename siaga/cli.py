@@ -426,6 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", nargs="?", default="all", choices=["all", "gateway", "geo", "ingress", "dashboard"])
     bench.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     bench.add_argument("--json", default=None, help="also write the results here")
+    bench.add_argument(
+        "--layout", choices=["one", "split"], default="one", help="SIAGA as one process, or one per role"
+    )
     bench.set_defaults(fn=cmd_bench)
     return p
 

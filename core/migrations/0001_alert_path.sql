@@ -164,4 +164,13 @@ CREATE TABLE event (
     data         jsonb NOT NULL DEFAULT '{}'::jsonb
 );
 CREATE INDEX event_cursor_idx ON event (txid, id);
+
+-- The wake-up for readers of the bus, once per inserting statement (delivered at commit).
+CREATE FUNCTION event_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('siaga_event', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER event_notify AFTER INSERT ON event
+    FOR EACH STATEMENT EXECUTE FUNCTION event_notify();
 CREATE INDEX event_incident_idx ON event (incident_id, id);
