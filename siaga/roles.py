@@ -7,9 +7,10 @@ import contextlib
 import logging
 import secrets
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -128,24 +129,29 @@ async def _run(
             # The web role takes app alerts through the same pipeline; it needs no broker for that.
             pipeline = await stack.enter_async_context(alert_pipeline(settings, pool))
         async with asyncio.TaskGroup() as tg:
+            tasks: list[asyncio.Task[Any]] = []
+
+            def spawn(coro: Coroutine[Any, Any, Any], name: str) -> None:
+                tasks.append(tg.create_task(coro, name=name))
+
             ready = asyncio.Event()
             gateway = None
             if "gateway" in roles:
                 assert pipeline is not None
                 gateway = MqttGateway(settings, pool, pipeline)
-                tg.create_task(run_mqtt_gateway(gateway, stop, ready), name="gateway")
+                spawn(run_mqtt_gateway(gateway, stop, ready), name="gateway")
                 if with_trackers:
                     from gateway.gt06_server import run_gt06
                     from gateway.osmand_server import run_osmand
 
-                    tg.create_task(run_osmand(settings, pipeline, stop), name="osmand")
-                    tg.create_task(run_gt06(settings, pipeline, stop), name="gt06")
+                    spawn(run_osmand(settings, pipeline, stop), name="osmand")
+                    spawn(run_gt06(settings, pipeline, stop), name="gt06")
             else:
                 ready.set()
             if "dispatch" in roles:
                 from dispatch.runner import run_dispatch
 
-                tg.create_task(run_dispatch(settings, pool, stop), name="dispatch")
+                spawn(run_dispatch(settings, pool, stop), name="dispatch")
             if "web" in roles:
                 from gateway import app_api
                 from siaga.webapp import create_app
@@ -157,10 +163,18 @@ async def _run(
                     app[observability.PIPELINE_STATS] = pipeline
                 if gateway is not None:
                     app[observability.GATEWAY_STATS] = gateway
-                tg.create_task(serve_web(app, settings.http_host, settings.http_port, stop), name="web")
+                spawn(serve_web(app, settings.http_host, settings.http_port, stop), name="web")
             await ready.wait()
             if on_ready is not None:
                 result = on_ready(settings, pool)
                 if asyncio.iscoroutine(result):
-                    tg.create_task(result, name="on-ready")
+                    spawn(result, name="on-ready")
             await stop.wait()
+            # Drain: every role stopped taking work when `stop` was set; give them a bounded time to
+            # finish what they hold, then cancel the rest (unacked messages are redelivered, timers
+            # and unrouted incidents stay in the database for the next start).
+            running = [t for t in tasks if not t.done()]
+            _, late = await asyncio.wait(running, timeout=settings.drain_timeout_s + 5) if running else (set(), set())
+            for task in late:
+                log.warning("%s did not stop within the drain time; cancelling it", task.get_name())
+                task.cancel()
