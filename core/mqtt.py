@@ -9,6 +9,7 @@ triggers there hop back to the loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import socket
@@ -104,6 +105,10 @@ class AsyncMqtt:
 
     def _attach(self, sock: Any) -> None:
         self._sock = sock
+        # paho leaves Nagle on: a small PUBLISH or PUBACK would then wait for the peer's delayed
+        # ACK (40 ms on Linux) before it leaves, which is most of an alert's round trip
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if not self._reading_paused:
             self._loop.add_reader(sock, self._read)
 
