@@ -54,6 +54,32 @@ async def record(
     )
 
 
+@dataclass(frozen=True)
+class ChainCheck:
+    """The result of walking the audit chain: ``broken_id`` is None when it is intact."""
+
+    checked: int
+    broken_id: int | None
+    head: bytes | None
+    pending: int = 0
+
+    @property
+    def intact(self) -> bool:
+        return self.broken_id is None
+
+
+async def seal(conn: asyncpg.Connection) -> int:
+    """Chain the committed rows not sealed yet (migration 0006); returns how many were sealed."""
+    return int(await conn.fetchval("SELECT audit_log_seal()"))
+
+
+async def verify_chain(conn: asyncpg.Connection) -> ChainCheck:
+    """Walk the hash chain (migration 0006) in the database; stops at the first broken row."""
+    row = await conn.fetchrow("SELECT checked, broken_id, head, pending FROM audit_log_verify()")
+    head = bytes(row["head"]) if row["head"] else None
+    return ChainCheck(int(row["checked"]), row["broken_id"], head, int(row["pending"]))
+
+
 async def for_object(conn: asyncpg.Connection, object_type: str, object_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT id, at, user_id, username, role, action, before, after, client_ip

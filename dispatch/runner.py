@@ -17,7 +17,7 @@ from typing import Any
 
 import asyncpg
 
-from core import auth, events
+from core import audit, auth, events
 from core.settings import Settings
 from dispatch import service
 
@@ -55,6 +55,8 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
                 wake.clear()
                 routed = await service.route_pending(pool, settings)
                 fired = await service.fire_due_timers(pool, settings)
+                # chain what was audited since the last pass (the audit log's tamper evidence)
+                await audit.seal(listener)
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + _PURGE_EVERY_S
                     purged = await auth.purge(listener)

@@ -148,6 +148,26 @@ def cmd_cells(args: argparse.Namespace) -> None:
     asyncio.run(_migrated(dsn, cli_cells_import(dsn, Path(args.file), mcc=args.mcc)))
 
 
+def cmd_audit(args: argparse.Namespace) -> None:
+    from core.audit import seal, verify_chain
+
+    async def run(conn: asyncpg.Connection) -> Any:
+        await seal(conn)
+        return await verify_chain(conn)
+
+    check = asyncio.run(_with_conn(_settings(), run))
+    head = check.head.hex() if check.head else "-"
+    if check.intact:
+        print(f"rantai audit utuh: {check.checked} entri, kepala {head}")
+        if check.pending:
+            print(f"{check.pending} entri dari transaksi yang masih berjalan belum disegel")
+        print("catat jumlah dan kepala ini di luar basis data: pemotongan ekor hanya terlihat terhadapnya")
+    else:
+        sys.exit(
+            f"RANTAI AUDIT RUSAK di entri id {check.broken_id} (setelah {check.checked} entri utuh, kepala {head})"
+        )
+
+
 def cmd_open311(args: argparse.Namespace) -> None:
     from complaints.store import create_open311_client
 
@@ -398,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     cimp.add_argument("file")
     cimp.add_argument("--mcc", type=int, default=None, help="keep only this country code (Indonesia: 510)")
     cells.set_defaults(fn=cmd_cells)
+
+    aud = sub.add_parser("audit", help="the tamper-evident audit log")
+    asub = aud.add_subparsers(dest="audit_cmd", required=True)
+    asub.add_parser("verify", help="walk the hash chain; exit 1 at the first edited or missing entry")
+    aud.set_defaults(fn=cmd_audit)
 
     o311 = sub.add_parser("open311", help="Open311 GeoReport v2 clients")
     osub = o311.add_subparsers(dest="open311_cmd", required=True)
