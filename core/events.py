@@ -1,12 +1,10 @@
 """The event bus between roles: rows in PostgreSQL, NOTIFY only as a wake-up.
 
 A reader keeps a :class:`Cursor` and asks for what came after it. Paging is by (txid, id) and
-only below a horizon: the oldest transaction still in progress that could write to this
-database. So an event committed late by a slow transaction is never skipped (a plain
-``id > last`` cursor would skip it), and a long transaction in another database of the same
-cluster (an import, a benchmark) does not hold the consoles back. Transactions are counted as
-ours unless pg_stat_activity positively places them in another database, so a race or missing
-privileges only ever delay events, never skip them.
+only below ``bus_horizon()`` (migration 0001): the oldest transaction still in progress that
+could write to this database. So an event committed late by a slow transaction is never skipped
+(a plain ``id > last`` cursor would skip it), and a long transaction in another database of the
+same cluster (an import, a benchmark) does not hold the consoles back.
 """
 
 from __future__ import annotations
@@ -66,31 +64,19 @@ async def append(
     )
 
 
-# Every txid below this has finished, or belongs to a transaction in another database.
-_HORIZON = """
-WITH snap AS MATERIALIZED (SELECT pg_current_snapshot() AS s),
-     elsewhere AS (SELECT backend_xid::text::bigint AS x32 FROM pg_stat_activity
-                    WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()),
-     horizon AS (SELECT COALESCE(
-                   (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x
-                     WHERE (x::text::bigint % 4294967296) NOT IN (SELECT x32 FROM elsewhere)),
-                   (SELECT pg_snapshot_xmax(s) FROM snap)) AS h)
-"""
-_HEAD = (
-    _HORIZON  # noqa: S608 - constant SQL, no input
-    + """SELECT txid::text::bigint AS txid, id FROM event, horizon
-          WHERE txid < horizon.h
-          ORDER BY txid DESC, id DESC LIMIT 1"""
-)
-_READ_AFTER = (
-    _HORIZON  # noqa: S608 - constant SQL, no input
-    + """SELECT txid::text::bigint AS txid, id, at, kind, incident_id, complaint_id, data
-           FROM event, horizon
-          WHERE (txid, id) > ($1::text::xid8, $2)
-            AND txid < horizon.h
-          ORDER BY txid, id
-          LIMIT $3"""
-)
+_HEAD = """
+WITH horizon AS MATERIALIZED (SELECT bus_horizon() AS h)
+SELECT txid::text::bigint AS txid, id FROM event, horizon
+ WHERE txid < horizon.h
+ ORDER BY txid DESC, id DESC LIMIT 1"""
+_READ_AFTER = """
+WITH horizon AS MATERIALIZED (SELECT bus_horizon() AS h)
+SELECT txid::text::bigint AS txid, id, at, kind, incident_id, complaint_id, data
+  FROM event, horizon
+ WHERE (txid, id) > ($1::text::xid8, $2)
+   AND txid < horizon.h
+ ORDER BY txid, id
+ LIMIT $3"""
 
 
 async def head(conn: asyncpg.Connection) -> Cursor:

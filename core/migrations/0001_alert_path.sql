@@ -165,6 +165,18 @@ CREATE TABLE event (
 );
 CREATE INDEX event_cursor_idx ON event (txid, id);
 
+-- Every txid below this has finished, or belongs to a transaction that pg_stat_activity places in
+-- another database (so a long import next door does not hold SIAGA's readers back). Anything not
+-- known to be elsewhere counts as ours: a race or missing privileges only delay, never skip.
+CREATE FUNCTION bus_horizon() RETURNS xid8 LANGUAGE sql STABLE AS $$
+    SELECT coalesce(
+        (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+          WHERE (x::text::bigint % 4294967296) NOT IN (
+                SELECT backend_xid::text::bigint FROM pg_stat_activity
+                 WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())),
+        pg_snapshot_xmax(pg_current_snapshot()))
+$$;
+
 -- The wake-up for readers of the bus, once per inserting statement (delivered at commit).
 CREATE FUNCTION event_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

@@ -47,14 +47,7 @@ DECLARE
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('siaga.audit_log.seal'));
     PERFORM set_config('siaga.audit_sealing', 'on', true);
-    -- as the event bus: only transactions known to be in another database are not waited for
-    SELECT coalesce(
-             (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-               WHERE (x::text::bigint % 4294967296) NOT IN (
-                     SELECT backend_xid::text::bigint FROM pg_stat_activity
-                      WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database())),
-             pg_snapshot_xmax(pg_current_snapshot()))
-      INTO horizon;
+    horizon := bus_horizon();  -- commit order, as the event bus reads it
     SELECT * INTO last FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1;
     FOR r IN SELECT * FROM audit_log WHERE chain_pos IS NULL AND txid < horizon
               ORDER BY txid, id LIMIT max_rows LOOP
