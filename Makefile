@@ -31,7 +31,7 @@ faults: $(STAMP) services
 	$(PY) -m pytest -m "faults" -p no:cacheprovider -s
 
 fuzz: $(STAMP)
-	SIAGA_FUZZ_EXAMPLES=100000 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider -s
+	SIAGA_FUZZ_EXAMPLES=100000 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider -s --timeout=0 --durations=0
 
 bench: $(STAMP) services
 	$(VENV)/bin/siaga bench
