@@ -25,9 +25,8 @@ from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME, add_device, disable_device
 from gateway.mqtt_gateway import MqttGateway
-from gateway.service import alert_pipeline, run_mqtt_gateway
 from siaga.embedded import BrokerAccess, embedded_broker, embedded_postgres
-from tests.gateway.harness import ALUN_ALUN, shared_areas
+from tests.gateway.harness import ALUN_ALUN, running_gateway
 from tests.support import wait_for
 
 GW = GATEWAY_USERNAME
@@ -200,21 +199,8 @@ async def emb(pool: asyncpg.Pool, db_dsn: str, topic_root: str, tmp_path: Path) 
 @contextlib.asynccontextmanager
 async def gateway(emb: Embedded, **overrides: Any) -> AsyncIterator[MqttGateway]:
     settings = emb.settings.model_copy(update=overrides) if overrides else emb.settings
-    stop, ready = asyncio.Event(), asyncio.Event()
-    async with alert_pipeline(settings, emb.pool, await shared_areas()) as pipeline:
-        gw = MqttGateway(settings, emb.pool, pipeline)
-        task = asyncio.create_task(run_mqtt_gateway(gw, stop, ready), name="gateway")
-        waiter = asyncio.create_task(ready.wait())
-        try:
-            async with asyncio.timeout(10):
-                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                task.result()
-            yield gw
-        finally:
-            waiter.cancel()
-            stop.set()
-            await task
+    async with running_gateway(settings, emb.pool) as gw:
+        yield gw
 
 
 async def suback_failures(client: mqtt.Client, topics: list[tuple[str, int]]) -> list[bool]:

@@ -104,23 +104,33 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[AlertPipeline]:
-    """Pipeline + MQTT gateway in this process until the block ends (a clean, draining stop)."""
-    settings = stack.settings.model_copy(update=overrides) if overrides else stack.settings
-    stop = asyncio.Event()
-    ready = asyncio.Event()
-    async with alert_pipeline(settings, stack.pool, await shared_areas()) as pipeline:
-        stack.pipeline = pipeline
-        task = asyncio.create_task(run_mqtt_gateway(MqttGateway(settings, stack.pool, pipeline), stop, ready))
+async def running_gateway(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[MqttGateway]:
+    """Pipeline + MQTT gateway in this process, connected and subscribed, until the block ends
+    (then a clean, draining stop). ``gateway.pipeline`` is the pipeline."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    async with alert_pipeline(settings, pool, await shared_areas()) as pipeline:
+        gateway = MqttGateway(settings, pool, pipeline)
+        task = asyncio.create_task(run_mqtt_gateway(gateway, stop, ready), name="gateway")
+        waiter = asyncio.create_task(ready.wait())
         try:
             async with asyncio.timeout(15):
-                await asyncio.wait({task, asyncio.create_task(ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
             if task.done():
                 task.result()
-            yield pipeline
+            yield gateway
         finally:
+            waiter.cancel()
             stop.set()
             await task
+
+
+@contextlib.asynccontextmanager
+async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[AlertPipeline]:
+    """The gateway on the stack's broker and database until the block ends."""
+    settings = stack.settings.model_copy(update=overrides) if overrides else stack.settings
+    async with running_gateway(settings, stack.pool) as gateway:
+        stack.pipeline = gateway.pipeline
+        yield gateway.pipeline
 
 
 @contextlib.asynccontextmanager
