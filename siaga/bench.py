@@ -171,7 +171,8 @@ async def phase_telemetry(env: Env, seconds: float, publishers: int) -> float:
         return sent / (time.monotonic() - t0)
 
 
-async def start_devices(env: Env, creds: list[tuple[str, str]], state: Path) -> tuple[list[SimDevice], list[Any]]:
+async def start_devices(env: Env, creds: list[tuple[str, str]]) -> tuple[list[SimDevice], list[Any]]:
+    """Buttons without a state file: a benchmark's seq and outbox need not outlive it."""
     target = env.settings.mqtt
     config = SimConfig(
         host=target.host,
@@ -182,7 +183,6 @@ async def start_devices(env: Env, creds: list[tuple[str, str]], state: Path) -> 
         resend_max_s=60.0,
         gps_loss=0.0,
     )
-    state.mkdir(parents=True, exist_ok=True)
     devices = [SimDevice(d, s, config, (-7.3605, 109.903), state_dir=None) for d, s in creds]
     tasks = [asyncio.create_task(dev.run()) for dev in devices]
     async with asyncio.timeout(30):
@@ -345,7 +345,7 @@ async def bench_gateway(seconds: float, layout: str = "one") -> dict[str, Any]:
             _say("(b) telemetry committed ...\n")
             tel = await phase_telemetry(env, seconds, publishers)
             _say(f"    {tel:,.0f} rows/s\n")
-            devices, tasks = await start_devices(env, buttons, env.workdir / "sim")
+            devices, tasks = await start_devices(env, buttons)
             try:
                 # (e) first, while the database holds no backlog of unacknowledged incidents whose
                 # escalation timers would fire in the middle of the measurement
