@@ -6,6 +6,7 @@ together; a trigger in the schema refuses UPDATE, DELETE and TRUNCATE on the tab
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,24 @@ async def record(
             after,
             actor.client_ip,
         )
+    )
+
+
+async def record_many(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    action: str,
+    rows: Sequence[tuple[str | None, str | None, dict[str, Any] | None, dict[str, Any] | None]],
+) -> None:
+    """Append one audit row per ``(object_type, object_id, before, after)`` in one pipelined call."""
+    await conn.executemany(
+        """INSERT INTO audit_log
+               (user_id, username, role, action, object_type, object_id, before, after, client_ip)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        [
+            (actor.user_id, actor.username, actor.role, action, otype, oid, before, after, actor.client_ip)
+            for otype, oid, before, after in rows
+        ],
     )
 
 

@@ -10,6 +10,7 @@ same cluster (an import, a benchmark) does not hold the consoles back.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,16 @@ async def append(
         incident_id,
         complaint_id,
         data or {},
+    )
+
+
+async def append_many(
+    conn: asyncpg.Connection, kind: str, items: Sequence[tuple[dict[str, Any], uuid.UUID | None]]
+) -> None:
+    """Add one ``kind`` event per ``(data, incident_id)`` inside the caller's transaction."""
+    await conn.executemany(
+        "INSERT INTO event (kind, incident_id, data) VALUES ($1, $2, $3)",
+        [(kind, incident_id, data) for data, incident_id in items],
     )
 
 
