@@ -182,11 +182,13 @@ def parse_timestamp(value: str) -> datetime:
             raise PayloadError("invalid", f"timestamp {text[:40]!r} is out of range") from None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        # an offset can push 0001-01-01 or 9999-12-31 out of datetime's range (OverflowError)
+        parsed = parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise PayloadError("invalid", f"timestamp {text[:40]!r} is not a time") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return _in_range(parsed.astimezone(UTC), text)
+    return _in_range(parsed, text)
 
 
 def _in_range(ts: datetime, text: str) -> datetime:

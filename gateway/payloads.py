@@ -9,7 +9,8 @@ from typing import Annotated, Literal, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9_-]{3,64}$")
+# \A..\Z, not ^..$: "$" also matches before a final newline, and "abc\n" is no device id
+DEVICE_ID = re.compile(r"\A[A-Za-z0-9_-]{3,64}\Z")
 
 AlertType = Literal["panic", "crime", "fire", "medical", "accident", "test"]
 ALERT_TYPES: tuple[str, ...] = ("panic", "crime", "fire", "medical", "accident", "test")
@@ -46,15 +47,19 @@ def parse_device_time(value: object) -> datetime | None:
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").replace(".", "", 1).isdigit():
+        if text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():
             return parse_device_time(float(text))
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 time: {value!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            # an offset can push 0001-01-01 or 9999-12-31 out of datetime's range (OverflowError)
+            parsed = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise ValueError(f"not an ISO-8601 time: {value[:40]!r}") from None
+        if not _MIN_EPOCH <= parsed.timestamp() <= _MAX_EPOCH:
+            raise ValueError(f"time {value[:40]!r} is outside 2000..2100")
+        return parsed
     raise ValueError(f"not a time: {value!r}")
 
 
