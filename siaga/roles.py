@@ -140,6 +140,9 @@ async def _run(
                 assert pipeline is not None
                 gateway = MqttGateway(settings, pool, pipeline)
                 spawn(run_mqtt_gateway(gateway, stop, ready), name="gateway")
+                from gateway.retention import run_retention
+
+                spawn(run_retention(settings, pool, stop), name="telemetry-retention")
                 if with_trackers:
                     from gateway.gt06_server import run_gt06
                     from gateway.osmand_server import run_osmand
