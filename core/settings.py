@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 8192
     drain_timeout_s: float = 10.0
 
+    # --- telemetry retention (gateway/retention.py) -----------------------------------------
+    # Raw readings older than this are rolled up per device and hour, then deleted; roll-ups
+    # are kept longer. None keeps everything. Pruning runs in the gateway role, in batches.
+    telemetry_keep_days: float | None = 30.0
+    telemetry_rollup_keep_days: float | None = 730.0
+    retention_interval_s: float = 3600.0
+    retention_batch_rows: int = Field(default=10_000, ge=100)
+    retention_pause_ms: float = 50.0
+
     # --- geolocation ---------------------------------------------------------
     gps_max_age_s: int = 300
     gps_max_accuracy_m: float = 500.0
