@@ -1,0 +1,81 @@
+"""Every route of the whole app, enumerated from the router, against tests/security/route_rules.py:
+each has an explicit rule, and the running app lets in exactly the roles the table names."""
+
+from __future__ import annotations
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from core import auth
+from core.settings import Settings
+from gateway.store import AlertPipeline
+from tests.ingress.conftest import place_by_gps
+from tests.security.conftest import USER_OF_ROLE, Site, bearer, build_web_app
+from tests.security.route_rules import ROLES
+from tests.security.routes import AppRoute, app_routes, refusal, table_problems
+
+
+async def _routes(settings: Settings, pool: asyncpg.Pool, extra: web.RouteTableDef | None = None) -> list[AppRoute]:
+    async with AlertPipeline(pool, settings, place_by_gps) as pipeline:
+        app = build_web_app(settings, pool, pipeline)
+        if extra is not None:
+            app.router.add_routes(extra)
+        return app_routes(app)
+
+
+async def test_every_route_has_a_rule_and_a_line_in_the_table(settings: Settings, pool: asyncpg.Pool) -> None:
+    routes = await _routes(settings, pool)
+    assert len(routes) > 40  # the whole app, not only dispatch
+    problems = table_problems(routes)
+    assert not problems, "\n".join(problems)
+
+
+async def test_a_new_route_without_a_rule_fails_and_says_what_to_add(settings: Settings, pool: asyncpg.Pool) -> None:
+    extra = web.RouteTableDef()
+
+    @extra.post("/api/v1/roster-baru")
+    async def forgotten(request: web.Request) -> web.Response:  # no access rule at all
+        return web.Response()
+
+    @extra.get("/api/v1/roster-baru")
+    @auth.allow(auth.Role.SUPERVISOR, auth.Role.ADMIN)
+    async def ruled(request: web.Request) -> web.Response:  # a rule, but no line in the table
+        return web.Response()
+
+    problems = "\n".join(table_problems(await _routes(settings, pool, extra)))
+    assert '("POST", "/api/v1/roster-baru"): signed_in(frozenset({...}))' in problems
+    assert "POST /api/v1/roster-baru: the handler has no @auth.allow" in problems
+    assert '("GET", "/api/v1/roster-baru"): signed_in(frozenset({"admin", "supervisor"}))' in problems
+
+
+async def test_every_route_against_every_role_and_anonymous(site: Site) -> None:
+    routes = app_routes(site.app)
+    tokens = {role: (await site.mint(role))[0] for role in ROLES}
+    wrong: list[str] = []
+    async with aiohttp.ClientSession(base_url=site.url) as http:
+        # routes that end the session go last, each with a session of its own
+        for r in sorted(routes, key=lambda r: r.rule is not None and r.rule.ends_session):
+            rule = r.rule
+            assert rule is not None, table_problems(routes)
+            for role in (None, *ROLES):
+                headers = {}
+                if role is not None:
+                    headers = bearer((await site.mint(role))[0] if rule.ends_session else tokens[role])
+                async with http.request(
+                    r.request_method(), r.url(), headers=headers, json={} if r.unsafe else None, allow_redirects=False
+                ) as resp:
+                    got, status = await refusal(resp), resp.status
+                if rule.roles is None or (role is not None and role in rule.roles):
+                    expected = None
+                elif role is None:
+                    page = r.method == "GET" and not r.path.startswith("/api/")
+                    expected = "login" if page else "unauthenticated"
+                else:
+                    expected = "forbidden"
+                who = f"{role} ({USER_OF_ROLE[role]})" if role else "anonymous"
+                if got != expected:
+                    wrong.append(f"{r.method} {r.path} as {who}: {status} {got}, expected {expected or 'let in'}")
+                if status >= 500:
+                    wrong.append(f"{r.method} {r.path} as {who}: {status}")
+    assert not wrong, "\n".join(wrong)
