@@ -99,6 +99,7 @@ STATE_LABELS = {
 # ---- pure helpers ---------------------------------------------------------------------------------
 
 _PHONE_CHARS = re.compile(r"[\s().-]")
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def normalize_phone(text: str) -> str | None:
@@ -110,7 +111,7 @@ def normalize_phone(text: str) -> str | None:
         digits = digits[2:]
     elif digits.startswith("0"):
         digits = "62" + digits[1:]
-    if not digits.isdigit() or digits[0] == "0":
+    if not digits.isascii() or not digits.isdigit() or digits[0] == "0":  # not "٠٨١٢..." (Arabic-Indic)
         return None
     if digits.startswith("62") and not 10 <= len(digits) <= 15:
         return None
@@ -119,21 +120,31 @@ def normalize_phone(text: str) -> str | None:
     return "+" + digits
 
 
+def _scalar_text(value: object) -> str:
+    """A JSON member as text; "" for null, lists and objects (str() of one nested 1000 deep, which
+    orjson allows, raises RecursionError)."""
+    if value is None or isinstance(value, list | dict):
+        return ""
+    return str(value)
+
+
 def mask_phone(phone: str) -> str:
     return phone[:6] + "*" * max(0, len(phone) - 9) + phone[-3:]
 
 
 def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    # surrogatepass: aiohttp hands over header bytes that are not UTF-8 as lone surrogates
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
 
 
 def code_hash(registration_id: uuid.UUID, code: str) -> bytes:
-    return hashlib.sha256(registration_id.bytes + code.encode()).digest()
+    return hashlib.sha256(registration_id.bytes + code.encode("utf-8", "surrogatepass")).digest()
 
 
 def seq_from_key(key: str) -> int:
     """A stable alert seq for an ``Idempotency-Key`` (63-bit hash, within the seq range)."""
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") >> 2
+    # surrogatepass: a header that is not UTF-8 arrives with lone surrogates; same bytes otherwise
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:8], "big") >> 2
 
 
 class TokenBuckets:
@@ -252,7 +263,7 @@ async def register(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
-    phone = normalize_phone(str(body.get("phone", "")))
+    phone = normalize_phone(_scalar_text(body.get("phone")))
     if phone is None:
         return _error(400, "invalid_phone", "Nomor telepon tidak sah.")
     pipeline = _pipeline(request)
@@ -298,11 +309,12 @@ async def verify(request: web.Request) -> web.Response:
     if isinstance(body, web.Response):
         return body
     try:
-        registration_id = uuid.UUID(str(body.get("registration_id")))
+        registration_id = uuid.UUID(_scalar_text(body.get("registration_id")))
     except ValueError:
         return _error(400, "invalid", "registration_id tidak sah.")
-    code = str(body.get("code", "")).strip()
-    platform = str(body.get("platform", ""))[:40] or None
+    code = _scalar_text(body.get("code")).strip()
+    # PostgreSQL text takes no NUL; control characters have no place in a platform name
+    platform = _CONTROL_CHARS.sub("", _scalar_text(body.get("platform")))[:40] or None
     pipeline = _pipeline(request)
     max_attempts = pipeline.settings.app_code_max_attempts
     async with pipeline.pool.acquire() as conn, conn.transaction():

@@ -305,12 +305,19 @@ def _decode_json(body: bytes) -> list[OsmAndReport]:
     return [_json_location(device_id, loc) for loc in locations]
 
 
+def _short(value: object) -> str:
+    # str() of a list or object 1000 levels deep (orjson allows 1024) raises RecursionError
+    if isinstance(value, list | dict):
+        return f"<{type(value).__name__}>"
+    return repr(str(value)[:40])
+
+
 def _json_number(obj: dict[str, object], key: str) -> float | None:
     value = obj.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise PayloadError("invalid", f"{key}={str(value)[:40]!r} is not a number")
+        raise PayloadError("invalid", f"{key}={_short(value)} is not a number")
     return float(value)
 
 
@@ -320,6 +327,8 @@ def _json_location(device_id: str, loc: object) -> OsmAndReport:
     ts = loc.get("timestamp")
     fields: dict[str, object] = {}
     if ts is not None:
+        if isinstance(ts, bool) or not isinstance(ts, str | int | float):
+            raise PayloadError("invalid", f"timestamp={_short(ts)} is not a time")
         fields["ts"] = parse_timestamp(str(ts))
     coords = loc.get("coords")
     lat = lon = None
@@ -347,7 +356,7 @@ def _json_location(device_id: str, loc: object) -> OsmAndReport:
     extras_obj = loc.get("extras")
     if alarm is None and isinstance(extras_obj, dict):
         alarm = extras_obj.get("alarm")
-    if alarm is not None:
+    if isinstance(alarm, str | int | float) and not isinstance(alarm, bool):
         fields["alarm"] = str(alarm)[:64]
     extras: dict[str, str | float | bool] = {}
     for key in ("event", "is_moving", "odometer", "mock"):

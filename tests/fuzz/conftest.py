@@ -12,7 +12,7 @@ _DURATIONS: dict[str, tuple[float, str]] = {}
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "tests/fuzz/" in report.nodeid:
-        _DURATIONS[report.nodeid.split("::", 1)[-1]] = (report.duration, report.outcome)
+        _DURATIONS[report.nodeid.split("tests/fuzz/", 1)[-1]] = (report.duration, report.outcome)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -24,4 +24,4 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         write(f"  {decoder:<34} {n:>10,} inputs")
     write("  per test:")
     for name, (seconds, outcome) in sorted(_DURATIONS.items()):
-        write(f"  {name:<58} {seconds:>8.1f} s  {outcome}")
+        write(f"  {name:<62} {seconds:>8.1f} s  {outcome}")

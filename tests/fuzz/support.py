@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 EXAMPLES = int(os.environ.get("SIAGA_FUZZ_EXAMPLES", "150"))
 CORPUS = Path(__file__).parent / "corpus"
 
+
 fuzz = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -29,6 +30,13 @@ fuzz = settings(
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
+
+
+def share(part: float) -> settings:
+    """Settings for a test that takes ``part`` of its decoder's budget of EXAMPLES inputs (a
+    decoder's tests together feed it at least EXAMPLES inputs; the tally shows the count)."""
+    return settings(fuzz, max_examples=max(20, round(EXAMPLES * part)))
+
 
 # decoder name -> inputs fed to it in this session (tests/fuzz/conftest.py prints them)
 TALLY: Counter[str] = Counter()
@@ -105,8 +113,10 @@ NASTY_NUMBERS = (
     1764270000000,
 )
 
-nasty_text = st.sampled_from(NASTY_STRINGS) | st.text(max_size=40) | st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=()), max_size=12
+nasty_text = (
+    st.sampled_from(NASTY_STRINGS)
+    | st.text(max_size=40)
+    | st.text(alphabet=st.characters(codec="utf-8", exclude_categories=()), max_size=12)
 )
 any_number = st.sampled_from(NASTY_NUMBERS) | st.integers() | st.floats()
 numeric_text = (
@@ -116,12 +126,20 @@ numeric_text = (
     | st.floats(allow_nan=False, allow_infinity=False).map(lambda x: f"{x:.7f}")
     | st.decimals(allow_nan=True).map(str)
 )
-json_scalars = st.none() | st.booleans() | any_number | nasty_text
+# DEEP marks where `deepen` puts a value nested far down: json.dumps and hypothesis's printer
+# recurse, so the nesting is written as text after dumping
+DEEP = "@deep@"
+json_scalars = st.none() | st.booleans() | any_number | nasty_text | st.just(DEEP)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(nasty_text, inner, max_size=4),
     max_leaves=20,
 )
+
+
+def deepen(raw: bytes, depth: int) -> bytes:
+    """Every DEEP string of a dumped JSON text becomes a list nested ``depth`` deep."""
+    return raw.replace(f'"{DEEP}"'.encode(), b"[" * depth + b"]" * depth) if depth else raw
 
 
 def with_deep_member(raw: bytes, depth: int) -> bytes:

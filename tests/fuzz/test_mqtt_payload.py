@@ -19,7 +19,17 @@ from gateway.payloads import (
     parse_device_time,
     parse_up_topic,
 )
-from tests.fuzz.support import any_number, dumps, with_deep_member, fed, fuzz, json_values, nasty_text, numeric_text
+from tests.fuzz.support import (
+    any_number,
+    deepen,
+    dumps,
+    fed,
+    json_values,
+    nasty_text,
+    numeric_text,
+    share,
+    with_deep_member,
+)
 
 pytestmark = pytest.mark.fuzz
 
@@ -43,7 +53,7 @@ def check_payload(raw: bytes) -> None:
                 assert result.type in ALERT_TYPES and 0 <= result.seq <= 2**62
 
 
-@fuzz
+@share(1 / 2)
 @given(st.binary(max_size=10_000))
 @example(b"")
 @example(b"\xff\xfe{}")
@@ -54,15 +64,23 @@ def test_any_bytes(raw: bytes) -> None:
 
 
 def _time_value() -> st.SearchStrategy[object]:
-    return any_number | numeric_text | nasty_text | st.datetimes().map(str) | st.datetimes(
-        timezones=st.timezones()
-    ).map(lambda d: d.isoformat())
+    return (
+        any_number
+        | numeric_text
+        | nasty_text
+        | st.datetimes().map(str)
+        | st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())
+    )
 
 
 loc_like = st.fixed_dictionaries(
     {},
-    optional={"lat": any_number | numeric_text, "lon": any_number | numeric_text, "acc": any_number | json_values,
-              "fix_ts": _time_value()},
+    optional={
+        "lat": any_number | numeric_text,
+        "lon": any_number | numeric_text,
+        "acc": any_number | json_values,
+        "fix_ts": _time_value(),
+    },
 )
 alert_like = st.fixed_dictionaries(
     {},
@@ -80,7 +98,7 @@ alert_like = st.fixed_dictionaries(
 )
 
 
-@fuzz
+@share(1 / 2)
 @given(alert_like, st.booleans(), st.sampled_from([0, 0, 0, 0, 0, 0, 100, 1022, 1024, 5000]))
 @example({"seq": 1, "ts": "9999-12-31T23:59:59-01:00"}, False, 0)  # OverflowError before the fix
 @example({"seq": 1, "ts": "0001-01-01T00:00:00+01:00"}, False, 0)
@@ -89,10 +107,10 @@ alert_like = st.fixed_dictionaries(
 @example({"seq": 2**62 + 1}, False, 0)
 def test_alert_shaped_objects(obj: dict[str, object], ascii_only: bool, depth: int) -> None:
     """``depth``: an ignored member nested that deep (orjson's limit is 1024)."""
-    check_payload(with_deep_member(dumps(obj, ascii_only), depth))
+    check_payload(deepen(with_deep_member(dumps(obj, ascii_only), depth), depth))
 
 
-@fuzz
+@share(1 / 10)
 @given(_time_value())
 def test_device_time(value: object) -> None:
     fed("mqtt parse_device_time")
@@ -104,9 +122,11 @@ def test_device_time(value: object) -> None:
         assert t is None or (t.tzinfo is not None and LO <= t <= HI), t
 
 
-@fuzz
-@given(st.text(max_size=120) | st.lists(st.sampled_from(["siaga", "v1", "devices", "abc", "alert", "", "+", "#"]))
-       .map("/".join))
+@share(1 / 10)
+@given(
+    st.text(max_size=120)
+    | st.lists(st.sampled_from(["siaga", "v1", "devices", "abc", "alert", "", "+", "#"])).map("/".join)
+)
 def test_any_topic(topic: str) -> None:
     fed("mqtt parse_up_topic")
     try:
