@@ -14,6 +14,7 @@ import io
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,8 +33,81 @@ COMMAND_CENTRE_CODE = "command-centre"
 DISHUB_CODE = "dishub"
 
 
+# The seed files an admin may edit: the columns load_reference reads, and those that may not be empty.
+SEED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "wilayah.csv": ("code", "name", "level", "parent_code"),
+    "kecamatan_bps_crosswalk.csv": ("kode_kemendagri", "kode_bps"),
+    "polsek.csv": ("unit", "kode_kec", "source_url", "source_date"),
+    "opd.csv": ("singkatan", "nama", "jenis", "n_seeders_listing"),
+    "dishub_posts.csv": ("post_name", "kind", "source_urls"),
+}
+SEED_REQUIRED: dict[str, tuple[str, ...]] = {
+    "wilayah.csv": ("code", "name", "level"),
+    "kecamatan_bps_crosswalk.csv": ("kode_kemendagri",),
+    "polsek.csv": ("unit",),
+    "opd.csv": ("singkatan", "nama"),
+    "dishub_posts.csv": ("post_name",),
+}
+WILAYAH_LEVELS = frozenset(("provinsi", "kabupaten", "kecamatan", "desa", "kelurahan"))
+MAX_FIELD = 2000
+# PostgreSQL text takes no NUL; the other C0 controls (but tab) are no part of a name or a code
+_BAD_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+
+
+class ReferenceDataError(ValueError):
+    """A seed file that cannot be loaded: which file, which line (1-based, the header is 1), why.
+    Nothing is loaded when one is raised."""
+
+    def __init__(self, file: str, line: int, reason: str) -> None:
+        super().__init__(f"{file}, baris {line}: {reason}")
+        self.file = file
+        self.line = line
+        self.reason = reason
+
+
+def parse_seed_csv(name: str, text: str) -> list[dict[str, str]]:
+    """The rows of one seed file (``name`` as in SEED_COLUMNS), checked so that loading them can
+    only fail on the database itself; ReferenceDataError otherwise. Pure."""
+    columns, required = SEED_COLUMNS[name], SEED_REQUIRED[name]
+    reader = csv.DictReader(io.StringIO(text, newline=""), restkey="\x00extra")
+    rows: list[dict[str, str]] = []
+    try:
+        header = reader.fieldnames or []
+        if missing := [c for c in columns if c not in header]:
+            raise ReferenceDataError(name, 1, f"kolom tidak ada: {', '.join(missing)}")
+        for row in reader:
+            line = reader.line_num
+            if "\x00extra" in row:
+                raise ReferenceDataError(name, line, f"lebih dari {len(header)} kolom")
+            values: dict[str, str] = {}
+            for c in columns:
+                value = row.get(c)
+                if value is None:
+                    raise ReferenceDataError(name, line, f"kolom {c} tidak ada")
+                if _BAD_CHARS.search(value):
+                    raise ReferenceDataError(name, line, f"kolom {c} berisi karakter kendali")
+                if len(value) > MAX_FIELD:
+                    raise ReferenceDataError(name, line, f"kolom {c} lebih dari {MAX_FIELD} karakter")
+                values[c] = value.strip()
+            for c in required:
+                if not values[c]:
+                    raise ReferenceDataError(name, line, f"kolom {c} kosong")
+            if name == "wilayah.csv" and values["level"] not in WILAYAH_LEVELS:
+                raise ReferenceDataError(name, line, f"level {values['level'][:40]!r} tidak dikenal")
+            if name in ("polsek.csv", "opd.csv") and not _slug(values[required[0]]):
+                raise ReferenceDataError(name, line, f"kolom {required[0]} tanpa huruf atau angka")
+            rows.append(values)
+    except csv.Error as e:
+        raise ReferenceDataError(name, reader.line_num, f"CSV rusak: {e}") from None
+    return rows
+
+
 def _read_csv(data: Traversable | Path, name: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(data.joinpath(name).read_text(encoding="utf-8"))))
+    try:
+        text = data.joinpath(name).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ReferenceDataError(name, 0, f"bukan UTF-8 (byte {e.start})") from None
+    return parse_seed_csv(name, text)
 
 
 def _slug(text: str) -> str:
@@ -197,7 +271,11 @@ async def cli_reference_load(dsn: str) -> None:
     from core.db import open_pool
 
     async with open_pool(dsn, min_size=1, max_size=2) as pool:
-        summary = await load_reference(pool)
+        try:
+            summary = await load_reference(pool)
+        except ReferenceDataError as e:
+            print(f"Data referensi tidak dimuat: {e}", file=sys.stderr)
+            raise SystemExit(2) from None
         jurisdiction = await load_jurisdiction(pool)
         uncovered = [code for code, name in jurisdiction.kecamatan_names.items() if code not in jurisdiction.polsek]
     print("Data referensi dimuat.")
