@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 from core import auth
@@ -164,3 +165,24 @@ async def refusal(resp: aiohttp.ClientResponse) -> str | None:
         if isinstance(body, dict) and body.get("error") in ("unauthenticated", "forbidden", "no_rule", "csrf"):
             return str(body["error"])
     return None
+
+
+# sessions and sign-in attempts change by design while a test signs in; everything else must not
+_DIGEST_SKIP = frozenset({"user_session", "login_attempt"})
+
+
+async def database_digest(pool: asyncpg.Pool) -> dict[str, str]:
+    """An md5 of every table's content (by table), to show that refused requests changed nothing."""
+    async with pool.acquire() as conn:
+        tables = await conn.fetch(
+            """SELECT quote_ident(table_name) AS t FROM information_schema.tables
+                WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1"""
+        )
+        out = {}
+        for row in tables:
+            if row["t"] in _DIGEST_SKIP:
+                continue
+            out[row["t"]] = await conn.fetchval(
+                f"SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) FROM {row['t']} x"
+            )
+    return out
