@@ -119,6 +119,15 @@ class Settings(BaseSettings):
     # how often the SLA sweep runs in the web role; 0 turns it off
     complaint_sweep_s: float = 60.0
 
+    # --- duty roster and console presence (issue 9) -------------------------------------------
+    # A console's WebSocket refreshes its presence row this often (and is pinged at this rate);
+    # a row not refreshed within the staleness window (a killed web process) counts as gone.
+    presence_beat_s: float = 2.0
+    presence_stale_s: float = 7.0
+    # Agencies with a duty roster (shift patterns) hand incidents to the command centre at once
+    # when no one of theirs is present; True applies that to every agency.
+    presence_watch_all: bool = False
+
     @property
     def mqtt(self) -> MqttTarget:
         if self.mqtt_url is None:

@@ -17,7 +17,7 @@ import xstatic.pkg.leaflet
 from aiohttp import web
 
 from core import appkeys, auth
-from dispatch import states
+from dispatch import roster_web, states
 
 STATIC_DIR = Path(__file__).parent / "static"
 LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
@@ -196,3 +196,4 @@ def setup(app: web.Application) -> None:
     r.add_get("/static/dispatch/{path:.+}", static_file)
     r.add_get("/vendor/leaflet/{path:.+}", leaflet_file)
     r.add_get("/geo/{name}", geo_file)
+    roster_web.setup(app)

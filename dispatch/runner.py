@@ -1,4 +1,5 @@
-"""The dispatch role: routes new incidents and fires escalation timers until told to stop.
+"""The dispatch role: routes new incidents, hands those of agencies with no one present to the
+command centre (dispatch/presence.py) and fires escalation timers until told to stop.
 
 Any number of these may run against one database: incidents are claimed and timers fired under
 ``FOR UPDATE SKIP LOCKED``, and both are found by querying the tables (not by remembering), so a
@@ -19,7 +20,7 @@ import asyncpg
 
 from core import audit, auth, events
 from core.settings import Settings
-from dispatch import service
+from dispatch import presence, service
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
             while not stop.is_set():
                 wake.clear()
                 routed = await service.route_pending(pool, settings)
+                # an alert never waits with an agency that has no one at a console
+                covered = await presence.cover_unattended(listener, settings)
+                await presence.close_stale(listener, settings)
+                await presence.check_attendance(listener, settings)
                 fired = await service.fire_due_timers(pool, settings)
                 # chain what was audited since the last pass (the audit log's tamper evidence)
                 await audit.seal(listener)
@@ -62,8 +67,8 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
                     purged = await auth.purge(listener)
                     if purged:
                         log.info("purged %d old sessions and sign-in attempts", purged)
-                if routed or fired:
-                    log.debug("routed %d incidents, fired %d timers", routed, fired)
+                if routed or fired or covered:
+                    log.debug("routed %d incidents, covered %d, fired %d timers", routed, covered, fired)
                 due = await service.next_timer_due(listener)
                 timeout = settings.dispatch_poll_s
                 if due is not None:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from core import appkeys, auth, events
 from core.auth import Role, User
-from dispatch import states
+from dispatch import presence, states
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,11 @@ class EventHub:
 def visible_to(user: User, ev: events.Event) -> bool:
     """Whether ``user``'s console may receive ``ev``."""
     if ev.incident_id is None:
-        return user.role is not Role.OPERATOR
+        if user.role is not Role.OPERATOR:
+            return True
+        # an alarm addressed to agencies (the command centre's operators): those agencies' operators
+        agencies = ev.data.get("agencies") if isinstance(ev.data, dict) else None
+        return ev.kind.startswith("agency.") and isinstance(agencies, list) and user.agency_id in agencies
     if user.role in states.SEES_ALL:
         return True
     if user.role is Role.OPERATOR:
@@ -167,13 +172,21 @@ async def stream(request: web.Request) -> web.StreamResponse:
         return auth.json_error(400, "bad_cursor", "cursor must look like '123.456'")
 
     hub = request.app[appkeys.EVENT_FANOUT]
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
+    settings = request.app[appkeys.SETTINGS]
+    pool = request.app[appkeys.POOL]
+    # the ping/pong heartbeat finds a console that vanished without closing (its presence ends)
+    ws = web.WebSocketResponse(heartbeat=max(1.0, settings.presence_beat_s), max_msg_size=64 * 1024)
     await ws.prepare(request)
     sockets = request.app[appkeys.WEBSOCKETS]
     sockets.add(ws)
     sub = hub.subscribe()
+    key = presence.session_key(auth.token_of(request)[0])
+    socket_id: uuid.UUID | None = None
     try:
-        async with request.app[appkeys.POOL].acquire() as conn:
+        async with pool.acquire() as conn:
+            agency_id = await presence.agency_for(conn, user)
+            socket_id = await presence.connect(conn, user, agency_id, key)
+        async with pool.acquire() as conn:
             if cursor is None:
                 cursor = await events.head(conn)
                 await ws.send_str(_text({"type": "hello", "cursor": cursor.encode()}))
@@ -204,15 +217,47 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 if visible_to(user, ev):
                     await ws.send_str(_message(ev))
 
+        async def beating() -> None:
+            """Keep this console's presence row fresh while the socket is open and signed in."""
+            nonlocal socket_id
+            while True:
+                await asyncio.sleep(settings.presence_beat_s)
+                try:
+                    async with pool.acquire() as conn:
+                        assert socket_id is not None
+                        state = await presence.beat(conn, socket_id)
+                        if state == "ended":  # this process stalled past the window: count again
+                            socket_id = await presence.connect(conn, user, agency_id, key)
+                except _NETWORK_ERRORS as e:
+                    # no beat: the row goes stale and the console stops counting, as it should
+                    log.warning("presence beat of %s failed: %s", user.username, e)
+                    continue
+                if state == "signed_out":
+                    await ws.close(code=4001, message=b"signed out")
+                    return
+
         async with asyncio.TaskGroup() as tg:
             pumping = tg.create_task(pump(), name="ws-event-pump")
+            beats = tg.create_task(beating(), name="ws-presence-beat")
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT and msg.data == "ping":
                     await ws.send_str('{"type":"pong"}')
             pumping.cancel()
+            beats.cancel()
     except* ConnectionResetError:
         log.debug("console socket of %s went away", user.username)
     finally:
         hub.unsubscribe(sub)
         sockets.discard(ws)
+        if socket_id is not None:
+            # survives the handler's cancellation: the console stops counting now, not when stale
+            await asyncio.shield(_end_presence(pool, socket_id))
     return ws
+
+
+async def _end_presence(pool: asyncpg.Pool, socket_id: uuid.UUID) -> None:
+    try:
+        async with pool.acquire() as conn:
+            await presence.disconnect(conn, socket_id)
+    except _NETWORK_ERRORS as e:
+        log.warning("could not end presence %s (%s); it goes stale instead", socket_id, e)

@@ -168,6 +168,33 @@ def cmd_audit(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_roster(args: argparse.Namespace) -> None:
+    """The monthly duty roster as CSV (tanggal,shift,pengguna,siaga): import replaces the month."""
+    from core.audit import Actor
+    from dispatch import roster
+
+    async def run(conn: asyncpg.Connection) -> None:
+        agency_id = await roster.agency_id_of(conn, args.agency)
+        if args.roster_cmd == "export":
+            text = await roster.export_month(conn, agency_id, args.month)
+            if args.file in (None, "-"):
+                sys.stdout.write(text)
+            else:
+                await asyncio.to_thread(Path(args.file).write_text, text, encoding="utf-8")
+            return
+        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8-sig")
+        actor = Actor(username=f"cli:{getpass.getuser()}")
+        n = await roster.import_month(conn, actor, agency_id, args.month, text)
+        print(f"{n} jadwal piket diimpor untuk bulan {args.month}")
+
+    try:
+        asyncio.run(_with_conn(_settings(), run))
+    except roster.RosterError as e:
+        sys.exit("\n".join([str(e), *e.errors]))
+    except (OSError, UnicodeDecodeError) as e:
+        sys.exit(f"berkas tidak terbaca: {e}")
+
+
 def cmd_open311(args: argparse.Namespace) -> None:
     from complaints.store import create_open311_client
 
@@ -423,6 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     asub = aud.add_subparsers(dest="audit_cmd", required=True)
     asub.add_parser("verify", help="walk the hash chain; exit 1 at the first edited or missing entry")
     aud.set_defaults(fn=cmd_audit)
+
+    rost = sub.add_parser("roster", help="duty roster (piket) of an agency, monthly CSV")
+    rosub = rost.add_subparsers(dest="roster_cmd", required=True)
+    for name, helptext in (("import", "replace a month's roster from CSV"), ("export", "a month's roster as CSV")):
+        rp = rosub.add_parser(name, help=helptext)
+        rp.add_argument("file", nargs=None if name == "import" else "?", help="CSV file ('-' or none: stdout)")
+        rp.add_argument("--agency", required=True, help="agency code or id")
+        rp.add_argument("--month", required=True, help="YYYY-MM (WIB)")
+    rost.set_defaults(fn=cmd_roster)
 
     o311 = sub.add_parser("open311", help="Open311 GeoReport v2 clients")
     osub = o311.add_subparsers(dest="open311_cmd", required=True)

@@ -1,0 +1,690 @@
+"""The duty-roster page (/piket) and its JSON API: shift patterns, the monthly roster with CSV
+import/export and swaps, who is at a console now, and the shift report. Mounted by
+``dispatch.console.setup``.
+
+Supervisors and admins edit; the command centre and leaders read; an operator reads the roster
+of their own agency. Pages are Bahasa Indonesia, times WIB; failed changes re-show the page with
+the reason (status 200, so the browser logs no error) and change nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, Field, ValidationError
+
+from core import appkeys, auth
+from core.auth import Role, User
+from dispatch import presence, roster
+from dispatch.roster import WIB, RosterError
+
+EDITORS = (Role.SUPERVISOR, Role.ADMIN)
+READERS = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR)
+DESK = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER)
+API = "/api/v1"
+
+
+def e(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def wib(t: datetime | None) -> str:
+    return t.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB") if t else "—"
+
+
+def this_month() -> str:
+    return datetime.now(UTC).astimezone(WIB).strftime("%Y-%m")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data, default=str), content_type="application/json")
+
+
+def _error(err: RosterError) -> web.Response:
+    return auth.json_error(err.status, err.code, str(err), errors=err.errors)
+
+
+def _may_read(user: User, agency_id: int) -> bool:
+    return user.role is not Role.OPERATOR or user.agency_id == agency_id
+
+
+def _csv_response(text: str, name: str) -> web.Response:
+    resp = web.Response(text=text, content_type="text/csv", charset="utf-8")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return resp
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+_CSP = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+
+
+def _page(title: str, body: str, user: User) -> web.Response:
+    links = ['<a href="/console">Konsol</a>', '<a href="/piket">Piket</a>']
+    if user.role in (Role.LEADER, Role.ADMIN):
+        links.append('<a href="/dasbor">Dasbor</a>')
+    text = f"""<!doctype html>
+<html lang="id"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,"><title>{e(title)} — SIAGA Wonosobo</title>
+<link rel="stylesheet" href="/static/dispatch/roster.css"></head>
+<body><header><strong>SIAGA</strong> <span>Piket dan kehadiran</span> <nav>{" ".join(links)}</nav>
+<span class="who">{e(user.username)} ({e(user.role.value)})</span></header>
+<main><h1>{e(title)}</h1>{body}</main></body></html>"""
+    resp = web.Response(text=text, content_type="text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["X-Frame-Options"] = "DENY"
+    resp.headers["Content-Security-Policy"] = _CSP
+    return resp
+
+
+def _csrf(request: web.Request) -> str:
+    return f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{e(request[auth.SESSION].csrf_token)}">'
+
+
+def _table(headers: list[str], rows: list[list[str]], empty: str, table_id: str) -> str:
+    if not rows:
+        return f"<p class='muted' id='{table_id}-kosong'>{e(empty)}</p>"
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+async def _render(
+    request: web.Request, agency_ref: str | None, month: str, *, message: str = "", errors: list[str] | None = None
+) -> web.Response:
+    user = auth.current_user(request)
+    settings = request.app[appkeys.SETTINGS]
+    editor = user.role in EDITORS
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agencies = await conn.fetch(
+            """SELECT id, code, name, kind FROM agency WHERE active AND kind <> 'opd'
+                ORDER BY (kind <> 'command_centre'), kind, name"""
+        )
+        if user.role is Role.OPERATOR:
+            agency_ref = str(user.agency_id)
+        agency_id = None
+        if agency_ref:
+            try:
+                agency_id = await roster.agency_id_of(conn, agency_ref)
+            except RosterError as err:
+                errors = [*(errors or []), str(err)]
+        if agency_id is None and agencies:
+            agency_id = agencies[0]["id"] if user.role is not Role.OPERATOR else user.agency_id
+        try:
+            roster.parse_month(month)
+        except RosterError as err:
+            errors = [*(errors or []), str(err)]
+            month = this_month()
+        attendance = await presence.present(conn, settings) if user.role in DESK else []
+        shifts = await roster.shifts(conn, agency_id) if agency_id else []
+        entries = await roster.month_entries(conn, agency_id, month) if agency_id else []
+        duty = await roster.on_duty(conn, agency_id) if agency_id else []
+        first, nxt = roster.parse_month(month)
+        since = datetime.combine(first, datetime.min.time(), tzinfo=WIB)
+        until = datetime.combine(nxt, datetime.min.time(), tzinfo=WIB)
+        report = (
+            await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
+            if agency_id and user.role in DESK
+            else []
+        )
+    parts: list[str] = []
+    if message:
+        parts.append(f"<p class='ok' role='status' id='pesan'>{e(message)}</p>")
+    if errors:
+        items = "".join(f"<li>{e(x)}</li>" for x in errors)
+        parts.append(
+            f"<div class='err' role='alert' id='galat'><b>Gagal, tidak ada yang diubah:</b><ul>{items}</ul></div>"
+        )
+    opts = "".join(
+        f"<option value='{a['id']}'{' selected' if a['id'] == agency_id else ''}>{e(a['name'])}</option>"
+        for a in agencies
+        if user.role is not Role.OPERATOR or a["id"] == user.agency_id
+    )
+    parts.append(
+        "<form method='get' action='/piket' class='bar'>"
+        f"<label>Instansi <select name='instansi' id='pilih-instansi'>{opts}</select></label>"
+        f"<label>Bulan <input name='bulan' id='pilih-bulan' value='{e(month)}' size='8'></label>"
+        "<button type='submit'>Tampilkan</button></form>"
+    )
+    if attendance:
+        rows = [
+            [
+                e(a["name"]),
+                e(", ".join(a["operators"])) if a["operators"] else "<b class='kosong'>KOSONG</b>",
+                e(wib(a["since"])) if a["since"] else "",
+                e(a["open_incidents"]),
+                "ya" if a["rostered"] else "",
+            ]
+            for a in attendance
+        ]
+        parts.append("<h2>Kehadiran di konsol sekarang</h2>")
+        parts.append(
+            _table(["Instansi", "Operator hadir", "Sejak", "Insiden terbuka", "Berpiket"], rows, "", "kehadiran")
+        )
+    q = urlencode({"instansi": agency_id or "", "bulan": month})
+    parts.append("<h2>Sedang bertugas menurut jadwal</h2>")
+    parts.append(
+        _table(
+            ["Petugas", "Shift", "Sampai", "Siaga"],
+            [[e(d.username), e(d.shift_name), e(wib(d.ends_at)), "siaga" if d.on_call else ""] for d in duty],
+            "Tidak ada yang terjadwal sekarang.",
+            "bertugas",
+        )
+    )
+    parts.append("<h2>Pola shift (WIB)</h2>")
+    parts.append(
+        _table(
+            ["Kode", "Nama", "Mulai", "Lama (jam)"],
+            [
+                [e(s.code), e(s.name), e(s.starts.strftime("%H:%M")), e(f"{s.duration.total_seconds() / 3600:g}")]
+                for s in shifts
+            ],
+            "Belum ada pola shift: instansi ini belum berpiket.",
+            "pola-shift",
+        )
+    )
+    hidden = f"{_csrf(request)}<input type='hidden' name='instansi' value='{agency_id or ''}'>" + (
+        f"<input type='hidden' name='bulan' value='{e(month)}'>"
+    )
+    if editor and agency_id:
+        parts.append(
+            f"<form method='post' action='/piket/shift' class='box' id='form-shift'>{hidden}<b>Tambah/ubah shift</b>"
+            "<label>Kode <input name='kode' id='shift-kode' required maxlength='16' size='5'></label>"
+            "<label>Nama <input name='nama' id='shift-nama' required maxlength='100'></label>"
+            "<label>Mulai (WIB) <input name='mulai' id='shift-mulai' type='time' required></label>"
+            "<label>Lama (jam) <input name='jam' id='shift-jam' type='number' min='0.5' max='24' step='0.5' value='8'"
+            " required></label>"
+            "<button type='submit' id='shift-simpan'>Simpan shift</button></form>"
+        )
+    parts.append(f"<h2>Jadwal piket {e(month)}</h2>")
+    entry_rows = []
+    for en in entries:
+        cells = [
+            e(en.id),
+            e(en.day.strftime("%d-%m-%Y")),
+            e(en.shift),
+            e(f"{wib(en.starts_at)} – {en.ends_at.astimezone(WIB).strftime('%d-%m %H:%M')}"),
+            e(en.username),
+            "siaga" if en.on_call else "",
+        ]
+        if editor:
+            cells.append(
+                f"<form method='post' action='/piket/jadwal/hapus' class='inline'>{hidden}"
+                f"<input type='hidden' name='id' value='{en.id}'><button type='submit'>Hapus</button></form>"
+            )
+        entry_rows.append(cells)
+    headers = ["No.", "Tanggal", "Shift", "Waktu", "Petugas", "Siaga"] + ([""] if editor else [])
+    parts.append(_table(headers, entry_rows, "Belum ada jadwal bulan ini.", "jadwal"))
+    parts.append(f"<p><a id='unduh-jadwal' href='/piket/jadwal.csv?{e(q)}'>Unduh CSV jadwal</a></p>")
+    if editor and agency_id:
+        shift_opts = "".join(f"<option value='{e(s.code)}'>{e(s.code)} · {e(s.name)}</option>" for s in shifts)
+        parts.append(
+            f"<form method='post' action='/piket/jadwal' class='box' id='form-jadwal'>{hidden}<b>Tambah petugas</b>"
+            "<label>Tanggal <input name='tanggal' id='jadwal-tanggal' type='date' required></label>"
+            f"<label>Shift <select name='shift' id='jadwal-shift'>{shift_opts}</select></label>"
+            "<label>Pengguna <input name='pengguna' id='jadwal-pengguna' required maxlength='64'></label>"
+            "<label><input type='checkbox' name='siaga' value='ya' id='jadwal-siaga'> supervisor siaga</label>"
+            "<button type='submit' id='jadwal-simpan'>Tambahkan</button></form>"
+            f"<form method='post' action='/piket/tukar' class='box' id='form-tukar'>{hidden}<b>Tukar jadwal</b>"
+            "<label>No. jadwal <input name='id' id='tukar-id' required size='6'></label>"
+            "<label>ditukar dengan No. <input name='dengan' id='tukar-dengan' size='6'></label>"
+            "<label>atau diganti pengguna <input name='pengguna' id='tukar-pengguna' maxlength='64'></label>"
+            "<button type='submit' id='tukar-simpan'>Tukar</button></form>"
+            "<form method='post' action='/piket/impor' class='box' id='form-impor' enctype='multipart/form-data'>"
+            f"{hidden}"
+            f"<b>Impor CSV bulan {e(month)}</b> <span class='muted'>(mengganti seluruh jadwal bulan ini; kolom: "
+            f"{e(','.join(roster.CSV_COLUMNS))})</span>"
+            "<label>Berkas <input type='file' name='berkas' id='impor-berkas' accept='.csv,text/csv'></label>"
+            "<label>atau tempel isi CSV <textarea name='csv' id='impor-csv' rows='6'></textarea></label>"
+            "<button type='submit' id='impor-kirim'>Impor</button></form>"
+        )
+    if report:
+        parts.append(f"<h2>Laporan per shift {e(month)}</h2>")
+        parts.append(
+            _table(
+                [
+                    "Instansi",
+                    "Shift",
+                    "Tanggal",
+                    "Mulai",
+                    "Selesai",
+                    "Alarm",
+                    "Diterima",
+                    "p50 (dtk)",
+                    "p90 (dtk)",
+                    "Eskalasi",
+                    "Jam tanpa operator",
+                ],
+                [[e(c) for c in row] for row in roster.report_rows(report)],
+                "",
+                "laporan-shift",
+            )
+        )
+        parts.append(f"<p><a href='/piket/laporan.csv?{e(q)}'>Unduh CSV laporan</a></p>")
+    return _page("Piket", "".join(parts), user)
+
+
+@auth.allow(*READERS)
+async def roster_page(request: web.Request) -> web.Response:
+    return await _render(
+        request,
+        request.query.get("instansi"),
+        request.query.get("bulan") or this_month(),
+        message=request.query.get("pesan", "")[:200],
+    )
+
+
+async def _form_change(request: web.Request, change: Any, done: str) -> web.Response:
+    """Run one change from a form; on success back to the page (303), else the page with why."""
+    form = await request.post()
+    user = auth.current_user(request)
+    agency_ref = str(form.get("instansi", ""))
+    month = str(form.get("bulan", "")) or this_month()
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, agency_ref)
+            await change(conn, user.actor(auth.client_ip(request)), agency_id, form)
+    except RosterError as err:
+        return await _render(request, agency_ref, month, errors=err.errors or [str(err)])
+    raise web.HTTPSeeOther(location="/piket?" + urlencode({"instansi": agency_id, "bulan": month, "pesan": done}))
+
+
+def _field(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+@auth.allow(*EDITORS)
+async def shift_submit(request: web.Request) -> web.Response:
+    async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
+        try:
+            hours = float(_field(form, "jam"))
+        except ValueError:
+            raise RosterError("bad_shift_hours", "lama shift harus angka jam") from None
+        await roster.save_shift(
+            conn,
+            actor,
+            agency_id,
+            roster.make_shift(_field(form, "kode"), _field(form, "nama"), _field(form, "mulai"), hours),
+        )
+
+    return await _form_change(request, change, "Shift disimpan.")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RosterError("bad_day", f"tanggal {text!r} tidak sah") from None
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise RosterError("bad_number", f"{what} harus angka") from None
+    if not 0 < value < 2**63:
+        raise RosterError("bad_number", f"{what} tidak sah")
+    return value
+
+
+@auth.allow(*EDITORS)
+async def entry_submit(request: web.Request) -> web.Response:
+    async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
+        await roster.assign(
+            conn,
+            actor,
+            agency_id,
+            _field(form, "shift"),
+            _day(_field(form, "tanggal")),
+            _field(form, "pengguna"),
+            _field(form, "siaga") == "ya",
+        )
+
+    return await _form_change(request, change, "Petugas ditambahkan.")
+
+
+@auth.allow(*EDITORS)
+async def entry_remove(request: web.Request) -> web.Response:
+    async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
+        await roster.unassign(conn, actor, agency_id, _int(_field(form, "id"), "nomor jadwal"))
+
+    return await _form_change(request, change, "Jadwal dihapus.")
+
+
+@auth.allow(*EDITORS)
+async def swap_submit(request: web.Request) -> web.Response:
+    async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
+        other = _field(form, "dengan")
+        await roster.swap(
+            conn,
+            actor,
+            agency_id,
+            _int(_field(form, "id"), "nomor jadwal"),
+            other_entry_id=_int(other, "nomor jadwal lawan") if other else None,
+            username=None if other else (_field(form, "pengguna") or None),
+        )
+
+    return await _form_change(request, change, "Jadwal ditukar.")
+
+
+@auth.allow(*EDITORS)
+async def import_submit(request: web.Request) -> web.Response:
+    async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
+        upload = form.get("berkas")
+        text = ""
+        if upload is not None and not isinstance(upload, str):
+            try:
+                text = upload.file.read(2 * 1024 * 1024).decode("utf-8")
+            except UnicodeDecodeError:
+                raise RosterError("bad_encoding", "berkas CSV harus UTF-8") from None
+        text = text or _field(form, "csv")
+        if not text:
+            raise RosterError("empty_csv", "pilih berkas CSV atau tempel isinya")
+        await roster.import_month(conn, actor, agency_id, _field(form, "bulan") or this_month(), text)
+
+    return await _form_change(request, change, "Jadwal bulan ini diganti dari CSV.")
+
+
+async def _read_agency(request: web.Request, ref: str) -> int:
+    user = auth.current_user(request)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, ref)
+    if not _may_read(user, agency_id):
+        raise RosterError("no_such_agency", "instansi itu tidak ada", status=404)
+    return agency_id
+
+
+@auth.allow(*READERS)
+async def roster_csv(request: web.Request) -> web.Response:
+    month = request.query.get("bulan") or this_month()
+    try:
+        agency_id = await _read_agency(request, request.query.get("instansi", ""))
+        async with request.app[appkeys.POOL].acquire() as conn:
+            text = await roster.export_month(conn, agency_id, month)
+    except RosterError as err:
+        return _error(err)
+    return _csv_response(text, f"piket-{agency_id}-{month}.csv")
+
+
+def _period(month: str) -> tuple[datetime, datetime]:
+    first, nxt = roster.parse_month(month)
+    return (
+        datetime.combine(first, datetime.min.time(), tzinfo=WIB),
+        datetime.combine(nxt, datetime.min.time(), tzinfo=WIB),
+    )
+
+
+@auth.allow(*DESK)
+async def report_csv(request: web.Request) -> web.Response:
+    settings = request.app[appkeys.SETTINGS]
+    ref = request.query.get("instansi", "")
+    try:
+        since, until = _period(request.query.get("bulan") or this_month())
+        agency_id = await _read_agency(request, ref) if ref else None
+        async with request.app[appkeys.POOL].acquire() as conn:
+            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
+    except RosterError as err:
+        return _error(err)
+    return _csv_response(roster.to_csv(roster.REPORT_COLUMNS, roster.report_rows(rows)), "laporan-shift.csv")
+
+
+# --- the JSON API ---------------------------------------------------------------------------------
+
+
+class ShiftIn(BaseModel):
+    name: str = Field(max_length=100)
+    starts: str = Field(description="WIB wall clock, HH:MM", max_length=8)
+    hours: float = Field(gt=0, le=24)
+
+
+class ShiftOut(BaseModel):
+    id: int | None
+    code: str
+    name: str
+    starts: str
+    hours: float
+
+
+class EntryIn(BaseModel):
+    day: date
+    shift: str = Field(max_length=16)
+    username: str = Field(max_length=64)
+    on_call: bool = False
+
+
+class SwapIn(BaseModel):
+    entry_id: int
+    other_entry_id: int | None = None
+    username: str | None = Field(default=None, max_length=64)
+
+
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as err:
+        raise web.HTTPUnprocessableEntity(
+            body=orjson.dumps(
+                {
+                    "error": "invalid",
+                    "message": "invalid request body",
+                    "detail": err.errors(include_url=False, include_context=False),
+                },
+                default=str,
+            ),
+            content_type="application/json",
+        ) from None
+
+
+@auth.allow(*DESK)
+@auth.describe("Who is at a console now, per agency", tags=["roster"])
+async def api_presence(request: web.Request) -> web.Response:
+    async with request.app[appkeys.POOL].acquire() as conn:
+        rows = await presence.present(conn, request.app[appkeys.SETTINGS])
+    return _json({"agencies": rows})
+
+
+@auth.allow(*READERS)
+@auth.describe("An agency's shift patterns (agency by id or code)", response=list[ShiftOut], tags=["roster"])
+async def api_shifts(request: web.Request) -> web.Response:
+    try:
+        agency_id = await _read_agency(request, request.match_info["agency"])
+        async with request.app[appkeys.POOL].acquire() as conn:
+            return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
+    except RosterError as err:
+        return _error(err)
+
+
+@auth.allow(*EDITORS)
+@auth.describe(
+    "Add or change one shift (refused if it overlaps another)", request=ShiftIn, response=ShiftOut, tags=["roster"]
+)
+async def api_put_shift(request: web.Request) -> web.Response:
+    body = await _body(request, ShiftIn)
+    user = auth.current_user(request)
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            shift = roster.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
+            saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
+    except RosterError as err:
+        return _error(err)
+    return _json(roster.shift_public(saved))
+
+
+@auth.allow(*EDITORS)
+@auth.describe("Retire a shift", tags=["roster"])
+async def api_delete_shift(request: web.Request) -> web.Response:
+    user = auth.current_user(request)
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
+    except RosterError as err:
+        return _error(err)
+    return _json({"removed": request.match_info["code"]})
+
+
+@auth.allow(*READERS)
+@auth.describe("The roster of a month (YYYY-MM)", tags=["roster"])
+async def api_month(request: web.Request) -> web.Response:
+    try:
+        agency_id = await _read_agency(request, request.match_info["agency"])
+        async with request.app[appkeys.POOL].acquire() as conn:
+            entries = await roster.month_entries(conn, agency_id, request.match_info["month"])
+    except RosterError as err:
+        return _error(err)
+    return _json(
+        {"agency_id": agency_id, "month": request.match_info["month"], "entries": [x.public() for x in entries]}
+    )
+
+
+@auth.allow(*READERS)
+@auth.describe("The roster of a month as CSV (tanggal,shift,pengguna,siaga)", tags=["roster"])
+async def api_month_csv(request: web.Request) -> web.Response:
+    month = request.match_info["month"]
+    try:
+        agency_id = await _read_agency(request, request.match_info["agency"])
+        async with request.app[appkeys.POOL].acquire() as conn:
+            text = await roster.export_month(conn, agency_id, month)
+    except RosterError as err:
+        return _error(err)
+    return _csv_response(text, f"piket-{agency_id}-{month}.csv")
+
+
+@auth.allow(*EDITORS)
+@auth.describe(
+    "Replace the month's roster from CSV (text/csv body); line-numbered errors, all or nothing", tags=["roster"]
+)
+async def api_import_csv(request: web.Request) -> web.Response:
+    user = auth.current_user(request)
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return auth.json_error(422, "bad_encoding", "CSV must be UTF-8")
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            n = await roster.import_month(
+                conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
+            )
+    except RosterError as err:
+        return _error(err)
+    return _json({"imported": n})
+
+
+@auth.allow(*EDITORS)
+@auth.describe("Put one person on a shift", request=EntryIn, tags=["roster"])
+async def api_add_entry(request: web.Request) -> web.Response:
+    body = await _body(request, EntryIn)
+    user = auth.current_user(request)
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            entry = await roster.assign(
+                conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
+            )
+    except RosterError as err:
+        return _error(err)
+    return _json(entry.public(), status=201)
+
+
+@auth.allow(*EDITORS)
+@auth.describe("Remove one roster entry", tags=["roster"])
+async def api_remove_entry(request: web.Request) -> web.Response:
+    user = auth.current_user(request)
+    try:
+        entry_id = _int(request.match_info["entry_id"], "entry id")
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
+    except RosterError as err:
+        return _error(err)
+    return _json({"removed": entry_id})
+
+
+@auth.allow(*EDITORS)
+@auth.describe(
+    "Swap the people of two entries, or give an entry to someone else (audited)", request=SwapIn, tags=["roster"]
+)
+async def api_swap(request: web.Request) -> web.Response:
+    body = await _body(request, SwapIn)
+    user = auth.current_user(request)
+    try:
+        async with request.app[appkeys.POOL].acquire() as conn:
+            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+            entries = await roster.swap(
+                conn,
+                user.actor(auth.client_ip(request)),
+                agency_id,
+                body.entry_id,
+                other_entry_id=body.other_entry_id,
+                username=body.username,
+            )
+    except RosterError as err:
+        return _error(err)
+    return _json({"entries": [x.public() for x in entries]})
+
+
+def _report_period(request: web.Request) -> tuple[datetime, datetime]:
+    if "month" in request.query:
+        return _period(request.query["month"])
+    try:
+        until = datetime.fromisoformat(request.query["to"]) if "to" in request.query else datetime.now(UTC)
+        since = datetime.fromisoformat(request.query["from"]) if "from" in request.query else until - timedelta(days=7)
+    except ValueError:
+        raise RosterError("bad_period", "from/to must be ISO-8601 instants") from None
+    if since.tzinfo is None or until.tzinfo is None:
+        raise RosterError("bad_period", "from/to need a UTC offset")
+    if not since < until or until - since > timedelta(days=400):
+        raise RosterError("bad_period", "from must be before to, at most 400 days apart")
+    return since, until
+
+
+@auth.allow(*DESK)
+@auth.describe(
+    "Shift report: per agency and shift, alerts, time to acknowledge, unacknowledged escalations, hours unattended",
+    query={"month": "YYYY-MM (WIB)", "from": "ISO-8601 instant", "to": "ISO-8601 instant", "agency": "id or code"},
+    tags=["roster"],
+)
+async def api_report(request: web.Request) -> web.Response:
+    settings = request.app[appkeys.SETTINGS]
+    try:
+        since, until = _report_period(request)
+        ref = request.query.get("agency")
+        agency_id = await _read_agency(request, ref) if ref else None
+        async with request.app[appkeys.POOL].acquire() as conn:
+            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
+    except RosterError as err:
+        return _error(err)
+    return _json({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/piket", roster_page)
+    r.add_post("/piket/shift", shift_submit)
+    r.add_post("/piket/jadwal", entry_submit)
+    r.add_post("/piket/jadwal/hapus", entry_remove)
+    r.add_post("/piket/tukar", swap_submit)
+    r.add_post("/piket/impor", import_submit)
+    r.add_get("/piket/jadwal.csv", roster_csv)
+    r.add_get("/piket/laporan.csv", report_csv)
+    r.add_get(f"{API}/presence", api_presence)
+    r.add_get(f"{API}/roster-report", api_report)
+    r.add_get(API + "/roster/{agency}/shifts", api_shifts)
+    r.add_put(API + "/roster/{agency}/shifts/{code}", api_put_shift)
+    r.add_delete(API + "/roster/{agency}/shifts/{code}", api_delete_shift)
+    r.add_post(API + "/roster/{agency}/entries", api_add_entry)
+    r.add_delete(API + "/roster/{agency}/entries/{entry_id}", api_remove_entry)
+    r.add_post(API + "/roster/{agency}/swap", api_swap)
+    r.add_get(API + r"/roster/{agency}/{month:\d{4}-\d{2}}.csv", api_month_csv)
+    r.add_put(API + r"/roster/{agency}/{month:\d{4}-\d{2}}.csv", api_import_csv)
+    r.add_get(API + r"/roster/{agency}/{month:\d{4}-\d{2}}", api_month)
