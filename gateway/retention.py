@@ -90,7 +90,7 @@ class PruneResult:
     """What one retention pass did."""
 
     rows: int = 0  # raw readings folded into the roll-up and deleted
-    hours: int = 0  # roll-up rows written or merged into
+    rollup_writes: int = 0  # roll-up rows written or merged into (one per device-hour per batch)
     rollups_dropped: int = 0
     batches: int = 0
     seconds: float = 0.0
@@ -129,7 +129,7 @@ async def prune_once(
                 while not (stop and stop.is_set()):
                     row = await conn.fetchrow(_FOLD, cutoff, settings.retention_batch_rows)
                     result.rows += row["rows"]
-                    result.hours += row["hours"]
+                    result.rollup_writes += row["hours"]
                     result.batches += 1
                     if row["rows"] < settings.retention_batch_rows:
                         break
@@ -152,7 +152,7 @@ async def prune_once(
                     object_type="telemetry",
                     after={
                         "rows_rolled_up": result.rows,
-                        "hourly_rows": result.hours,
+                        "rollup_writes": result.rollup_writes,
                         "rollups_dropped": result.rollups_dropped,
                         "keep_days": keep,
                         "rollup_keep_days": keep_rollups,
@@ -183,10 +183,10 @@ async def run_retention(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Ev
         else:
             if result.rows or result.rollups_dropped:
                 log.info(
-                    "telemetry retention: %d readings rolled up into %d hourly rows, %d old roll-ups "
+                    "telemetry retention: %d readings rolled up (%d roll-up writes), %d old roll-ups "
                     "dropped, %d batches in %.1fs (%.0f rows/s)",
                     result.rows,
-                    result.hours,
+                    result.rollup_writes,
                     result.rollups_dropped,
                     result.batches,
                     result.seconds,
