@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -56,6 +56,16 @@ class SimConfig:
     keepalive: int = 60
 
 
+class DeviceDriver(Protocol):
+    """What runs a device instead of its own tasks (firmware_sim.fleet's shared scheduler)."""
+
+    def outbox_due(self, device: SimDevice, when: float) -> None:
+        """Call ``device.send_due()`` at ``when`` (time.monotonic)."""
+
+    def connection_lost(self, device: SimDevice) -> None:
+        """The connection dropped: reconnect with backoff."""
+
+
 @dataclass
 class SimDevice:
     device_id: str
@@ -65,6 +75,8 @@ class SimDevice:
     state_dir: Path | None = None
     rng: random.Random = field(default_factory=random.Random)
     counters: DeviceCounters = field(default_factory=DeviceCounters)
+    # None: run() keeps the device alive with tasks of its own; else a shared scheduler does
+    driver: DeviceDriver | None = None
 
     def __post_init__(self) -> None:
         self.seq = 0
@@ -72,6 +84,7 @@ class SimDevice:
         self.receipts: dict[int, str] = {}  # seq -> incident id
         self.states: dict[int, list[str]] = {}  # seq -> every state the gateway told us
         self.receipt_latency: list[float] = []
+        self.last_receipt_at = 0.0  # time.time() of the latest receipt
         self._receipt_waiters: dict[int, asyncio.Future[str]] = {}
         self._load_state()
         self.root = self.config.topic_root.rstrip("/")
@@ -86,6 +99,7 @@ class SimDevice:
             keepalive=self.config.keepalive,
             name=f"sim-{self.device_id}",
             on_connected=self._on_connected,
+            on_lost=self._on_lost,
             backoff_max_s=5.0,
         )
         self._wake = asyncio.Event()
@@ -158,6 +172,10 @@ class SimDevice:
         fut = self._receipt_waiters.setdefault(seq, asyncio.get_running_loop().create_future())
         return await asyncio.shield(fut)
 
+    def send_due(self) -> None:
+        """(Re-)send every outbox entry whose time has come."""
+        self._send_due()
+
     def _send_due(self) -> None:
         if not self.conn.connected:
             return
@@ -172,6 +190,8 @@ class SimDevice:
                 entry.attempts += 1
                 backoff = min(self.config.resend_base_s * 2 ** (entry.attempts - 1), self.config.resend_max_s)
                 entry.next_send = now + backoff * (0.8 + 0.4 * self.rng.random())
+        if self.driver is not None and self.outbox:
+            self.driver.outbox_due(self, min(e.next_send for e in self.outbox.values()))
 
     def send_telemetry(self) -> None:
         if not self.conn.connected:
@@ -197,6 +217,12 @@ class SimDevice:
         for entry in self.outbox.values():  # a reconnect is a good moment to try again
             entry.next_send = 0.0
         self._wake.set()
+        if self.driver is not None:
+            self._send_due()
+
+    def _on_lost(self) -> None:
+        if self.driver is not None:
+            self.driver.connection_lost(self)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic != self.down_topic:
@@ -215,6 +241,7 @@ class SimDevice:
             entry = self.outbox.pop(seq)
             self.receipts[seq] = str(down.get("incident_id"))
             self.receipt_latency.append(time.monotonic() - entry.first_sent)
+            self.last_receipt_at = time.time()
             self.counters.receipts += 1
             self._save_state()
         elif state == "received":

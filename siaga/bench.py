@@ -33,7 +33,7 @@ import orjson
 from core.db import migrate, open_pool
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
-from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
+from gateway.devices import GATEWAY_USERNAME, mosquitto_hash, write_broker_auth
 from siaga.bench_raw import Flooder, running, telemetry_payload
 from siaga.mosquitto import MosquittoProcess, mosquitto_binary
 from siaga.procs import RoleProcess, free_port, role_env
@@ -56,8 +56,56 @@ class Env:
     creds: list[tuple[str, str]]
 
 
+# The benchmark's buttons, with their secrets and hashes, kept between runs: hashing 10,000 secrets
+# costs minutes (argon2) and seconds (Mosquitto's PBKDF2), and bench databases are thrown away.
+DEVICE_CACHE = Path(os.environ.get("SIAGA_BENCH_CACHE", "var/bench/devices.json"))
+
+
+def _bench_hashes(secret: str) -> tuple[str, str]:
+    """A bench device's two hashes. The broker's is the production one (Mosquitto checks every
+    device's own password); the argon2 one, read only by the embedded broker, uses argon2's
+    lowest cost, since these databases are dropped after the run."""
+    from argon2 import PasswordHasher
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return cheap.hash(secret), mosquitto_hash(secret)
+
+
+def bench_devices(n: int, cache: Path = DEVICE_CACHE) -> list[tuple[str, str, str, str]]:
+    """``n`` bench devices as (id, secret, secret_hash, broker_hash), from the cache, the missing
+    ones hashed on every core and added to it."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    rows: list[tuple[str, str, str, str]] = []
+    if cache.exists():
+        rows = [tuple(r) for r in orjson.loads(cache.read_bytes())]  # type: ignore[misc]
+    if len(rows) < n:
+        ids = [f"bench-{i:05d}" for i in range(len(rows), n)]
+        secrets_ = [secrets.token_urlsafe(24) for _ in ids]
+        with ProcessPoolExecutor(os.cpu_count() or 1) as pool:
+            hashes = list(pool.map(_bench_hashes, secrets_, chunksize=256))
+        rows += [(d, s, h[0], h[1]) for d, s, h in zip(ids, secrets_, hashes, strict=True)]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_bytes(orjson.dumps(rows))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, cache)
+    return rows[:n]
+
+
+async def register_bench_devices(conn: asyncpg.Connection, n: int) -> list[tuple[str, str]]:
+    """Register ``n`` bench devices in one COPY; returns (id, secret) pairs."""
+    rows = await asyncio.to_thread(bench_devices, n)
+    await conn.copy_records_to_table(
+        "device",
+        records=[(d, f"bench {d}", "button", sh, bh) for d, _, sh, bh in rows],
+        columns=["id", "name", "kind", "secret_hash", "broker_hash"],
+    )
+    return [(d, s) for d, s, _, _ in rows]
+
+
 @contextlib.asynccontextmanager
-async def bench_env(n_devices: int) -> AsyncIterator[Env]:
+async def bench_env(n_devices: int, *, pool_size: int = 6) -> AsyncIterator[Env]:
     """A database and a Mosquitto of the benchmark's own, both removed afterwards."""
     if mosquitto_binary() is None:
         raise SystemExit("siaga bench needs the mosquitto binary (apt-get install mosquitto)")
@@ -72,12 +120,9 @@ async def bench_env(n_devices: int) -> AsyncIterator[Env]:
             workdir = Path(tmp)
             root = f"bench{secrets.token_hex(3)}/siaga/v1"
             password = secrets.token_urlsafe(12)
-            async with open_pool(dsn, max_size=6) as pool:
-                creds = []
+            async with open_pool(dsn, max_size=pool_size) as pool:
                 async with pool.acquire() as conn:
-                    for i in range(n_devices):
-                        nd = await add_device(conn, f"bench-{i:05d}", f"bench {i}")
-                        creds.append((nd.device_id, nd.secret))
+                    creds = await register_bench_devices(conn, n_devices)
                     await write_broker_auth(conn, workdir / "broker", topic_root=root, gateway_password=password)
                 from gateway.reference import load_reference
 

@@ -2,6 +2,9 @@
 
 ``python -m siaga.bench_raw sub URL TOPIC CLIENT_ID``: the raw ceiling's consumer, a plain paho
 subscriber (QoS 1, acks on receipt); prints its running count every 100 ms.
+``python -m siaga.bench_raw alerts URL ROOT CLIENT_ID``: the raw baseline of the scale scenarios, a
+plain paho subscriber to every device's alert topic (QoS 1) in place of the gateway; prints
+``a DEVICE SEQ WALL_TIME`` for each alert as it arrives.
 ``python -m siaga.bench_raw flood URL ROOT RATE SECONDS DEVICE:SECRET...``: device telemetry at
 RATE messages/s overall, QoS 1; prints ``ready`` once connected and the count sent at the end.
 """
@@ -104,6 +107,36 @@ async def subscriber(url: str, topic: str, client_id: str) -> None:
             print(count, flush=True)
 
 
+async def alert_subscriber(url: str, root: str, client_id: str) -> None:
+    target = MqttTarget.parse(url)
+    client = new_client(client_id, username=target.username, password=target.password)
+    out = sys.stdout
+
+    def on_message(c: Any, u: Any, msg: Any) -> None:
+        now = time.time()
+        try:
+            seq = int(orjson.loads(msg.payload)["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return
+        out.write(f"a {msg.topic.split('/')[-2]} {seq} {now:.6f}\n")
+        out.flush()
+
+    client.on_message = on_message
+    subscribed = asyncio.Event()
+    client.on_subscribe = lambda *a: subscribed.set()
+    conn = AsyncMqtt(
+        client,
+        target.host,
+        target.port,
+        name="raw-alerts",
+        on_connected=lambda: client.subscribe(f"{root}/devices/+/alert", qos=1),
+    )
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(conn.run())
+        await subscribed.wait()
+        print("ready", flush=True)
+
+
 async def flood(url: str, root: str, rate: float, seconds: float, creds: list[str]) -> None:
     target = MqttTarget.parse(url)
     pairs = [c.split(":", 1) for c in creds]
@@ -122,7 +155,9 @@ async def flood(url: str, root: str, rate: float, seconds: float, creds: list[st
 if __name__ == "__main__":
     if sys.argv[1:2] == ["sub"]:
         asyncio.run(subscriber(sys.argv[2], sys.argv[3], sys.argv[4]))
+    elif sys.argv[1:2] == ["alerts"]:
+        asyncio.run(alert_subscriber(sys.argv[2], sys.argv[3], sys.argv[4]))
     elif sys.argv[1:2] == ["flood"]:
         asyncio.run(flood(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]))
     else:
-        sys.exit("usage: python -m siaga.bench_raw sub|flood ...")
+        sys.exit("usage: python -m siaga.bench_raw sub|alerts|flood ...")

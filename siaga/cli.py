@@ -381,6 +381,13 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    from siaga.bench_scale import SCENARIOS
+
+    if args.what in SCENARIOS:
+        from siaga.bench_scale import main as scale_main
+
+        scale_main(args.what, args.devices, args.seconds, args.ramp, args.json)
+        return
     from siaga.bench import main as bench_main
 
     bench_main(args)
@@ -484,9 +491,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(fn=cmd_sim)
 
     bench = sub.add_parser("bench", help="benchmarks with a raw baseline in the same run")
-    bench.add_argument("what", nargs="?", default="all", choices=["all", "gateway", "geo", "ingress", "dashboard"])
+    bench.add_argument(
+        "what",
+        nargs="?",
+        default="all",
+        choices=["all", "gateway", "geo", "ingress", "dashboard", "steady", "burst", "flood", "share", "scale"],
+        help="steady|burst|flood|share|scale: the regency-size scenarios (scale = all four)",
+    )
     bench.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
-    bench.add_argument("--json", default=None, help="also write the results here")
+    bench.add_argument("--json", default=None, help="also write the results here (scenarios: var/bench/...)")
+    bench.add_argument("--devices", type=int, default=None, help="simulated buttons (steady 10,000, burst 2,000)")
+    bench.add_argument("--ramp", type=float, default=500.0, help="new button connections per second")
     bench.add_argument(
         "--layout", choices=["one", "split"], default="one", help="SIAGA as one process, or one per role"
     )

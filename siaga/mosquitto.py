@@ -36,6 +36,9 @@ def render_config(port: int, directory: Path, *, bind: str = "127.0.0.1") -> str
             "max_queued_messages 1000000",
             "max_queued_bytes 0",
             "max_inflight_messages 100",
+            # thousands of buttons, each with its own connection (fds: the caller raises RLIMIT_NOFILE,
+            # see firmware_sim.fleet.raise_fd_limit, and the broker inherits it)
+            "max_connections -1",
             # Nagle would hold each small PUBLISH/PUBACK for the peer's delayed ACK (~40 ms)
             "set_tcp_nodelay true",
             "user root" if os.geteuid() == 0 else "",
