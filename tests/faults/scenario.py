@@ -1,0 +1,131 @@
+"""One row of the fault matrix: traffic before, during and after a fault, then the check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from firmware_sim.device import SimDevice
+from tests.faults.conftest import FaultRow, FaultTable
+from tests.faults.rig import Rig
+from tests.faults.traffic import Driver, Outcome, check, make_complaints, outstanding
+from tests.support import wait_for
+
+Fault = Callable[[Rig, "Run"], Awaitable[str | None]]
+
+
+@dataclass
+class Plan:
+    fault: str
+    devices: int = 20
+    presses: int = 5  # per device, spread over press_s
+    press_s: float = 10.0
+    fault_at_s: float = 3.0  # after traffic starts
+    complaints: int = 10
+    recover_timeout_s: float = 180.0
+
+
+@dataclass
+class Run:
+    """What a fault function may look at while traffic flows."""
+
+    devices: list[SimDevice]
+    driver: Driver
+
+
+async def run_row(
+    rig: Rig,
+    plan: Plan,
+    fault: Fault,
+    table: FaultTable,
+    *,
+    ack_device: Callable[[str], bool] = lambda device_id: True,
+    device_factory: type[SimDevice] | None = None,
+) -> Outcome:
+    creds = await rig.add_devices(plan.devices)
+    # the roles take seconds to import and load the areas: seed the complaints meanwhile
+    roles = asyncio.create_task(rig.start_roles("gateway", "dispatch", "web"), name="roles")
+    complaint_ids = await make_complaints(rig, plan.complaints)
+    await roles
+    await asyncio.gather(rig.login("cc"), rig.login("complaints"))
+    if device_factory is None:
+        devices = await rig.stack.start_devices(creds, telemetry_qos=1, resend_base_s=1.0, resend_max_s=3.0)
+    else:
+        devices = await start_custom_devices(rig, creds, device_factory)
+    # the gateway is up and subscribed once one alert comes back receipted
+    first = devices[0].press()
+    try:
+        async with asyncio.timeout(60):
+            await devices[0].wait_receipt(first)
+    except TimeoutError:
+        raise AssertionError("the gateway never receipted a first alert\n" + rig.logs()) from None
+
+    driver = Driver(
+        rig, devices, complaint_ids, ack_device=ack_device, complaint_every_s=plan.press_s / max(1, plan.complaints)
+    )
+    driver.start_background()
+    presses = asyncio.create_task(driver.presses(plan.press_s, plan.presses), name="presses")
+    note = None
+    try:
+        await asyncio.sleep(plan.fault_at_s)
+        note = await fault(rig, Run(devices, driver))
+        fault_over = time.monotonic()
+        await presses
+
+        async def receipted() -> bool:
+            return outstanding(devices) == 0
+
+        await wait_for(receipted, timeout=plan.recover_timeout_s, interval=0.1, what="every alert receipted")
+        recover_s = time.monotonic() - fault_over
+        await driver.finish()
+
+        async def timers_caught_up() -> bool:
+            out = await check(rig.dsn, devices, [])
+            return out.timers_overdue == 0
+
+        await wait_for(timers_caught_up, timeout=60, interval=0.5, what="dispatch to fire every due timer")
+    except BaseException:
+        presses.cancel()
+        await driver.cancel()
+        print(rig.logs())
+        raise
+    outcome = await check(rig.dsn, devices, driver.actions)
+    table.add(
+        FaultRow(
+            fault=plan.fault,
+            sent=outcome.alerts_sent,
+            incidents=outcome.incidents,
+            lost=outcome.lost,
+            duplicates=outcome.duplicated,
+            recover_s=recover_s,
+            actions=outcome.actions,
+            refused_retries=outcome.retries_refused_cleanly,
+            telemetry_sent=outcome.telemetry_sent,
+            telemetry_stored=outcome.telemetry_stored,
+            escalations=outcome.escalations,
+            note=note or "",
+        )
+    )
+    print(f"\n{plan.fault}: {outcome}")
+    assert outcome.lost == 0 and outcome.duplicated == 0, (outcome, rig.logs())
+    assert outcome.receipts_wrong == 0, outcome
+    assert outcome.actions_failed == 0, outcome.details
+    assert outcome.actions > 0
+    return outcome
+
+
+async def start_custom_devices(rig: Rig, creds: list[tuple[str, str]], cls: type[SimDevice]) -> list[SimDevice]:
+    from tests.gateway.harness import ALUN_ALUN
+
+    stack = rig.stack
+    config = stack.sim_config(telemetry_qos=1, resend_base_s=1.0, resend_max_s=3.0)
+    devices = [cls(d, s, config, ALUN_ALUN) for d, s in creds]
+    for dev in devices:
+        stack._tasks.append(asyncio.create_task(dev.run(), name=f"sim-{dev.device_id}"))
+    async with asyncio.timeout(15):
+        for dev in devices:
+            await dev.conn.wait_connected()
+    stack.devices += devices
+    return devices
