@@ -142,6 +142,8 @@ async def create_user(
 ) -> User:
     """Add a user (audited). Operators need an agency, OPD officers an agency of kind 'opd'."""
     username = username.strip().lower()
+    if "\x00" in username or "\x00" in full_name:
+        raise AuthError("bad_username", "names may not contain NUL characters")
     try:
         role_ = Role(role)
     except ValueError:
@@ -200,6 +202,8 @@ async def login(
 ) -> tuple[str, Session]:
     """Check a password and open a session; returns (token, session). Raises :class:`AuthError`."""
     username = username.strip().lower()[:64]
+    if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no account name has one
+        raise AuthError("bad_credentials", "wrong user name or password")
     failures = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
                   count(*) FILTER (WHERE client_ip = $2) AS by_ip

@@ -151,7 +151,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
                 {
                     "error": "invalid",
                     "message": "invalid request body",
-                    "detail": e.errors(include_url=False, include_context=False),
+                    "detail": e.errors(include_url=False, include_context=False, include_input=False),
                 }
             ).decode(),
             content_type="application/json",

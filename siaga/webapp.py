@@ -7,7 +7,7 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -76,6 +76,17 @@ async def _close_websockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
+@web.middleware
+async def _refuse_nul(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """A NUL byte is never part of a valid address here, and PostgreSQL refuses it in text: answer
+    400 at the door rather than a 500 from deep inside a handler (or a file lookup)."""
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        return auth.json_error(400, "nul_byte", "alamat atau parameter berisi karakter NUL")
+    return await handler(request)
+
+
 @auth.public
 async def _root(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/console")
@@ -86,7 +97,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     from ``settings.database_url`` at startup and closes it at cleanup. ``extras=False`` mounts
     only dispatch (the complaint desk and the app API are left out)."""
     # 6 MiB: the complaint desk takes follow-up photos up to 5 MB; JSON routes bound their own bodies
-    app = web.Application(middlewares=[auth.auth_middleware], client_max_size=6 * 1024 * 1024)
+    app = web.Application(middlewares=[_refuse_nul, auth.auth_middleware], client_max_size=6 * 1024 * 1024)
     app[appkeys.SETTINGS] = settings
     if pool is not None:
         app[appkeys.POOL] = pool

@@ -34,6 +34,10 @@ COMPLAINT_DESK = frozenset({COMPLAINT_STAFF, ADMIN})
 COMPLAINT_READERS = frozenset({COMPLAINT_STAFF, ADMIN, OPD_OFFICER, LEADER, COMMAND_CENTRE})
 COMPLAINT_ACTORS = frozenset({COMPLAINT_STAFF, ADMIN, OPD_OFFICER})
 DASHBOARD = frozenset({LEADER, ADMIN})
+# the duty roster: who watches which console, and who may change it
+ROSTER_READERS = frozenset({OPERATOR, SUPERVISOR, COMMAND_CENTRE, LEADER, ADMIN})
+ROSTER_EDITORS = frozenset({SUPERVISOR, ADMIN})
+PRESENCE_DESK = frozenset({SUPERVISOR, COMMAND_CENTRE, LEADER, ADMIN})
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,26 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/static/dispatch/{path}"): public("the console's own CSS and JavaScript"),
     ("GET", "/vendor/leaflet/{path}"): public("the map library, served locally"),
     ("GET", "/geo/{name}"): signed_in(ANY_SIGNED_IN),
+    # --- the duty roster and console presence (dispatch/roster_web.py) -------------------------------
+    ("GET", "/piket"): signed_in(ROSTER_READERS),
+    ("GET", "/piket/jadwal.csv"): signed_in(ROSTER_READERS),
+    ("GET", "/piket/laporan.csv"): signed_in(PRESENCE_DESK),
+    ("POST", "/piket/shift"): signed_in(ROSTER_EDITORS),
+    ("POST", "/piket/jadwal"): signed_in(ROSTER_EDITORS),
+    ("POST", "/piket/jadwal/hapus"): signed_in(ROSTER_EDITORS),
+    ("POST", "/piket/tukar"): signed_in(ROSTER_EDITORS),
+    ("POST", "/piket/impor"): signed_in(ROSTER_EDITORS),
+    ("GET", "/api/v1/presence"): signed_in(PRESENCE_DESK),
+    ("GET", "/api/v1/roster-report"): signed_in(PRESENCE_DESK),
+    ("GET", "/api/v1/roster/{agency}/shifts"): signed_in(ROSTER_READERS),
+    ("PUT", "/api/v1/roster/{agency}/shifts/{code}"): signed_in(ROSTER_EDITORS),
+    ("DELETE", "/api/v1/roster/{agency}/shifts/{code}"): signed_in(ROSTER_EDITORS),
+    ("GET", "/api/v1/roster/{agency}/{month}"): signed_in(ROSTER_READERS),
+    ("GET", "/api/v1/roster/{agency}/{month}.csv"): signed_in(ROSTER_READERS),
+    ("PUT", "/api/v1/roster/{agency}/{month}.csv"): signed_in(ROSTER_EDITORS),
+    ("POST", "/api/v1/roster/{agency}/entries"): signed_in(ROSTER_EDITORS),
+    ("DELETE", "/api/v1/roster/{agency}/entries/{entry_id}"): signed_in(ROSTER_EDITORS),
+    ("POST", "/api/v1/roster/{agency}/swap"): signed_in(ROSTER_EDITORS),
     # --- the complaint desk and the citizen's pages (complaints/web.py, complaints/dashboard.py) ------
     ("GET", "/pengaduan"): signed_in(COMPLAINT_DESK),
     ("GET", "/pengaduan/opd"): signed_in(frozenset({OPD_OFFICER})),

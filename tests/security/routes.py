@@ -30,6 +30,9 @@ SAMPLE = {
     "code": "tidak-ada",
     "token": "tidak-ada",
     "tail": "tidak-ada",
+    "agency": "1",
+    "month": "2026-11",
+    "entry_id": "999999",
 }
 # per-route exceptions where the generic sample would point at another area's file
 SAMPLE_FOR = {
