@@ -1,5 +1,6 @@
 """The leader's decision-support dashboard over complaints: counts by status and colour, SLA
-compliance per OPD (share of follow-ups within the limit) ranked, the red list; CSV of each table.
+compliance per OPD (share of follow-ups within the limit) ranked, the red list; for emergencies,
+time to acknowledge, who is at a console now and the per-shift duty report; CSV of each table.
 
 The queries read the stored yellow/due instants, so a colour is a comparison, and are shaped for
 the indexes of migration 0004 (benchmark: complaints/bench.py).
@@ -182,6 +183,86 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
     )
 
 
+async def presence_now(conn: asyncpg.Connection, stale_s: float) -> Table:
+    """Who is at a console now, per responding agency (dispatch's presence rows, migration 0007)."""
+    rows = await conn.fetch(
+        """WITH p AS (SELECT c.agency_id, u.username, min(c.connected_at) AS since
+                        FROM present_consoles($1) c JOIN app_user u ON u.id = c.user_id
+                       WHERE c.agency_id IS NOT NULL GROUP BY 1, 2)
+           SELECT g.name, count(p.username) AS n, string_agg(p.username, ', ' ORDER BY p.username) AS who,
+                  min(p.since) AS since,
+                  (SELECT count(*) FROM incident_assignment a JOIN incident i ON i.id = a.incident_id
+                    WHERE a.agency_id = g.id AND i.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints'))
+                      AS open_incidents
+             FROM agency g LEFT JOIN p ON p.agency_id = g.id
+            WHERE g.active AND g.kind <> 'opd'
+            GROUP BY g.id ORDER BY (g.kind <> 'command_centre'), count(p.username), g.name""",
+        stale_s,
+    )
+    return Table(
+        "kehadiran",
+        "Kehadiran operator di konsol sekarang",
+        ["instansi", "operator_hadir", "nama", "sejak_wib", "insiden_terbuka"],
+        [[r["name"], r["n"], r["who"] or "KOSONG", _wib(r["since"]), r["open_incidents"]] for r in rows],
+    )
+
+
+SHIFT_PAGE_ROWS = 200
+
+
+async def shift_report(
+    conn: asyncpg.Connection, since: datetime, now: datetime, stale_s: float, limit: int | None = None
+) -> Table:
+    """Per agency and shift instance: alerts, time to acknowledge, escalations while unacknowledged,
+    hours with no one present (dispatch's ``shift_report`` in the database, migration 0007)."""
+    rows = await conn.fetch(
+        """SELECT * FROM shift_report($1, $2, $3)
+            ORDER BY starts_at DESC NULLS FIRST, agency, shift_code LIMIT $4""",
+        since,
+        now,
+        stale_s,
+        limit,
+    )
+
+    def secs(v: float | None) -> str:
+        return "" if v is None else f"{v:.0f}"
+
+    return Table(
+        "piket",
+        "Laporan per instansi dan shift piket (terbaru dulu"
+        + (f"; {limit} baris pertama, semua di CSV)" if limit else ")"),
+        [
+            "instansi",
+            "shift",
+            "tanggal_wib",
+            "mulai_wib",
+            "selesai_wib",
+            "alarm_masuk",
+            "diterima",
+            "p50_detik",
+            "p90_detik",
+            "eskalasi_tanpa_tanggapan",
+            "jam_tanpa_operator",
+        ],
+        [
+            [
+                r["agency"],
+                r["shift_code"] or "(di luar jadwal)",
+                r["day"].isoformat() if r["day"] else "",
+                _wib(r["starts_at"]),
+                _wib(r["ends_at"]),
+                r["alerts"],
+                r["acknowledged"],
+                secs(r["ack_p50_s"]),
+                secs(r["ack_p90_s"]),
+                r["unacked_escalations"],
+                "" if r["hours_unattended"] is None else f"{r['hours_unattended']:.2f}",
+            ]
+            for r in rows
+        ],
+    )
+
+
 @functools.lru_cache(maxsize=1)
 def kecamatan_names() -> dict[str, str]:
     data = resources.files("core.data.wonosobo").joinpath("wilayah.csv").read_text("utf-8")
@@ -239,14 +320,24 @@ def _wib(t: datetime | None) -> str:
     return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
 
 
-async def all_tables(pool: asyncpg.Pool, now: datetime, days: int = DEFAULT_DAYS) -> list[Table]:
-    """Every table of the page, the queries running side by side on the pool's connections."""
+async def all_tables(
+    pool: asyncpg.Pool, now: datetime, days: int = DEFAULT_DAYS, *, presence_stale_s: float | None = None
+) -> list[Table]:
+    """Every table of the page, the queries running side by side on the pool's connections.
+    With ``presence_stale_s`` also console presence and the shift report (the page passes it)."""
     since = now - timedelta(days=days)
 
     async def on_own_connection(make: Callable[[asyncpg.Connection], Awaitable[Table]]) -> Table:
         async with pool.acquire() as conn:
             return await make(conn)
 
+    duty: list[Callable[[asyncpg.Connection], Awaitable[Table]]] = []
+    if presence_stale_s is not None:
+        stale = presence_stale_s
+        duty = [
+            lambda c: presence_now(c, stale),
+            lambda c: shift_report(c, since, now, stale, limit=SHIFT_PAGE_ROWS),
+        ]
     return list(
         await asyncio.gather(
             on_own_connection(lambda c: status_counts(c, since)),
@@ -256,6 +347,7 @@ async def all_tables(pool: asyncpg.Pool, now: datetime, days: int = DEFAULT_DAYS
             on_own_connection(lambda c: by_kecamatan(c, since)),
             on_own_connection(lambda c: monthly_trend(c, since)),
             on_own_connection(lambda c: time_to_acknowledge(c, since)),
+            *(on_own_connection(make) for make in duty),
         )
     )
 
@@ -287,7 +379,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
 
     days = _days(request)
     pool = request.app[appkeys.POOL]
-    tables = await all_tables(pool, now_utc(), days)
+    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
+    tables = await all_tables(pool, now_utc(), days, presence_stale_s=stale_s)
     async with pool.acquire() as conn:
         red_opds = await conn.fetch(
             """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
@@ -331,6 +424,7 @@ async def dashboard_csv(request: web.Request) -> web.Response:
 
     name = request.match_info["table"]
     now = now_utc()
+    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
     since = now - timedelta(days=_days(request))
     makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Table]]] = {
         "status": lambda c: status_counts(c, since),
@@ -340,6 +434,8 @@ async def dashboard_csv(request: web.Request) -> web.Response:
         "kecamatan": lambda c: by_kecamatan(c, since),
         "tren": lambda c: monthly_trend(c, since),
         "tanggap": lambda c: time_to_acknowledge(c, since),
+        "kehadiran": lambda c: presence_now(c, stale_s),
+        "piket": lambda c: shift_report(c, since, now, stale_s),
     }
     if name not in makers:
         raise web.HTTPNotFound()

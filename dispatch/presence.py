@@ -50,7 +50,7 @@ async def agency_for(conn: asyncpg.Connection, user: User) -> int | None:
 
 
 async def connect(conn: asyncpg.Connection, user: User, agency_id: int | None, key: bytes | None) -> uuid.UUID:
-    """A console opened: its presence row, and an event so dispatch re-checks the agency."""
+    """A console opened: its presence row, and a wake-up so dispatch re-checks the agency."""
     socket_id = uuid.uuid4()
     async with conn.transaction():
         await conn.execute(
@@ -60,11 +60,7 @@ async def connect(conn: asyncpg.Connection, user: User, agency_id: int | None, k
             agency_id,
             key,
         )
-        await events.append(
-            conn,
-            "presence.changed",
-            {"agency_id": agency_id, "user_id": user.id, "username": user.username, "present": True},
-        )
+        await _wake_dispatch(conn)
     return socket_id
 
 
@@ -97,11 +93,13 @@ async def disconnect(conn: asyncpg.Connection, socket_id: uuid.UUID, reason: str
             reason,
         )
         if row is not None:
-            await events.append(
-                conn,
-                "presence.changed",
-                {"agency_id": row["agency_id"], "user_id": row["user_id"], "present": False, "reason": reason},
-            )
+            await _wake_dispatch(conn)
+
+
+async def _wake_dispatch(conn: asyncpg.Connection) -> None:
+    """Wake the dispatch loops at commit (they listen on the bus channel) to re-check presence.
+    Not an event row: consoles have nothing to show for it, and NOTIFY is only a wake-up."""
+    await conn.execute("SELECT pg_notify($1, '')", events.CHANNEL)
 
 
 async def close_stale(conn: asyncpg.Connection, settings: Settings) -> int:

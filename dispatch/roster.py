@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from core import audit, events
+from core import audit
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = timedelta(hours=24)
@@ -421,7 +421,6 @@ async def assign(
         await audit.record(
             conn, actor, "roster.assign", object_type="agency", object_id=str(agency_id), after=out.public()
         )
-        await _changed(conn, agency_id)
     return out
 
 
@@ -441,7 +440,6 @@ async def unassign(conn: asyncpg.Connection, actor: audit.Actor, agency_id: int,
         await audit.record(
             conn, actor, "roster.unassign", object_type="agency", object_id=str(agency_id), before=entry.public()
         )
-        await _changed(conn, agency_id)
 
 
 async def swap(
@@ -495,7 +493,6 @@ async def swap(
             before={"entries": before},
             after={"entries": [e.public() for e in after]},
         )
-        await _changed(conn, agency_id)
     return after
 
 
@@ -524,17 +521,12 @@ async def import_month(conn: asyncpg.Connection, actor: audit.Actor, agency_id: 
             before={"month": month, "entries": removed},
             after={"month": month, "entries": len(rows)},
         )
-        await _changed(conn, agency_id)
     return len(rows)
 
 
 async def export_month(conn: asyncpg.Connection, agency_id: int, month: str) -> str:
     entries = await month_entries(conn, agency_id, month)
     return format_csv([RosterRow(e.day, e.shift, e.username, e.on_call) for e in entries])
-
-
-async def _changed(conn: asyncpg.Connection, agency_id: int) -> None:
-    await events.append(conn, "roster.changed", {"agency_id": agency_id})
 
 
 # --- the shift report -----------------------------------------------------------------------------

@@ -233,6 +233,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     log.warning("presence beat of %s failed: %s", user.username, e)
                     continue
                 if state == "signed_out":
+                    await _end_presence(pool, socket_id, "signed_out")
                     await ws.close(code=4001, message=b"signed out")
                     return
 
@@ -255,9 +256,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-async def _end_presence(pool: asyncpg.Pool, socket_id: uuid.UUID) -> None:
+async def _end_presence(pool: asyncpg.Pool, socket_id: uuid.UUID, reason: str = "closed") -> None:
     try:
         async with pool.acquire() as conn:
-            await presence.disconnect(conn, socket_id)
+            await presence.disconnect(conn, socket_id, reason)
     except _NETWORK_ERRORS as e:
         log.warning("could not end presence %s (%s); it goes stale instead", socket_id, e)
