@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -127,6 +128,21 @@ class Settings(BaseSettings):
     # Agencies with a duty roster (shift patterns) hand incidents to the command centre at once
     # when no one of theirs is present; True applies that to every agency.
     presence_watch_all: bool = False
+
+    # --- scale-out: several gateways on one share group (issue 7) -----------------------------
+    # Names this gateway among its peers. With a share group each gateway keeps persistent
+    # broker sessions of its own, so the name must be unique and stable across restarts; unset =
+    # the host name (a container's hostname under `docker compose up --scale gateway=N`).
+    gateway_id: str | None = None
+
+    @field_validator("mqtt_share_group", "gateway_id")
+    @classmethod
+    def _topic_safe(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
+            raise ValueError(f"{value!r}: use 1-64 of A-Z a-z 0-9 . _ - (it goes into MQTT topics and client ids)")
+        return value
 
     @property
     def mqtt(self) -> MqttTarget:

@@ -4,6 +4,16 @@ Alerts and telemetry arrive on separate MQTT sessions, each with its own bounded
 unacknowledged messages, so a telemetry flood fills only its own window and never sits in front
 of an alert. Within a session PUBACKs go out in arrival order (MQTT 3.1.1 §4.6), each only after
 the message's transaction committed. When a window is full the gateway stops reading that socket.
+
+Scale-out: with ``mqtt_share_group`` set, N gateways subscribe to ``$share/<group>/...`` and the
+broker hands each message to one of them. Each member keeps persistent sessions under client ids
+of its own (``gateway_client_id``). Mosquitto 2.0 keeps routing its round-robin share to a member
+whose persistent session is offline (SIGKILLed, not yet restarted): those alerts wait in that
+session, and the devices' outbox re-sends (same ``seq``) reach the members still running; when the
+member comes back its session is replayed and ``UNIQUE(device_id, seq)`` absorbs the doubles. A
+member stopped with SIGTERM unsubscribes before it leaves, so the broker stops queueing for it.
+The downlink outbox is claimed row by row with ``FOR UPDATE SKIP LOCKED``, so one member sends
+each row; device status is written with its receive time and never over a newer one.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +93,19 @@ class OrderedAcks:
             self.conn.resume_reading()
 
 
+def gateway_client_id(settings: Settings) -> str:
+    """The base of this gateway's MQTT client ids (``-alerts`` and ``-telemetry`` are appended).
+
+    A sole gateway uses ``mqtt_client_id``. In a share group every member needs persistent
+    sessions of its own (the broker would otherwise throw the members off one another), stable
+    across restarts so a restarted member gets back what its session holds: the gateway id, or
+    the host name, is appended.
+    """
+    if not settings.mqtt_share_group:
+        return settings.mqtt_client_id
+    return f"{settings.mqtt_client_id}-{settings.gateway_id or socket.gethostname()}"
+
+
 class MqttGateway:
     """Takes device messages off the broker into the pipeline; publishes receipts and downlinks."""
 
@@ -92,7 +116,8 @@ class MqttGateway:
         self.root = settings.topic_root.rstrip("/")
         self.stats = GatewayStats()
         target = settings.mqtt
-        base = settings.mqtt_client_id
+        base = gateway_client_id(settings)
+        self.client_id = base
         keepalive = settings.mqtt_keepalive_s
         self._alerts_client = new_client(
             f"{base}-alerts", username=target.username, password=target.password, clean_session=False, manual_ack=True
@@ -143,6 +168,12 @@ class MqttGateway:
     # --- lifecycle ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then drain: stop reading, let commits finish, ack, leave."""
+        group = self.settings.mqtt_share_group
+        log.info(
+            "gateway %s on %s",
+            self.client_id,
+            f"share group {group!r} ($share/{group}/...)" if group else "plain subscriptions (sole gateway)",
+        )
         async with asyncio.TaskGroup() as tg:
             conns = [
                 tg.create_task(self.alerts_conn.run(), name="mqtt-alerts"),
@@ -161,6 +192,13 @@ class MqttGateway:
         self._draining = True
         self.alerts_conn.pause_reading()
         self.telemetry_conn.pause_reading()
+        if self.settings.mqtt_share_group:
+            # The other members take this one's share from now on; a sole gateway instead keeps its
+            # subscriptions so that its persistent session holds the alerts until it is back.
+            # Messages already on their way to this session stay in it (or on the devices' outboxes).
+            for client, kinds in ((self._alerts_client, ("alert", "status")), (self._telemetry_client, ("telemetry",))):
+                if client.is_connected():
+                    client.unsubscribe([self._topic(kind) for kind in kinds])
         try:
             async with asyncio.timeout(self.settings.drain_timeout_s):
                 # a bounded poll: drain happens once, at shutdown
@@ -184,16 +222,21 @@ class MqttGateway:
     def _subscribe(self, client: mqtt.Client, kinds: tuple[str, ...]) -> None:
         subscribed = self._subscribed[client]
         subscribed.clear()
+        if self._draining:
+            return  # reconnected while draining: take no new work
+        topics = [self._topic(kind) for kind in kinds]
+        session = f"{self.client_id}-{'alerts' if client is self._alerts_client else 'telemetry'}"
 
         def on_subscribe(c: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
             failed = [r for r in reasons if r.is_failure]
             if failed:
                 log.error("broker refused subscription: %s", failed)
             else:
+                log.info("session %s subscribed to %s", session, ", ".join(topics))
                 subscribed.set()
 
         client.on_subscribe = on_subscribe
-        client.subscribe([(self._topic(kind), 1) for kind in kinds])
+        client.subscribe([(topic, 1) for topic in topics])
         if client is self._alerts_client:
             self._downlink_wake.set()  # publish what piled up while we were away
 
