@@ -378,12 +378,15 @@ async def swap_submit(request: web.Request) -> web.Response:
 async def import_submit(request: web.Request) -> web.Response:
     async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
         upload = form.get("berkas")
-        text = ""
-        if upload is not None and not isinstance(upload, str):
-            try:
-                text = upload.file.read(2 * 1024 * 1024).decode("utf-8")
-            except UnicodeDecodeError:
-                raise RosterError("bad_encoding", "berkas CSV harus UTF-8") from None
+        data = b""
+        if isinstance(upload, web.FileField):
+            data = upload.file.read(2 * 1024 * 1024)
+        elif isinstance(upload, bytes | bytearray):  # an empty file input arrives as bytes
+            data = bytes(upload)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise RosterError("bad_encoding", "berkas CSV harus UTF-8") from None
         text = text or _field(form, "csv")
         if not text:
             raise RosterError("empty_csv", "pilih berkas CSV atau tempel isinya")

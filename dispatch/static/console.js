@@ -347,11 +347,19 @@
   function onEvent(m) {
     const d = m.data || {};
     const id = m.incident_id;
+    if (m.kind === "agency.unattended") {
+      // the last console of an agency closed while it had open incidents (dispatch/presence.py)
+      for (const other of d.incident_ids || []) raiseAlarm(other, "unattended", "TIDAK ADA OPERATOR di " + d.agency + ": insiden #" + (d.open_incidents || []).join(", #"), 5);
+      refreshList();
+      return;
+    }
     if (!id) return; // complaint events share the stream; this console shows incidents
     if (m.kind === "incident.routed" && d.dispatch && d.state === "new") {
       raiseAlarm(id, "new", "INSIDEN BARU #" + d.number + " — " + (TYPE[d.type] || d.type), 3);
     } else if (m.kind === "incident.escalated") {
       raiseAlarm(id, "escalated", "ESKALASI #" + d.number + ": belum diterima", 5);
+    } else if (m.kind === "incident.unattended") {
+      raiseAlarm(id, "new", "#" + d.number + ": instansi tujuan tanpa operator, diambil alih Pusat Kendali", 5);
     } else if (m.kind === "incident.flagged") {
       raiseAlarm(id, "flagged", "#" + d.number + " belum tiba di lokasi", 2);
     }
