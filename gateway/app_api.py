@@ -47,7 +47,7 @@ from pydantic import ValidationError
 from core import auth
 from core.settings import Settings
 from gateway.payloads import AlertIn
-from gateway.store import AlertPipeline, DeviceRefused
+from gateway.store import AlertPipeline, DeviceRefused, PayloadRefused
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +411,8 @@ async def post_alert(request: web.Request) -> web.Response:
             receipt = await pipeline.submit_alert(
                 install["device_id"], outcome, channel=CHANNEL, raw=raw, received_at=received_at
             )
+    except PayloadRefused as e:  # the database refused what it carries (a NUL); already dead-lettered
+        return _error(400, e.reason, "Peringatan tidak dapat disimpan; isinya ditolak.")
     except DeviceRefused as e:  # disabled by the admin; already dead-lettered
         return _error(403, e.reason, "Aplikasi ini dinonaktifkan.")
     except TimeoutError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +167,39 @@ def dumps(obj: object, ascii_only: bool = False) -> bytes:
     """JSON as a careless client writes it: NaN/Infinity literals, integers of any size, lone
     surrogates passed through (invalid UTF-8)."""
     return json.dumps(obj, ensure_ascii=ascii_only, default=str).encode("utf-8", "surrogatepass")
+
+
+# ---- hostile inputs for the database-backed tests ------------------------------------------------
+
+
+def hostile_json(rng: random.Random, good: dict[str, object], n: int) -> list[bytes]:
+    """``n`` deterministic hostile variants of a good JSON object: random bytes, cut text, fields
+    replaced by nasty values, deep nesting, oversize, NaN literals, invalid UTF-8."""
+    base = json.dumps(good).encode()
+    out: list[bytes] = []
+    nasties: list[object] = [*NASTY_STRINGS[:30], *NASTY_NUMBERS[:18], None, True, [], {}, [1, [2]], {"a": {}}]
+    for i in range(n):
+        kind = i % 8
+        if kind == 0:
+            out.append(rng.randbytes(rng.randint(0, 300)))
+        elif kind == 1:
+            out.append(base[: rng.randint(0, len(base) - 1)])
+        elif kind in (2, 3):
+            obj = dict(good)
+            for key in rng.sample(sorted(obj), k=rng.randint(1, len(obj))):
+                obj[key] = rng.choice(nasties)
+            out.append(dumps(obj, ascii_only=rng.random() < 0.5))
+        elif kind == 4:
+            depth = rng.choice([50, 1000, 1025, 3000])
+            out.append(base[:-1] + b', "x": ' + b"[" * depth + b"]" * depth + b"}")
+        elif kind == 5:
+            out.append(base[:-1] + b', "pad": "' + b"x" * rng.choice([100, 9000, 70_000]) + b'"}')
+        elif kind == 6:
+            raw = bytearray(base)
+            for _ in range(rng.randint(1, 4)):
+                raw[rng.randrange(len(raw))] = rng.randrange(256)
+            out.append(bytes(raw))
+        else:
+            key = rng.choice(sorted(good))
+            out.append(base.replace(f'"{key}"'.encode(), f'"{key}\\u0000"'.encode(), 1) + rng.choice([b"", b"\xff"]))
+    return out
