@@ -71,11 +71,12 @@ def _bench_hashes(secret: str) -> tuple[str, str]:
     return cheap.hash(secret), mosquitto_hash(secret)
 
 
-def bench_devices(n: int, cache: Path = DEVICE_CACHE) -> list[tuple[str, str, str, str]]:
+def bench_devices(n: int, cache: Path | None = None) -> list[tuple[str, str, str, str]]:
     """``n`` bench devices as (id, secret, secret_hash, broker_hash), from the cache, the missing
     ones hashed on every core and added to it."""
     from concurrent.futures import ProcessPoolExecutor
 
+    cache = cache or DEVICE_CACHE
     rows: list[tuple[str, str, str, str]] = []
     if cache.exists():
         rows = [tuple(r) for r in orjson.loads(cache.read_bytes())]  # type: ignore[misc]
@@ -93,9 +94,9 @@ def bench_devices(n: int, cache: Path = DEVICE_CACHE) -> list[tuple[str, str, st
     return rows[:n]
 
 
-async def register_bench_devices(conn: asyncpg.Connection, n: int) -> list[tuple[str, str]]:
+async def register_bench_devices(conn: asyncpg.Connection, n: int, cache: Path | None = None) -> list[tuple[str, str]]:
     """Register ``n`` bench devices in one COPY; returns (id, secret) pairs."""
-    rows = await asyncio.to_thread(bench_devices, n)
+    rows = await asyncio.to_thread(bench_devices, n, cache)
     await conn.copy_records_to_table(
         "device",
         records=[(d, f"bench {d}", "button", sh, bh) for d, _, sh, bh in rows],
