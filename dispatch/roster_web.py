@@ -472,15 +472,11 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
         return model.model_validate_json(await request.read())
     except ValidationError as err:
+        detail = err.errors(include_url=False, include_context=False, include_input=False)
         raise web.HTTPUnprocessableEntity(
-            body=orjson.dumps(
-                {
-                    "error": "invalid",
-                    "message": "invalid request body",
-                    "detail": err.errors(include_url=False, include_context=False),
-                },
-                default=str,
-            ),
+            text=orjson.dumps(
+                {"error": "invalid", "message": "invalid request body", "detail": detail}, default=str
+            ).decode(),
             content_type="application/json",
         ) from None
 
