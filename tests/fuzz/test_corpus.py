@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from dispatch import roster
 from gateway import cells, reference
 from gateway.payloads import PayloadError, parse_up_topic
 from tests.fuzz.support import corpus
@@ -20,10 +21,31 @@ from tests.fuzz.test_mqtt_payload import check_payload
 from tests.fuzz.test_open311 import check_post
 from tests.fuzz.test_osmand import check_request
 from tests.fuzz.test_reference_csv import check as check_seed
+from tests.fuzz.test_roster_csv import PEOPLE, SHIFTS
+
+# Inputs that still crash code this suite may not edit (reported to the integrator): strict xfail,
+# so the fix turns them into failures that ask for the mark to go.
+KNOWN = {
+    "roster": {
+        "field-over-csv-limit.csv": "dispatch/roster.py parse_csv: csv.Error (field larger than field limit)",
+        "cr-line-endings.csv": "dispatch/roster.py parse_csv: csv.Error (new-line character in unquoted field)",
+        "month-year-0.month": "dispatch/roster.py parse_month: ValueError (year 0 is out of range)",
+        "month-9999-12.month": "dispatch/roster.py parse_month: ValueError (year 10000 is out of range)",
+    }
+}
+
+
+pytestmark = pytest.mark.fuzz
 
 
 def _cases(family: str) -> list[object]:
-    cases = [pytest.param(name, raw, id=name) for name, raw in corpus(family)]
+    known = KNOWN.get(family, {})
+    cases = [
+        pytest.param(
+            name, raw, id=name, marks=[pytest.mark.xfail(reason=known[name], strict=True)] if name in known else []
+        )
+        for name, raw in corpus(family)
+    ]
     assert cases, f"tests/fuzz/corpus/{family}/ is empty"
     return cases
 
@@ -94,3 +116,15 @@ def test_reference(name: str, raw: bytes) -> None:
             assert e.file == seed and e.reason
         else:
             check_seed(seed, raw.decode("utf-8"))
+
+
+@pytest.mark.parametrize(("name", "raw"), _cases("roster"))
+def test_roster(name: str, raw: bytes) -> None:
+    text = raw.decode("utf-8")
+    try:
+        if name.endswith(".month"):
+            roster.parse_month(text)
+        else:
+            roster.parse_csv(text, "2026-11", SHIFTS, PEOPLE, 1)
+    except roster.RosterError as e:
+        assert e.code and str(e)

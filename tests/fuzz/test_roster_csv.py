@@ -1,0 +1,86 @@
+"""The duty roster's monthly CSV import and month parameter (dispatch/roster.py, not edited
+here): rows, or a RosterError listing the problems by line; nothing else. Two kinds of input
+escape as other errors today (csv.Error, and ValueError from parse_month): they are tolerated here
+and counted, kept in tests/fuzz/corpus/roster and xfail (strict) in test_corpus.py until fixed."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from dispatch import roster
+from tests.fuzz.support import fed, nasty_text, share
+
+pytestmark = pytest.mark.fuzz
+
+MONTH = "2026-11"
+SHIFTS = {"P", "S", "M"}
+PEOPLE = {
+    "budi": roster.Person(1, "budi", "operator", 1),
+    "sari": roster.Person(2, "sari", "supervisor", None),
+    "andi": roster.Person(3, "andi", "operator", 2),
+}
+# csv's field limit (131072 characters) is hit only by longer text: see test_corpus.py
+MAX_TEXT = 20_000
+
+
+def check_csv(text: str, month: str = MONTH) -> None:
+    fed("roster parse_csv")
+    try:
+        rows = roster.parse_csv(text, month, SHIFTS, PEOPLE, 1)
+    except csv.Error:
+        # KNOWN: csv.Error escapes parse_csv (a bare CR line end, a field over 131072 characters);
+        # reported, xfail in test_corpus.py; counted so the summary shows how often
+        fed("roster parse_csv: csv.Error (known)")
+        return
+    except roster.RosterError as e:
+        assert e.code and str(e) and all(err.startswith("baris ") for err in e.errors), (e.code, e.errors)
+        return
+    first, nxt = roster.parse_month(month)
+    keys = [(r.day, r.shift, r.username) for r in rows]
+    assert len(keys) == len(set(keys))
+    for r in rows:
+        assert first <= r.day < nxt and r.shift in SHIFTS and r.username in PEOPLE
+    assert roster.parse_csv(roster.format_csv(rows), month, SHIFTS, PEOPLE, 1) == sorted(
+        rows, key=lambda r: (r.day, r.shift, r.username)
+    )
+
+
+@share(1 / 2)
+@given(st.text(max_size=MAX_TEXT))
+@example("tanggal,shift,pengguna,siaga\n2026-11-01,P,budi,ya\n2026-11-01,P,BUDI,\n")
+@example("\ufefftanggal,shift,pengguna,siaga\n\x00,\x00,\x00\n")
+def test_any_text(text: str) -> None:
+    check_csv(text)
+
+
+cell = nasty_text | st.sampled_from(["2026-11-01", "2026-11-30", "2026-12-01", "2026-02-29", "P", "S", "budi",
+                                     "SARI", "andi", "ya", "Y", "tidak", "", " P "])  # fmt: skip
+
+
+@share(1 / 2)
+@given(st.lists(st.lists(cell, min_size=2, max_size=5), max_size=15), st.booleans())
+def test_hostile_rows(rows: list[list[str]], bom: bool) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(roster.CSV_COLUMNS)
+    writer.writerows(rows)
+    check_csv(("\ufeff" if bom else "") + out.getvalue())
+
+
+@share(1 / 10)
+@given(st.from_regex(r"\A\d{4}-\d{2}\Z") | nasty_text)
+def test_month(text: str) -> None:
+    fed("roster parse_month")
+    if text.strip() in ("0000-01", "9999-12") or text.strip()[:4] == "0000":
+        return  # a ValueError today: xfail cases in test_corpus.py, reported
+    try:
+        first, nxt = roster.parse_month(text)
+    except roster.RosterError as e:
+        assert e.code == "bad_month"
+    else:
+        assert first.day == 1 and nxt > first
