@@ -30,8 +30,9 @@ test: $(STAMP) services lint
 faults: $(STAMP) services
 	$(PY) -m pytest -m "faults" -p no:cacheprovider -s
 
-fuzz: $(STAMP)
-	SIAGA_FUZZ_EXAMPLES=100000 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider -s --timeout=0 --durations=0
+## Fuzzing (long): at least 100,000 inputs per decoder, then a table of inputs per decoder and seconds per test.
+fuzz: $(STAMP) services
+	SIAGA_FUZZ_EXAMPLES=100000 nice -n 10 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider --timeout=0 --durations=10
 
 bench: $(STAMP) services
 	$(VENV)/bin/siaga bench
