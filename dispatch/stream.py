@@ -174,8 +174,10 @@ async def stream(request: web.Request) -> web.StreamResponse:
     hub = request.app[appkeys.EVENT_FANOUT]
     settings = request.app[appkeys.SETTINGS]
     pool = request.app[appkeys.POOL]
-    # the ping/pong heartbeat finds a console that vanished without closing (its presence ends)
-    ws = web.WebSocketResponse(heartbeat=max(1.0, settings.presence_beat_s), max_msg_size=64 * 1024)
+    # the ping/pong heartbeat finds a console that vanished without closing (a cut network, a
+    # closed laptop): pinged every staleness window, closed if no pong within half of it, and its
+    # presence ends with it; shorter would drop consoles on a slow link
+    ws = web.WebSocketResponse(heartbeat=max(2.0, settings.presence_stale_s), max_msg_size=64 * 1024)
     await ws.prepare(request)
     sockets = request.app[appkeys.WEBSOCKETS]
     sockets.add(ws)
