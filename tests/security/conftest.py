@@ -37,7 +37,8 @@ USER_OF_ROLE = {
 @pytest.fixture
 def settings(db_dsn: str) -> Settings:
     # no SLA sweeper in the background: the CSRF test compares the whole database before and after
-    return Settings(database_url=db_dsn, complaint_sweep_s=0, dispatch_poll_s=0.2)
+    # (and three failed sign-ins lock an account: fewer slow argon2 checks in the limit tests)
+    return Settings(database_url=db_dsn, complaint_sweep_s=0, dispatch_poll_s=0.2, login_max_failures=3)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ session's token (none, a wrong one, another session's) is refused with 403 and c
 from __future__ import annotations
 
 import aiohttp
+import pytest
 
 from tests.security.conftest import Site
 from tests.security.routes import app_routes, database_digest, refusal
@@ -62,3 +63,14 @@ async def test_every_unsafe_route_refuses_a_cookie_session_without_its_token(sit
     finally:
         for s, _ in clients.values():
             await s.close()
+
+
+async def test_the_event_websocket_refuses_another_origin(site: Site) -> None:
+    """Cross-site WebSocket hijacking: a page elsewhere opening the stream with the operator's cookie."""
+    s, _ = await site.cookie_client("operator")
+    async with s:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await s.ws_connect("/api/v1/stream", headers={"Origin": "http://jahat.example"})
+        assert refused.value.status == 403
+        async with s.ws_connect("/api/v1/stream", headers={"Origin": site.url}) as ws:
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"

@@ -1,5 +1,6 @@
-"""Sessions and passwords: no fixation, logout revokes, idle and absolute expiry, argon2id at or
-above OWASP's parameters (and old hashes upgraded at sign-in), sign-in limits per user and per address."""
+"""Sessions and passwords: no fixation, a cookie that scripts and other sites cannot use, logout
+revokes, idle and absolute expiry, argon2id at or above OWASP's parameters (old hashes upgraded at
+sign-in), sign-in limits per user and per address."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ async def test_sign_in_issues_a_fresh_session_id_and_never_adopts_a_planted_one(
         assert r.status == 303 and r.headers["Location"] == "/console"
         issued = r.cookies[auth.SESSION_COOKIE].value
         assert issued != planted and _cookie(victim) == issued
+        # HttpOnly (no script reads it), SameSite=Strict (no cross-site request carries it), 256 random bits
+        cookie = r.cookies[auth.SESSION_COOKIE]
+        assert cookie["httponly"] and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+        assert len(issued) >= 43
         assert (await victim.get("/api/v1/me")).status == 200
         # signing in again (an old session still in the jar) gives yet another id
         await victim.post("/logout", data={"csrf_token": (await (await victim.get("/api/v1/me")).json())["csrf_token"]})
@@ -56,17 +61,6 @@ async def test_sign_in_issues_a_fresh_session_id_and_never_adopts_a_planted_one(
         )
         == 0
     )
-
-
-async def test_the_session_cookie_is_httponly_strict_and_scoped(site: Site) -> None:
-    async with aiohttp.ClientSession(base_url=site.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
-        r = await sign_in_form(s, "cc")
-        header = next(v for v in r.headers.getall("Set-Cookie") if v.startswith(auth.SESSION_COOKIE + "="))
-    attrs = {a.strip().split("=")[0].lower(): a for a in header.split(";")[1:]}
-    assert "httponly" in attrs and attrs["samesite"].strip().lower() == "samesite=strict"
-    assert attrs["path"].strip() == "Path=/"
-    # the session id carries 256 bits of randomness
-    assert len(header.split(";")[0].split("=", 1)[1]) >= 43
 
 
 async def test_logout_revokes_the_cookie_session_everywhere(site: Site) -> None:
@@ -156,7 +150,7 @@ async def test_passwords_are_argon2id_at_least_owasp_and_old_hashes_are_upgraded
 async def test_sign_in_limit_per_user_on_the_console_form(site: Site) -> None:
     async with aiohttp.ClientSession(base_url=site.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         # the same account under other spellings is the same account
-        for name in ("leader", "LEADER", " Leader ", "leader", "lEader"):
+        for name in ("leader", "LEADER", " Leader "):  # the suite's limit is 3 (settings fixture)
             r = await sign_in_form(s, name, "salah-sekali")
             assert "Nama pengguna atau kata sandi salah." in await r.text()
         r = await sign_in_form(s, "leader")  # the right password, too late
@@ -165,10 +159,10 @@ async def test_sign_in_limit_per_user_on_the_console_form(site: Site) -> None:
 
 
 async def test_sign_in_limit_per_address(pool: asyncpg.Pool, settings: Settings, world: factory.World) -> None:
-    limited = settings.model_copy(update={"login_ip_max_failures": 4, "login_max_failures": 100})
+    limited = settings.model_copy(update={"login_ip_max_failures": 3, "login_max_failures": 100})
     async with pool.acquire() as conn:
         # one address trying many accounts (password spraying)
-        for name in ("admin", "cc", "leader", "tidak-ada"):
+        for name in ("admin", "cc", "tidak-ada"):
             with pytest.raises(auth.AuthError) as e:
                 await auth.login(conn, limited, name, "tebakan-umum", client_ip="203.0.113.9")
             assert e.value.code == "bad_credentials"
