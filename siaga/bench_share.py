@@ -138,6 +138,61 @@ async def members(*items: Member) -> AsyncIterator[None]:
             await m.proc.terminate()
 
 
+# --- where the cores went -----------------------------------------------------------------------
+def proc_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used, from /proc; 0 when it is gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (every process, ours or not), from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass
+class CoresUsed:
+    """Cores each part of the run used during one phase (1.0 = one core busy throughout)."""
+
+    env: Env
+    members: tuple[Member, ...]
+    _t0: float = 0.0
+    _before: dict[str, float] = dataclasses.field(default_factory=dict)
+    result: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    async def _snapshot(self) -> dict[str, float]:
+        backends = await self.env.pool.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        snap = {
+            "load generator": proc_cpu_s(os.getpid()),
+            "mosquitto": proc_cpu_s(self.env.broker.proc.pid if self.env.broker.proc else None),
+            "postgres": sum(proc_cpu_s(r["pid"]) for r in backends),
+            "machine": machine_busy_s(),
+        }
+        for m in self.members:
+            snap[f"gateway {m.name}"] = proc_cpu_s(m.proc.pid)
+        return snap
+
+    async def __aenter__(self) -> CoresUsed:
+        self._before = await self._snapshot()
+        self._t0 = time.monotonic()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self._t0
+        after = await self._snapshot()
+        self.result = {k: round(max(0.0, after[k] - self._before.get(k, 0.0)) / wall, 2) for k in after}
+        _say("    cores used: " + ", ".join(f"{k} {v:.2f}" for k, v in self.result.items()) + "\n")
+
+
 # --- raw baseline -----------------------------------------------------------------------------------
 async def phase_raw_share(env: Env, seconds: float, publishers: int, subscribers: int = 2) -> float:
     """Broker only: alert-sized QoS 1 messages into a share group of plain paho subscribers."""
@@ -316,11 +371,13 @@ async def scenario_share(seconds: float) -> dict[str, Any]:
             devices, tasks = await start_devices(env, env.creds[:n_buttons])
             try:
                 _say("(1 gw) alerts committed by one gateway in the group ...\n")
-                one, _ = await phase_alerts(env, seconds, devices)
+                async with CoresUsed(env, (a,)) as cores_one:
+                    one, _ = await phase_alerts(env, seconds, devices)
                 _say(f"    {one:,.0f} incidents/s\n")
                 await b.start()
                 _say("(2 gw) alerts committed by two gateways in the group ...\n")
-                two, _ = await phase_alerts(env, seconds, devices)
+                async with CoresUsed(env, (a, b)) as cores_two:
+                    two, _ = await phase_alerts(env, seconds, devices)
                 _say(f"    {two:,.0f} incidents/s\n")
                 _say(f"(kill) SIGKILL gateway b halfway, restart it {RESTART_AFTER_S:.0f} s later ...\n")
                 kill = await phase_kill(env, seconds, devices, b)
@@ -336,6 +393,13 @@ async def scenario_share(seconds: float) -> dict[str, Any]:
         ("(1 gw) alerts committed, one gateway", f"{one:,.0f} incidents/s", one / raw),
         ("(2 gw) alerts committed, two gateways", f"{two:,.0f} incidents/s", two / raw),
         ("    two gateways / one gateway", f"{two / one:.2f}", None),
+        ("    cores used, 1 gw: gateway / load gen / pg", _cores(cores_one.result, "gateway a"), None),
+        ("    cores used, 2 gw: gateways / load gen / pg", _cores(cores_two.result, "gateway a", "gateway b"), None),
+        (
+            "    whole machine busy, 1 gw / 2 gw (cores)",
+            f"{cores_one.result['machine']:.2f} / {cores_two.result['machine']:.2f}",
+            None,
+        ),
         ("(kill) alerts sent / committed", f"{kill['sent']} / {kill['alerts']}", None),
         ("(kill) lost / doubled incidents", f"{kill['lost']} / {kill['duplicates']}", None),
         ("(kill) redeliveries absorbed by (device, seq)", f"{kill['redeliveries_absorbed']}", None),
@@ -347,9 +411,9 @@ async def scenario_share(seconds: float) -> dict[str, Any]:
         f"\nSIAGA share-group benchmark, {n_buttons} buttons, {seconds:.0f} s per phase (broker, database, load"
         f" generator and gateways share this machine's {os.cpu_count()} cores)"
     )
-    print(f"{'measure':<48} {'figure':>20} {'ratio to raw':>13}")
+    print(f"{'measure':<48} {'figure':>24} {'ratio to raw':>13}")
     for name, fig, ratio in rows:
-        print(f"{name:<48} {fig:>20} {'' if ratio is None else f'{ratio:.2f}':>13}")
+        print(f"{name:<48} {fig:>24} {'' if ratio is None else f'{ratio:.2f}':>13}")
     return {
         "cpus": os.cpu_count(),
         "buttons": n_buttons,
@@ -360,10 +424,17 @@ async def scenario_share(seconds: float) -> dict[str, Any]:
         "ratio_two_to_one": two / one,
         "ratio_one_to_raw": one / raw,
         "ratio_two_to_raw": two / raw,
+        "cores_one_gateway": cores_one.result,
+        "cores_two_gateways": cores_two.result,
         "kill": kill,
         "total_alerts": total_alerts,
         "total_incidents": total_incidents,
     }
+
+
+def _cores(result: dict[str, float], *gateways: str) -> str:
+    gw = "+".join(f"{result[g]:.2f}" for g in gateways)
+    return f"{gw} / {result['load generator']:.2f} / {result['postgres']:.2f}"
 
 
 def _seconds(value: float | None) -> str:
