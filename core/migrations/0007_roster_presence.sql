@@ -111,13 +111,15 @@ alert AS (
      WHERE i.created_at >= p_from AND i.created_at < p_to AND i.type <> 'test'
 ),
 placed AS (
-    SELECT al.*, (SELECT n.shift_id FROM inst n
-                   WHERE n.agency_id = al.agency_id AND al.created_at >= n.s AND al.created_at < n.e
-                   ORDER BY n.s LIMIT 1) AS shift_id,
-                 (SELECT n.day FROM inst n
-                   WHERE n.agency_id = al.agency_id AND al.created_at >= n.s AND al.created_at < n.e
-                   ORDER BY n.s LIMIT 1) AS day
+    -- the one shift of the agency containing the alert, by arithmetic on the WIB wall clock: the
+    -- instance that could contain it started on the WIB day of (local time - shift start)
+    SELECT al.*, p.id AS shift_id,
+           ((al.created_at AT TIME ZONE 'Asia/Jakarta') - p.starts::interval)::date AS day
       FROM alert al
+      LEFT JOIN shift_pattern p
+        ON p.agency_id = al.agency_id AND p.active
+       AND (al.created_at AT TIME ZONE 'Asia/Jakarta')
+           - (((al.created_at AT TIME ZONE 'Asia/Jakarta') - p.starts::interval)::date + p.starts) < p.duration
 ),
 stats AS (
     SELECT pl.agency_id, pl.shift_id, pl.day, count(*) AS alerts, count(pl.acknowledged_at) AS acknowledged,
