@@ -502,8 +502,8 @@ async def import_month(conn: asyncpg.Connection, actor: audit.Actor, agency_id: 
     async with conn.transaction():
         await conn.execute("SELECT 1 FROM agency WHERE id = $1 FOR UPDATE", agency_id)
         by_code = {s.code: s for s in await shifts(conn, agency_id)}
-        rows = parse_csv(text, month, set(by_code), await people(conn), agency_id)
         who = await people(conn)
+        rows = parse_csv(text, month, set(by_code), who, agency_id)
         removed = await conn.fetchval(
             "WITH d AS (DELETE FROM roster_entry WHERE agency_id = $1 AND day >= $2 AND day < $3 RETURNING 1) "
             "SELECT count(*) FROM d",
