@@ -79,3 +79,30 @@ async def test_every_route_against_every_role_and_anonymous(site: Site) -> None:
                 if status >= 500:
                     wrong.append(f"{r.method} {r.path} as {who}: {status}")
     assert not wrong, "\n".join(wrong)
+
+
+async def test_every_html_page_refuses_framing_sniffing_and_caching(site: Site) -> None:
+    """Clickjacking (a page framed by another site), MIME sniffing, and signed-in pages kept in a
+    shared cache: every GET route that answers HTML, as a role it admits."""
+    wrong: list[str] = []
+    pages = 0
+    async with aiohttp.ClientSession(base_url=site.url) as http:
+        for r in app_routes(site.app):
+            rule = r.rule
+            if r.method != "GET" or rule is None:
+                continue
+            headers = bearer((await site.mint(sorted(rule.roles)[0]))[0]) if rule.roles else {}
+            async with http.get(r.url(), headers=headers, allow_redirects=False) as resp:
+                if resp.content_type != "text/html":
+                    continue
+                pages += 1
+                h = resp.headers
+                csp = h.get("Content-Security-Policy", "")
+                if h.get("X-Frame-Options") != "DENY" and "frame-ancestors 'none'" not in csp:
+                    wrong.append(f"{r.path}: may be framed (no X-Frame-Options DENY / frame-ancestors)")
+                if h.get("X-Content-Type-Options") != "nosniff":
+                    wrong.append(f"{r.path}: no X-Content-Type-Options: nosniff")
+                if rule.roles is not None and "no-store" not in h.get("Cache-Control", ""):
+                    wrong.append(f"{r.path}: a signed-in page without Cache-Control: no-store")
+    assert pages >= 8
+    assert not wrong, "\n".join(wrong)
