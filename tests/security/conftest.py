@@ -47,7 +47,7 @@ async def world(pool: asyncpg.Pool) -> factory.World:
         return await factory.seed(conn)
 
 
-def build_web_app(settings: Settings, pool: asyncpg.Pool, pipeline: AlertPipeline) -> web.Application:
+def build_web_app(settings: Settings, pool: asyncpg.Pool | None, pipeline: AlertPipeline) -> web.Application:
     """The web role's app with everything siaga/roles.py mounts on it (keep the two in step)."""
     app = create_app(settings, pool)
     observability.setup(app)
