@@ -56,3 +56,52 @@ async def test_cli_verify_names_the_row_whose_content_was_edited(pool: asyncpg.P
     code, out = await _verify(db_dsn)
     assert code != 0, out
     assert f"RANTAI AUDIT RUSAK di entri id {victim}" in out and "setelah 2 entri utuh" in out, out
+
+
+# not part of a row's content: the commit order key the sealer sorts by, used up once sealed
+_UNHASHED = {"txid"}
+_CHANGE = {
+    "text": "coalesce({c}, '') || 'x'",
+    "bigint": "coalesce({c}, 0) + 1000",
+    "timestamp with time zone": "{c} + interval '1 second'",
+    "jsonb": """coalesce({c}, '{{}}'::jsonb) || '{{"x": 1}}'::jsonb""",
+    "bytea": "coalesce({c}, ''::bytea) || '\\x00'::bytea",
+}
+
+
+async def test_every_column_of_a_sealed_row_is_covered_by_the_chain(pool: asyncpg.Pool) -> None:
+    """A column added to audit_log later and left out of the hash fails here."""
+    async with pool.acquire() as conn:
+        for i in range(3):
+            async with conn.transaction():
+                await audit.record(conn, ALICE, "x", object_type="t", object_id=str(i), before={"a": i}, after={})
+        await audit.seal(conn)
+        columns = await conn.fetch(
+            """SELECT column_name, data_type FROM information_schema.columns
+                WHERE table_schema = 'public' AND table_name = 'audit_log' ORDER BY ordinal_position"""
+        )
+        uncovered = []
+        for col in columns:
+            name = col["column_name"]
+            if name in _UNHASHED:
+                continue
+            change = _CHANGE[col["data_type"]].format(c=f'"{name}"')
+            tr = conn.transaction()
+            await tr.start()
+            try:
+                await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+                if name == "id":  # an identity column: moved by re-inserting the row under another id
+                    cols = ", ".join(f'"{c["column_name"]}"' for c in columns)
+                    moved = cols.replace('"id"', '"id" + 1000', 1)
+                    await conn.execute(
+                        f"""WITH gone AS (DELETE FROM audit_log WHERE chain_pos = 2 RETURNING *)
+                            INSERT INTO audit_log ({cols}) OVERRIDING SYSTEM VALUE SELECT {moved} FROM gone"""
+                    )
+                else:
+                    await conn.execute(f'UPDATE audit_log SET "{name}" = {change} WHERE chain_pos = 2')
+                if (await audit.verify_chain(conn)).intact:
+                    uncovered.append(name)
+            finally:
+                await tr.rollback()
+        assert uncovered == [], f"audit_log columns an insider can change unnoticed: {uncovered}"
+        assert (await audit.verify_chain(conn)).intact
