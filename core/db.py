@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from typing import Any
 
 import asyncpg
 
@@ -74,11 +76,40 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+class DatabaseUnavailable(ConnectionRefusedError):
+    """The server answers but takes no connections for now: starting up, in crash recovery,
+    shutting down, or out of connection slots. An OSError, like a refused TCP connect, so every
+    role's "the database is away, retry" handler covers it."""
+
+
+# "The database is away or cannot take this write right now; retry later", as opposed to "this
+# statement or payload is wrong". Class 57 is operator intervention (admin/crash shutdown, cannot
+# connect now, cancelled), class 53 insufficient resources (disk full, out of memory, too many
+# connections): neither says anything about the data.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+async def _connect(*args: Any, **kwargs: Any) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(*args, **kwargs)
+    except (asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.TooManyConnectionsError) as e:
+        # SQLSTATE 57P03 / 53300 at connect: asyncpg raises them as plain PostgresErrors, which the
+        # roles' network-error handlers do not expect; a role would die while PostgreSQL restarts
+        raise DatabaseUnavailable(errno.ECONNREFUSED, f"database not accepting connections: {e}") from e
+
+
 @asynccontextmanager
 async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> AsyncIterator[asyncpg.Pool]:
     """One pool, opened and closed by one ``async with``. json/jsonb columns map to Python objects."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30, connect=_connect
     )
     try:
         yield pool

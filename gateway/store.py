@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
 from gateway.payloads import AlertIn, TelemetryIn
 
@@ -52,13 +53,9 @@ class PayloadRefused(DeviceRefused):
     device handles this too: answer, ack, never retry."""
 
 
-_CONNECTION_ERRORS = (
-    asyncpg.PostgresConnectionError,
-    OSError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.CannotConnectNowError,
-    TimeoutError,
-)
+# The database is away or cannot write now (restarting, disk full...): keep the batch and retry;
+# never dead-letter a payload for it.
+_CONNECTION_ERRORS = TRANSIENT_ERRORS
 
 
 # Where an alert happened, as the incident's location columns (see gateway.geolocate).

@@ -27,6 +27,7 @@ class FaultRow:
     telemetry_sent: int = 0
     telemetry_stored: int = 0
     escalations: int = 0
+    crashes: str = ""  # roles that died under the fault (restarted by the test, as a supervisor would)
     note: str = ""
 
 
@@ -41,7 +42,9 @@ def fault_table() -> FaultTable:
 
 
 def render(rows: list[FaultRow]) -> str:
-    head = ("fault", "sent", "incidents", "lost", "dup", "recover s", "actions", "409s", "telemetry", "escal.")
+    head = (
+        "fault", "sent", "incidents", "lost", "dup", "recover s", "actions", "409s", "telemetry", "escal.", "crashed"
+    )
     lines = [
         (
             r.fault,
@@ -54,6 +57,7 @@ def render(rows: list[FaultRow]) -> str:
             str(r.refused_retries),
             f"{r.telemetry_stored}/{r.telemetry_sent}",
             str(r.escalations),
+            r.crashes or "-",
         )
         for r in rows
     ]

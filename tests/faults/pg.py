@@ -53,9 +53,10 @@ class PgProcess:
             os.chown(path, *self._ids)
 
     def _pg(self, *argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(argv), preexec_fn=self._demote(), capture_output=True, text=True, timeout=timeout, check=check
-        )
+        done = subprocess.run(list(argv), preexec_fn=self._demote(), capture_output=True, text=True, timeout=timeout)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:2])} failed ({done.returncode}): {done.stderr or done.stdout}")
+        return done
 
     def init(self) -> None:
         self.datadir.mkdir(parents=True, exist_ok=True)

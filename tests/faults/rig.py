@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import secrets
+import shutil
+import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +55,9 @@ class Rig:
     roles: dict[str, RoleProcess] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     opd_id: int = 0
+    # role -> how often it exited on its own and was started again (as compose's restart policy would)
+    crashes: dict[str, int] = field(default_factory=dict)
+    _handled: set[str] = field(default_factory=set)
 
     @property
     def web_url(self) -> str:
@@ -60,7 +67,7 @@ class Rig:
         if name not in self.roles:
             env = role_env(self.role_settings, **self.env)
             if name == "web":
-                self.http_port = free_port()  # probed now, bound a moment later by the child
+                self.http_port = listen_port()
                 env["SIAGA_HTTP_PORT"] = str(self.http_port)
             self.roles[name] = RoleProcess(env, name, self.workdir / f"{name}.log")
         return self.roles[name]
@@ -72,6 +79,26 @@ class Rig:
             await self.role(name).start()
         if "web" in names:
             await self.wait_web()
+
+    @contextlib.asynccontextmanager
+    async def handling(self, name: str) -> AsyncIterator[RoleProcess]:
+        """A fault function kills or stops this role itself: the supervisor looks away meanwhile."""
+        self._handled.add(name)
+        try:
+            yield self.roles[name]
+        finally:
+            self._handled.discard(name)
+
+    async def supervise(self) -> None:
+        """Start again any role that exited by itself, counting it: a role that dies under a fault
+        is a bug even when a process supervisor would hide it."""
+        while True:
+            for name, proc in self.roles.items():
+                if name in self._handled or proc.proc is None or proc.proc.returncode is None:
+                    continue
+                self.crashes[name] = self.crashes.get(name, 0) + 1
+                await proc.start()
+            await asyncio.sleep(0.2)
 
     async def wait_web(self, timeout: float = 60) -> None:
         web = self.roles["web"]
@@ -136,6 +163,33 @@ class Rig:
         await asyncio.gather(*(stop(p) for p in self.roles.values()))
 
 
+def pg_home(exits: contextlib.ExitStack | contextlib.AsyncExitStack) -> Path:
+    """A directory the postgres user can reach (pytest's tmp_path is private to root)."""
+    home = Path(tempfile.mkdtemp(prefix="siaga-faults-pg-"))
+    home.chmod(0o755)
+    exits.callback(shutil.rmtree, home, True)
+    return home
+
+
+def listen_port() -> int:
+    """A free port below the ephemeral range, for a child that binds it seconds later: a port
+    from bind(0) may meanwhile become the source port of someone's outgoing connection."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10000, max(10001, low))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
 async def _own_database(pg: PgProcess) -> str:
     conn = await asyncpg.connect(pg.dsn())
     try:
@@ -153,7 +207,7 @@ async def build_rig(db_dsn: str | None, workdir: Path, topic_root: str, options:
     async with contextlib.AsyncExitStack() as exits:
         pg = None
         if options.own_pg:
-            pg = PgProcess(options.pg_datadir or workdir / "pg")
+            pg = PgProcess(options.pg_datadir or pg_home(exits) / "data")
             pg.init()
             pg.start()
             exits.callback(pg.stop, "immediate")

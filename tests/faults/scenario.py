@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -62,6 +63,7 @@ async def run_row(
     except TimeoutError:
         raise AssertionError("the gateway never receipted a first alert\n" + rig.logs()) from None
 
+    supervisor = asyncio.create_task(rig.supervise(), name="supervisor")
     driver = Driver(
         rig, devices, complaint_ids, ack_device=ack_device, complaint_every_s=plan.press_s / max(1, plan.complaints)
     )
@@ -91,6 +93,10 @@ async def run_row(
         await driver.cancel()
         print(rig.logs())
         raise
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
     outcome = await check(rig.dsn, devices, driver.actions)
     table.add(
         FaultRow(
@@ -105,11 +111,13 @@ async def run_row(
             telemetry_sent=outcome.telemetry_sent,
             telemetry_stored=outcome.telemetry_stored,
             escalations=outcome.escalations,
+            crashes=", ".join(f"{k} x{v}" for k, v in sorted(rig.crashes.items())),
             note=note or "",
         )
     )
     print(f"\n{plan.fault}: {outcome}")
     assert outcome.lost == 0 and outcome.duplicated == 0, (outcome, rig.logs())
+    assert not rig.crashes, f"roles died under the fault and had to be restarted: {rig.crashes}"
     assert outcome.receipts_wrong == 0, outcome
     assert outcome.actions_failed == 0, outcome.details
     assert outcome.actions > 0
