@@ -248,6 +248,9 @@ async def check_attendance(conn: asyncpg.Connection, settings: Settings) -> int:
     an agency with open incidents goes, alarm the command centre (once per transition). Returns
     the number of alarms raised."""
     async with conn.transaction():
+        # one checker at a time: two dispatch processes updating the same rows in another order
+        # could deadlock, and the alarm must be raised by exactly one of them
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('siaga.agency_attendance'))")
         flips = await conn.fetch(
             """WITH live AS (SELECT DISTINCT agency_id FROM present_consoles($1) WHERE agency_id IS NOT NULL),
                     want AS (SELECT k.agency_id,

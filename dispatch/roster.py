@@ -250,7 +250,8 @@ async def save_shift(conn: asyncpg.Connection, actor: audit.Actor, agency_id: in
     """Add or change one shift of an agency (by code); refused if it would overlap another."""
     async with conn.transaction():
         # one editor of an agency's patterns at a time, so two overlapping saves cannot both pass
-        await conn.execute("SELECT 1 FROM agency WHERE id = $1 FOR UPDATE", agency_id)
+        # (NO KEY: inserts referencing the agency, such as assignments, are not held up)
+        await conn.execute("SELECT 1 FROM agency WHERE id = $1 FOR NO KEY UPDATE", agency_id)
         current = await shifts(conn, agency_id)
         before = next((s for s in current if s.code == shift.code), None)
         check_patterns([s for s in current if s.code != shift.code] + [shift])
@@ -500,7 +501,7 @@ async def import_month(conn: asyncpg.Connection, actor: audit.Actor, agency_id: 
     """Replace the agency's roster of ``month`` with the CSV; nothing changes if any line is bad."""
     first, nxt = parse_month(month)
     async with conn.transaction():
-        await conn.execute("SELECT 1 FROM agency WHERE id = $1 FOR UPDATE", agency_id)
+        await conn.execute("SELECT 1 FROM agency WHERE id = $1 FOR NO KEY UPDATE", agency_id)
         by_code = {s.code: s for s in await shifts(conn, agency_id)}
         who = await people(conn)
         rows = parse_csv(text, month, set(by_code), who, agency_id)

@@ -56,9 +56,7 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
                 wake.clear()
                 routed = await service.route_pending(pool, settings)
                 # an alert never waits with an agency that has no one at a console
-                covered = await presence.cover_unattended(listener, settings)
-                await presence.close_stale(listener, settings)
-                await presence.check_attendance(listener, settings)
+                covered = await _presence_pass(listener, settings)
                 fired = await service.fire_due_timers(pool, settings)
                 # chain what was audited since the last pass (the audit log's tamper evidence)
                 await audit.seal(listener)
@@ -84,3 +82,17 @@ async def _loop(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> 
         finally:
             with contextlib.suppress(*_NETWORK_ERRORS):
                 await listener.remove_listener(events.CHANNEL, on_notify)
+
+
+async def _presence_pass(conn: asyncpg.Connection, settings: Settings) -> int:
+    """Presence-aware routing (dispatch/presence.py); returns how many incidents were covered.
+    A transient conflict with another dispatch process is retried on the next pass rather than
+    stopping routing and escalation."""
+    try:
+        covered = await presence.cover_unattended(conn, settings)
+        await presence.close_stale(conn, settings)
+        await presence.check_attendance(conn, settings)
+    except asyncpg.TransactionRollbackError as e:  # deadlock or serialization failure
+        log.warning("presence pass rolled back (%s); again on the next pass", e)
+        return 0
+    return covered
