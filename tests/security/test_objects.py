@@ -13,7 +13,7 @@ from tests.security.conftest import Site, bearer, sign_in_form
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-async def test_an_opd_officer_reaches_only_their_own_opds_complaints(site: Site) -> None:
+async def test_opd_officers_and_operators_reach_only_their_own_agencys_objects(site: Site) -> None:
     w = site.world
     async with site.pool.acquire() as conn:
         other_opd = await conn.fetchval(
@@ -66,9 +66,10 @@ async def test_an_opd_officer_reaches_only_their_own_opds_complaints(site: Site)
         assert (await s.get(f"/pengaduan/foto/{photo}")).status == 200
     assert await site.pool.fetchrow("SELECT status, bounce_count FROM complaint WHERE id = $1", cid) == before
     assert await site.pool.fetchval("SELECT read_at FROM teguran WHERE id = $1", teguran) is None
+    await _operator_reads_only_their_own_agencys_roster(site)
 
 
-async def test_an_operator_reads_only_their_own_agencys_roster(site: Site) -> None:
+async def _operator_reads_only_their_own_agencys_roster(site: Site) -> None:
     w = site.world
     token, _ = await site.mint("operator")  # op-polsek, of Polsek Wonosobo
     async with aiohttp.ClientSession(base_url=site.url, headers=bearer(token)) as op:

@@ -49,7 +49,7 @@ def test_a_new_route_without_a_rule_fails_and_says_what_to_add() -> None:
     assert '("GET", "/api/v1/roster-baru"): signed_in(frozenset({"admin", "supervisor"}))' in problems
 
 
-async def test_every_route_against_every_role_and_anonymous(site: Site) -> None:
+async def test_every_route_against_every_role_and_anonymous_and_every_page_headers(site: Site) -> None:
     routes = app_routes(site.app)
     tokens = {role: (await site.mint(role))[0] for role in ROLES}
     wrong: list[str] = []
@@ -79,9 +79,10 @@ async def test_every_route_against_every_role_and_anonymous(site: Site) -> None:
                 if status >= 500:
                     wrong.append(f"{r.method} {r.path} as {who}: {status}")
     assert not wrong, "\n".join(wrong)
+    await _html_pages_refuse_framing_sniffing_and_caching(site)
 
 
-async def test_every_html_page_refuses_framing_sniffing_and_caching(site: Site) -> None:
+async def _html_pages_refuse_framing_sniffing_and_caching(site: Site) -> None:
     """Clickjacking (a page framed by another site), MIME sniffing, and signed-in pages kept in a
     shared cache: every GET route that answers HTML, as a role it admits."""
     wrong: list[str] = []

@@ -33,7 +33,7 @@ async def _me(site: Site, token: str, *, cookie: bool) -> int:
         return (await s.get("/api/v1/me")).status
 
 
-async def test_sign_in_issues_a_fresh_session_id_and_never_adopts_a_planted_one(site: Site) -> None:
+async def test_sign_in_issues_a_fresh_session_id_and_logout_revokes_it(site: Site) -> None:
     planted = secrets.token_urlsafe(32)
     jar = aiohttp.CookieJar(unsafe=True)
     async with aiohttp.ClientSession(base_url=site.url, cookie_jar=jar) as victim:
@@ -61,9 +61,10 @@ async def test_sign_in_issues_a_fresh_session_id_and_never_adopts_a_planted_one(
         )
         == 0
     )
+    await _logout_revokes_the_cookie_session_everywhere(site)
 
 
-async def test_logout_revokes_the_cookie_session_everywhere(site: Site) -> None:
+async def _logout_revokes_the_cookie_session_everywhere(site: Site) -> None:
     async with aiohttp.ClientSession(base_url=site.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         await sign_in_form(s, "supervisor")
         token = _cookie(s)
@@ -147,7 +148,7 @@ async def test_passwords_are_argon2id_at_least_owasp_and_old_hashes_are_upgraded
         assert _params(await conn.fetchval("SELECT password_hash FROM app_user WHERE username = 'cc'"))[0] == "argon2i"
 
 
-async def test_sign_in_limit_per_user_on_the_console_form(site: Site) -> None:
+async def test_sign_in_limits_per_user_and_per_address(site: Site) -> None:
     async with aiohttp.ClientSession(base_url=site.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as s:
         # the same account under other spellings is the same account
         for name in ("leader", "LEADER", " Leader "):  # the suite's limit is 3 (settings fixture)
@@ -156,9 +157,10 @@ async def test_sign_in_limit_per_user_on_the_console_form(site: Site) -> None:
         r = await sign_in_form(s, "leader")  # the right password, too late
         assert "Terlalu banyak percobaan gagal" in await r.text() and _cookie(s) is None
         assert (await sign_in_form(s, "cc")).status == 303  # other accounts are not locked by it
+    await _sign_in_limit_per_address(site.pool, site.settings)
 
 
-async def test_sign_in_limit_per_address(pool: asyncpg.Pool, settings: Settings, world: factory.World) -> None:
+async def _sign_in_limit_per_address(pool: asyncpg.Pool, settings: Settings) -> None:
     limited = settings.model_copy(update={"login_ip_max_failures": 3, "login_max_failures": 100})
     async with pool.acquire() as conn:
         # one address trying many accounts (password spraying)
