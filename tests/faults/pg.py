@@ -28,13 +28,13 @@ def _run_as() -> tuple[int, int] | None:
 class PgProcess:
     """initdb once; start, stop (smart/fast/immediate), restart; DSNs for its databases."""
 
-    def __init__(self, datadir: Path, *, port: int | None = None) -> None:
+    def __init__(self, datadir: Path, *, port: int | None = None, log: Path | None = None) -> None:
         for tool in ("initdb", "pg_ctl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not on PATH (install postgresql)")
         self.datadir = datadir
         self.port = port or free_port()
-        self.log = datadir.parent / f"{datadir.name}.log"
+        self.log = log or datadir.parent / f"{datadir.name}.log"
         self._ids = _run_as()
 
     def _demote(self) -> Callable[[], None] | None:

@@ -207,7 +207,8 @@ async def build_rig(db_dsn: str | None, workdir: Path, topic_root: str, options:
     async with contextlib.AsyncExitStack() as exits:
         pg = None
         if options.own_pg:
-            pg = PgProcess(options.pg_datadir or pg_home(exits) / "data")
+            home = pg_home(exits)
+            pg = PgProcess(options.pg_datadir or home / "data", log=home / "postgresql.log")
             pg.init()
             pg.start()
             exits.callback(pg.stop, "immediate")

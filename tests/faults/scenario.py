@@ -44,6 +44,7 @@ async def run_row(
     *,
     ack_device: Callable[[str], bool] = lambda device_id: True,
     device_factory: type[SimDevice] | None = None,
+    settled: Callable[[Rig], Awaitable[bool | str]] | None = None,
 ) -> Outcome:
     creds = await rig.add_devices(plan.devices)
     # the roles take seconds to import and load the areas: seed the complaints meanwhile
@@ -88,6 +89,10 @@ async def run_row(
             return out.timers_overdue == 0
 
         await wait_for(timers_caught_up, timeout=60, interval=0.5, what="dispatch to fire every due timer")
+        if settled is not None:
+            end = await wait_for(lambda: settled(rig), timeout=60, interval=0.5, what="the row's own end state")
+            if isinstance(end, str):
+                note = f"{note}; {end}" if note else end
     except BaseException:
         presses.cancel()
         await driver.cancel()

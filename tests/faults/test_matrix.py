@@ -5,6 +5,12 @@ prints the table; `make test` runs the short rows (marker faults, not slow)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -108,14 +114,10 @@ async def test_dispatch_sigkill_during_escalation(
     def ack(device_id: str) -> bool:
         return int(device_id.rsplit("-", 1)[1]) % 2 == 0
 
-    env = {"SIAGA_ESCALATE_SUPERVISOR_S": "2", "SIAGA_ESCALATE_COMMAND_CENTRE_S": "4"}
-    plan = Plan("dispatch SIGKILL during escalation", presses=5, press_s=6, fault_at_s=1)
-    async with build_rig(db_dsn, tmp_path, topic_root, Options(env=env)) as rig:
-        outcome = await run_row(rig, plan, kill, fault_table, ack_device=ack)
+    async def unacknowledged(rig: Rig) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(rig.dsn)
         try:
-            # every incident nobody acknowledged went through both levels, once each
-            rows = await conn.fetch(
+            return await conn.fetch(
                 """SELECT i.id, t.escalation_level,
                           (SELECT count(*) FROM audit_log a WHERE a.action = 'incident.escalate'
                               AND a.object_id = i.id::text) AS n
@@ -123,8 +125,18 @@ async def test_dispatch_sigkill_during_escalation(
             )
         finally:
             await conn.close()
-    assert rows and outcome.escalations >= 2 * len(rows)
-    assert all(r["escalation_level"] == 2 and r["n"] == 2 for r in rows), [dict(r) for r in rows if r["n"] != 2]
+
+    async def all_escalated(rig: Rig) -> bool:
+        return all(r["escalation_level"] == 2 for r in await unacknowledged(rig))
+
+    env = {"SIAGA_ESCALATE_SUPERVISOR_S": "2", "SIAGA_ESCALATE_COMMAND_CENTRE_S": "4"}
+    plan = Plan("dispatch SIGKILL during escalation", presses=5, press_s=6, fault_at_s=1)
+    async with build_rig(db_dsn, tmp_path, topic_root, Options(env=env)) as rig:
+        await run_row(rig, plan, kill, fault_table, ack_device=ack, settled=all_escalated)
+        rows = await unacknowledged(rig)
+    # every incident nobody acknowledged went through both levels, once each
+    assert rows
+    assert all(r["n"] == 2 for r in rows), [dict(r) for r in rows if r["n"] != 2]
 
 
 @pytest.mark.slow
@@ -174,3 +186,104 @@ async def test_database_unreachable(
     plan = Plan(f"database unreachable {cut_s:.0f}s", press_s=cut_s + 4, fault_at_s=2)
     async with build_rig(db_dsn, tmp_path, topic_root, Options(db_proxy=True)) as rig:
         await run_row(rig, plan, cut, fault_table)
+
+
+@contextlib.contextmanager
+def small_disk(size_mb: int) -> Iterator[Path]:
+    """A tmpfs of ``size_mb`` the postgres user can write to (skips where mounting is not allowed)."""
+    point = Path(tempfile.mkdtemp(prefix="siaga-faults-disk-"))
+    point.chmod(0o755)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0755", "tmpfs", str(point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        point.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()})")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+        point.rmdir()
+
+
+def fill(path: Path) -> int:
+    """Write ``path`` until the filesystem is full; returns the bytes written."""
+    written = 0
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            block = b"\0" * size
+            while True:
+                try:
+                    written += os.write(fd, block)
+                except OSError as e:
+                    if e.errno not in (errno.ENOSPC, errno.EFBIG):
+                        raise
+                    break
+    finally:
+        os.close(fd)
+    return written
+
+
+async def database_intact(dsn: str) -> str:
+    """amcheck on every B-tree index (heap included) and a full read of every table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        indexes = await conn.fetch(
+            """SELECT c.oid, c.relname FROM pg_index i
+                 JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                WHERE a.amname = 'btree' AND n.nspname = 'public' AND c.relpersistence = 'p'"""
+        )
+        for ix in indexes:
+            await conn.execute("SELECT bt_index_check($1::oid, true)", ix["oid"])
+        tables = await conn.fetch(
+            "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables WHERE schemaname = 'public'"
+        )
+        rows = 0
+        for t in tables:
+            # a full sequential read of every heap page (sum of a hash over the whole row)
+            rows += await conn.fetchval(f"SELECT count(*) FROM {t['t']} x WHERE hashtext(x::text) IS NOT NULL")
+    finally:
+        await conn.close()
+    return f"amcheck on {len(indexes)} indexes and a full read of {len(tables)} tables ({rows} rows): intact"
+
+
+@pytest.mark.slow
+async def test_disk_full(topic_root: str, fault_table: FaultTable, tmp_path: Path) -> None:
+    """The database's disk fills up while alerts arrive: writes fail with 'No space left on
+    device'; the gateway says so and retries, acks nothing, the devices keep their outboxes; once
+    space is freed every alert lands once and the database checks out intact."""
+    full_s = 8.0
+
+    async def disk_full(rig: Rig, run: Run) -> str:
+        assert rig.pg is not None
+        filler = rig.pg.datadir.parent / "filler"
+        await asyncio.to_thread(fill, filler)
+        try:
+            await asyncio.sleep(full_s)
+            held = sum(len(d.outbox) for d in run.devices)
+            log = rig.roles["gateway"].log.read_text(errors="replace")
+            said = [line for line in log.splitlines() if "No space left on device" in line]
+            assert said, "the gateway never said the database disk is full\n" + rig.logs()
+            assert held > 0, "alerts left the outboxes while nothing could be stored"
+        finally:
+            filler.unlink()
+        panics = rig.pg.log.read_text(errors="replace").count("PANIC")
+        return (
+            f"full for {full_s:.0f} s: {held} alerts held in outboxes; gateway said {said[-1][24:150]!r};"
+            f" PANICs in the server log: {panics}"
+        )
+
+    async def intact(rig: Rig) -> str:
+        return await database_intact(rig.dsn)
+
+    with small_disk(160) as disk:
+        options = Options(own_pg=True, pg_datadir=disk / "data")
+        async with build_rig(None, tmp_path, topic_root, options) as rig:
+            plan = Plan("disk full (database)", press_s=12, fault_at_s=2)
+            await run_row(rig, plan, disk_full, fault_table, settled=intact)
