@@ -9,7 +9,7 @@ Measured in one run, on one broker, database and machine:
          a supervisor would): alerts sent, committed, lost, doubled, and how long until the alerts
          that were in flight at the kill held their receipts.
 
-Run ``python -m siaga.bench_share [SECONDS]``; ``scenario_share`` returns the figures as a dict.
+Run ``python -m siaga.bench_share [SECONDS [BUTTONS]]``; ``scenario_share`` returns the figures as a dict.
 """
 
 from __future__ import annotations
@@ -357,10 +357,14 @@ async def phase_kill(env: Env, seconds: float, devices: list[SimDevice], victim:
 
 
 # --- the scenario ------------------------------------------------------------------------------------
-async def scenario_share(seconds: float) -> dict[str, Any]:
-    """Raw share-group ceiling, one gateway, two gateways, and a SIGKILL of one of two."""
+async def scenario_share(seconds: float, buttons: int = 100) -> dict[str, Any]:
+    """Raw share-group ceiling, one gateway, two gateways, and a SIGKILL of one of two.
+
+    The buttons press as fast as receipts come back, at most 4 alerts in flight each: a closed
+    loop, so throughput is ``4 * buttons`` divided by the press -> receipt round trip.
+    """
     publishers = 8
-    n_buttons = 100
+    n_buttons = buttons
     async with bench_env(n_buttons) as env:
         _say("(raw) broker only, QoS 1 to a $share group of 2 paho subscribers ...\n")
         raw = await phase_raw_share(env, seconds, publishers)
@@ -443,11 +447,12 @@ def _seconds(value: float | None) -> str:
 
 def main(argv: list[str]) -> None:
     seconds = float(argv[0]) if argv else 10.0
+    buttons = int(argv[1]) if len(argv) > 1 else 100
     for noisy in ("core.mqtt", "core.db", "gateway.reference"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     results = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "share": asyncio.run(scenario_share(seconds)),
+        "share": asyncio.run(scenario_share(seconds, buttons)),
     }
     path = Path(f"bench-results/bench-share-{int(time.time())}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
