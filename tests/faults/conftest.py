@@ -52,7 +52,7 @@ def render(rows: list[FaultRow]) -> str:
             str(r.incidents),
             str(r.lost),
             str(r.duplicates),
-            f"{r.recover_s:.1f}",
+            f"{r.recover_s:.1f}" if r.recover_s != float("inf") else "never",
             str(r.actions),
             str(r.refused_retries),
             f"{r.telemetry_stored}/{r.telemetry_sent}",
@@ -77,8 +77,16 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     out = Path(config.rootpath) / "var" / "faults.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
-        json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "rows": [asdict(r) for r in _ROWS]},
-                   indent=2),
+        json.dumps(
+            {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                # recover_s null: never recovered within the row's limit
+                "rows": [
+                    {**asdict(r), "recover_s": r.recover_s if r.recover_s != float("inf") else None} for r in _ROWS
+                ],
+            },
+            indent=2,
+        ),
         encoding="utf-8",
     )
     terminalreporter.write_line(f"written to {out}")

@@ -10,12 +10,16 @@ import errno
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from firmware_sim.device import OutboxEntry, SimDevice
 from tests.faults.conftest import FaultTable
 from tests.faults.rig import Options, Rig, build_rig
 from tests.faults.scenario import Plan, Run, run_row
@@ -287,3 +291,96 @@ async def test_disk_full(topic_root: str, fault_table: FaultTable, tmp_path: Pat
         async with build_rig(None, tmp_path, topic_root, options) as rig:
             plan = Plan("disk full (database)", press_s=12, fault_at_s=2)
             await run_row(rig, plan, disk_full, fault_table, settled=intact)
+
+
+class SkewedDevice(SimDevice):
+    """A button whose clock is wrong: hours ahead, hours behind, or running backwards (each
+    press an hour earlier than the last, as after an RTC reset mid-sequence)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        kind = int(self.device_id.rsplit("-", 1)[1]) % 4
+        self.clock = ("ahead", "behind", "backwards", "right")[kind]
+        self.sent_ts: dict[int, int] = {}
+
+    def device_time(self) -> int:
+        now = int(time.time())
+        if self.clock == "ahead":
+            return now + 6 * 3600
+        if self.clock == "behind":
+            return now - 6 * 3600
+        if self.clock == "backwards":
+            return now - (self.seq + 1) * 3600
+        return now
+
+    def press(self, alert_type: str = "panic") -> int:
+        ts = self.device_time()
+        self.seq += 1
+        payload: dict[str, Any] = {"seq": self.seq, "ts": ts, "type": alert_type, "batt": 80}
+        loc = self.reading()
+        if loc:
+            payload["loc"] = {**loc, "fix_ts": ts}
+        self.sent_ts[self.seq] = ts
+        now = time.monotonic()
+        self.outbox[self.seq] = OutboxEntry(self.seq, payload, now, now)
+        self._send_due()
+        return self.seq
+
+
+@pytest.mark.slow
+async def test_device_clock_jumps(db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
+    """Every alert still becomes one incident, ordered by the server's time, the device's time
+    kept as it reported it."""
+    started = datetime.now(UTC)
+
+    async def nothing_but_clocks(rig: Rig, run: Run) -> str:
+        return "clocks +6 h, -6 h and running backwards (1 h per press) on 3 of 4 devices"
+
+    plan = Plan("device clocks jump", press_s=5, fault_at_s=0)
+    async with build_rig(db_dsn, tmp_path, topic_root, Options()) as rig:
+        await run_row(rig, plan, nothing_but_clocks, fault_table, device_factory=SkewedDevice)
+        devices = [d for d in rig.stack.devices if isinstance(d, SkewedDevice)]
+        conn = await asyncpg.connect(rig.dsn)
+        try:
+            rows = await conn.fetch(
+                """SELECT a.device_id, a.seq, a.device_ts, a.received_at, i.created_at, i.number
+                     FROM alert a JOIN incident i ON i.alert_id = a.id ORDER BY i.created_at, i.number"""
+            )
+        finally:
+            await conn.close()
+    by_device: dict[str, list[asyncpg.Record]] = {}
+    for r in rows:
+        by_device.setdefault(r["device_id"], []).append(r)
+    clocks = {d.clock for d in devices}
+    assert clocks == {"ahead", "behind", "backwards", "right"}
+    for dev in devices:
+        mine = by_device[dev.device_id]
+        # in the order the server received them, whatever the device's clock said
+        assert [r["seq"] for r in mine] == sorted(r["seq"] for r in mine), dev.clock
+        for r in mine:
+            assert int(r["device_ts"].timestamp()) == dev.sent_ts[r["seq"]], (dev.clock, r)
+            assert started - timedelta(seconds=5) <= r["received_at"] <= datetime.now(UTC), (dev.clock, r)
+
+
+class ResetClockDevice(SkewedDevice):
+    """A button whose real-time clock lost power: it reports 1970."""
+
+    def device_time(self) -> int:
+        return 1000 + self.seq
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="gateway/payloads.py refuses an alert whose ts is outside 2000..2100 (dead letter, no incident, "
+    "no receipt: the button re-sends forever); it should keep the alert with device_ts unknown",
+)
+async def test_device_clock_reset_to_1970(
+    db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable
+) -> None:
+    async def nothing_but_clocks(rig: Rig, run: Run) -> str:
+        return "every device reports ts ~1000 (1970), as after an RTC power loss"
+
+    plan = Plan("device clocks reset to 1970", devices=4, presses=2, press_s=2, fault_at_s=0, recover_timeout_s=10)
+    async with build_rig(db_dsn, tmp_path, topic_root, Options()) as rig:
+        await run_row(rig, plan, nothing_but_clocks, fault_table, device_factory=ResetClockDevice)
