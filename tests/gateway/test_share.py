@@ -2,7 +2,8 @@
 
 The broker's own log (debug level) says which member each alert went to. One member is SIGKILLed
 in the middle of a burst: afterwards every alert is exactly one incident and every device holds
-its receipts. The downlink outbox is published once although both members claim from it.
+its receipts. The downlink outbox is published once although both members claim from it; a
+member stopped with SIGTERM leaves the group; the devices' Last Wills are recorded.
 """
 
 from __future__ import annotations
@@ -167,6 +168,17 @@ async def run_share(stack: Stack, n_devices: int, rounds: int, *, restart_at_onc
         total += press_round(devices, 1)
         await wait_for(lambda: all_receipted(devices), timeout=9, what="receipts from a alone, first try")
         assert sum(d.counters.resends for d in devices) == resends
+
+        # Last Wills: b back in the group, every button loses power; each device's 'offline'
+        # reaches one of the two members and is recorded
+        await b.start()
+
+        async def all_online(online: bool = True) -> bool:
+            return not await stack.pool.fetchval("SELECT count(*) FROM device WHERE online IS DISTINCT FROM $1", online)
+
+        await wait_for(all_online, timeout=20, what="every device recorded online")
+        await stack.stop_devices(power_cut=True)
+        await wait_for(lambda: all_online(False), timeout=20, what="every device recorded offline")
     except AssertionError:
         print(a.proc.log_tail(), b.proc.log_tail(), sep="\n")
         raise
