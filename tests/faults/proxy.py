@@ -27,6 +27,10 @@ class TcpProxy:
         self.latency_s = latency_s
         self.port = 0
         self.mode: Literal["open", "refuse", "blackhole"] = "open"
+        # requests still reach the target, but its replies are dropped and the client's connection
+        # reset: the client cannot know whether what it asked for happened
+        self.drop_replies = False
+        self.replies_dropped = 0
         self.connections = 0
         self.refused = 0
         self._server: asyncio.Server | None = None
@@ -97,7 +101,7 @@ class TcpProxy:
         self._writers.update((writer, up_writer))
         tasks = [
             asyncio.create_task(self._pipe(reader, up_writer), name="proxy-up"),
-            asyncio.create_task(self._pipe(up_reader, writer), name="proxy-down"),
+            asyncio.create_task(self._pipe(up_reader, writer, replies=True), name="proxy-down"),
         ]
         self._pipes.update(tasks)
         try:
@@ -113,7 +117,7 @@ class TcpProxy:
                 self._writers.discard(w)
                 w.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool = False) -> None:
         # Latency without reordering: chunks wait in a queue, each released latency_s after it
         # arrived (latency_s is read per chunk, so a test may change it while connections are open).
         loop = asyncio.get_running_loop()
@@ -126,6 +130,10 @@ class TcpProxy:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if not data:
+                    return
+                if replies and self.drop_replies:
+                    self.replies_dropped += 1
+                    writer.transport.abort()
                     return
                 writer.write(data)
                 await writer.drain()

@@ -38,6 +38,7 @@ class Options:
     db_proxy: bool = False  # every role reaches the database through a TcpProxy
     db_latency_s: float = 0.0  # added per chunk and direction by that proxy
     broker_proxy: bool = False  # the gateway (only) reaches the broker through a TcpProxy
+    web_proxy: bool = False  # the operators' and complaint staff's HTTP goes through a TcpProxy
     env: dict[str, str] = field(default_factory=dict)  # extra SIAGA_* for every role
 
 
@@ -52,6 +53,7 @@ class Rig:
     pg: PgProcess | None = None
     db_proxy: TcpProxy | None = None
     broker_proxy: TcpProxy | None = None
+    web_proxy: TcpProxy | None = None
     roles: dict[str, RoleProcess] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     opd_id: int = 0
@@ -63,11 +65,21 @@ class Rig:
     def web_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def client_url(self) -> str:
+        """Where the API clients of the traffic driver go (through the web proxy, if any)."""
+        return f"http://127.0.0.1:{self.web_proxy.port}" if self.web_proxy else self.web_url
+
     def role(self, name: str) -> RoleProcess:
         if name not in self.roles:
             env = role_env(self.role_settings, **self.env)
+            # role_env probes its ports with bind(0): fine at once, racy for a child that binds seconds later
+            env["SIAGA_OSMAND_PORT"] = str(listen_port())
+            env["SIAGA_GT06_PORT"] = str(listen_port())
             if name == "web":
                 self.http_port = listen_port()
+                if self.web_proxy is not None:
+                    self.web_proxy.target_port = self.http_port
                 env["SIAGA_HTTP_PORT"] = str(self.http_port)
             self.roles[name] = RoleProcess(env, name, self.workdir / f"{name}.log")
         return self.roles[name]
@@ -238,7 +250,10 @@ async def build_rig(db_dsn: str | None, workdir: Path, topic_root: str, options:
             "SIAGA_DISPATCH_POLL_S": "0.5",
             **options.env,
         }
-        rig = Rig(stack, dsn, role_settings, workdir, 0, env, pg, db_proxy, broker_proxy)
+        web_proxy = None
+        if options.web_proxy:
+            web_proxy = await exits.enter_async_context(TcpProxy("127.0.0.1", 0))  # target set with the port
+        rig = Rig(stack, dsn, role_settings, workdir, 0, env, pg, db_proxy, broker_proxy, web_proxy)
         async with stack.pool.acquire() as conn:
             world = await factory.seed(conn)
         rig.opd_id = world.opd

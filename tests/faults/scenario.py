@@ -46,6 +46,7 @@ async def run_row(
     ack_device: Callable[[str], bool] = lambda device_id: True,
     device_factory: type[SimDevice] | None = None,
     settled: Callable[[Rig], Awaitable[bool | str]] | None = None,
+    with_notes: bool = False,
 ) -> Outcome:
     creds = await rig.add_devices(plan.devices + 1)
     # the roles take seconds to import and load the areas: seed the complaints meanwhile
@@ -69,7 +70,12 @@ async def run_row(
 
     supervisor = asyncio.create_task(rig.supervise(), name="supervisor")
     driver = Driver(
-        rig, devices, complaint_ids, ack_device=ack_device, complaint_every_s=plan.press_s / max(1, plan.complaints)
+        rig,
+        devices,
+        complaint_ids,
+        ack_device=ack_device,
+        complaint_every_s=plan.press_s / max(1, plan.complaints),
+        with_notes=with_notes,
     )
     driver.start_background()
     presses = asyncio.create_task(driver.presses(plan.press_s, plan.presses), name="presses")

@@ -28,6 +28,16 @@ from tests.support import wait_for
 pytestmark = pytest.mark.faults
 
 # The outages of the issue last 30 s; the fast subset uses the same rows with short ones.
+
+# Until gateway/mqtt_gateway.py's _release_listener copes with a pool connection that died while
+# held (asyncpg >= 0.30 has already released it: is_closed() raises InterfaceError), the downlink
+# publisher takes the gateway process down when the database goes away. Strict: once fixed, the
+# rows pass and these markers must go.
+GATEWAY_LISTENER_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="gateway dies when the database goes away: MqttGateway._release_listener calls is_closed() on a "
+    "pool connection asyncpg already released (InterfaceError escapes the downlink publisher)",
+)
 CUT = [pytest.param(5.0, id="5s"), pytest.param(30.0, id="30s", marks=pytest.mark.slow)]
 
 
@@ -59,6 +69,36 @@ async def test_broker_unreachable_from_the_gateway(
     plan = Plan(f"broker cut from gateway {cut_s:.0f}s", press_s=cut_s + 2, fault_at_s=1)
     async with build_rig(db_dsn, tmp_path, topic_root, Options(broker_proxy=True)) as rig:
         await run_row(rig, plan, cut, fault_table)
+
+
+async def _replies_lost(rig: Rig, run: Run) -> str:
+    assert rig.web_proxy is not None
+    rig.web_proxy.drop_replies = True
+    await asyncio.sleep(5)
+    rig.web_proxy.drop_replies = False
+    return f"web replies dropped for 5 s ({rig.web_proxy.replies_dropped} connections reset after the request)"
+
+
+@pytest.mark.slow
+async def test_replies_lost_to_operators(db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
+    """Operators' and complaint staff's requests arrive, but the answers are lost: the clients
+    retry; the API refuses the repeated state change (409), and the database holds it once."""
+    plan = Plan("web replies lost (operator retries)", press_s=8, fault_at_s=1)
+    async with build_rig(db_dsn, tmp_path, topic_root, Options(web_proxy=True)) as rig:
+        outcome = await run_row(rig, plan, _replies_lost, fault_table)
+    assert outcome.retries_refused_cleanly > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="POST /api/v1/incidents/{id}/notes has no idempotency key: a note retried after a lost reply is "
+    "stored (and audited) twice",
+)
+async def test_replies_lost_notes(db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
+    plan = Plan("web replies lost (notes retried)", press_s=8, fault_at_s=1)
+    async with build_rig(db_dsn, tmp_path, topic_root, Options(web_proxy=True)) as rig:
+        await run_row(rig, plan, _replies_lost, fault_table, with_notes=True)
 
 
 @pytest.mark.slow
@@ -161,6 +201,7 @@ async def test_broker_sigkill_and_restart(
 
 
 @pytest.mark.slow
+@GATEWAY_LISTENER_BUG
 async def test_postgres_restart(tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
     """The database crashes (pg_ctl stop -m immediate: no checkpoint) and starts again (WAL replay)."""
 
@@ -175,6 +216,7 @@ async def test_postgres_restart(tmp_path: Path, topic_root: str, fault_table: Fa
 
 
 @pytest.mark.slow
+@GATEWAY_LISTENER_BUG
 @pytest.mark.parametrize("cut_s", [30.0])
 async def test_database_unreachable(
     cut_s: float, db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable

@@ -35,7 +35,7 @@ RETRY_FOR_S = 180.0
 
 @dataclass
 class Action:
-    kind: str  # 'incident.acknowledged' | 'complaint.dispose'
+    kind: str  # 'incident.acknowledged' | 'incident.note' | 'complaint.dispose'
     object_id: str
     attempts: int = 0
     status: int | None = None
@@ -47,10 +47,12 @@ class Action:
 
 
 class ApiClient:
-    """HTTP with retries on network errors and 5xx, bounded by RETRY_FOR_S."""
+    """HTTP with retries on network errors and 5xx, bounded by RETRY_FOR_S. Reads may take
+    another way than changes (the fault rows aim at the changes)."""
 
-    def __init__(self, base: str, token: str) -> None:
+    def __init__(self, base: str, token: str, *, read_base: str | None = None) -> None:
         self.base = base
+        self.read_base = read_base or base
         self.headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self.http = aiohttp.ClientSession()
         self.retries = 0
@@ -60,7 +62,7 @@ class ApiClient:
 
     async def get(self, path: str) -> Any:
         async with self.http.get(
-            self.base + path, headers=self.headers, timeout=aiohttp.ClientTimeout(total=10)
+            self.read_base + path, headers=self.headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as r:
             r.raise_for_status()
             return await r.json()
@@ -100,6 +102,8 @@ class Driver:
     ack_device: Callable[[str], bool] = lambda device_id: True
     telemetry_every_s: float = 0.5
     complaint_every_s: float = 0.3
+    # also add one note to each acknowledged incident (POST /notes has no idempotency key)
+    with_notes: bool = False
     actions: list[Action] = field(default_factory=list)
     _acted: set[str] = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -134,7 +138,7 @@ class Driver:
                     await self._stop.wait()
 
     async def _operator(self) -> None:
-        client = ApiClient(self.rig.web_url, self.rig.tokens["cc"])
+        client = ApiClient(self.rig.client_url, self.rig.tokens["cc"], read_base=self.rig.web_url)
         try:
             while True:
                 try:
@@ -149,6 +153,15 @@ class Driver:
                     ]
                     for inc in todo:
                         self._acted.add(inc["id"])
+                        if self.with_notes:
+                            note = Action("incident.note", inc["id"])
+                            self.actions.append(note)
+                            await client.act(
+                                note,
+                                "POST",
+                                f"/api/v1/incidents/{inc['id']}/notes",
+                                json={"body": "unit 2 menuju lokasi"},
+                            )
                         action = Action("incident.acknowledged", inc["id"])
                         self.actions.append(action)
                         await client.act(
@@ -166,7 +179,7 @@ class Driver:
             await client.close()
 
     async def _complaint_desk(self) -> None:
-        client = ApiClient(self.rig.web_url, self.rig.tokens["complaints"])
+        client = ApiClient(self.rig.client_url, self.rig.tokens["complaints"])
         try:
             for cid in self.complaint_ids:
                 action = Action("complaint.dispose", str(cid))
@@ -282,10 +295,11 @@ async def check(dsn: str, devices: list[SimDevice], actions: list[Action]) -> Ou
 
         out.actions = len(actions)
         for action in actions:
-            if action.kind == "incident.acknowledged":
+            if action.kind.startswith("incident."):
                 n = await conn.fetchval(
                     """SELECT count(*) FROM audit_log
-                        WHERE action = 'incident.acknowledged' AND object_type = 'incident' AND object_id = $1""",
+                        WHERE action = $1 AND object_type = 'incident' AND object_id = $2""",
+                    action.kind,
                     action.object_id,
                 )
             else:
