@@ -214,6 +214,8 @@ def format_csv(rows: list[RosterRow]) -> str:
 async def agency_id_of(conn: asyncpg.Connection, ref: str | int) -> int:
     """An agency by id or code."""
     text = str(ref).strip()
+    if "\x00" in text:
+        raise RosterError("bad_agency", "instansi tidak sah (berisi karakter NUL)", status=400)
     row = await conn.fetchval(
         "SELECT id FROM agency WHERE code = $1 OR ($2::bigint IS NOT NULL AND id = $2::bigint)",
         text,

@@ -297,7 +297,12 @@ async def _form_change(request: web.Request, change: Any, done: str) -> web.Resp
 
 def _field(form: Any, name: str) -> str:
     value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    if "\x00" in value:
+        # PostgreSQL refuses NUL in text: say so here instead of failing there with a 500
+        raise RosterError("bad_field", f"isian {name!r} berisi karakter NUL", status=400)
+    return value.strip()
 
 
 @auth.allow(*EDITORS)
