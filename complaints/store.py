@@ -969,11 +969,22 @@ async def mark_teguran_read(conn: asyncpg.Connection, teguran_id: int, actor: Ac
         raise NotFound(f"teguran {teguran_id}")
     if actor.role != Role.OPD_OFFICER or actor.agency_id != opd:
         raise Forbidden("read_teguran", actor.role)
-    await conn.execute(
+    from core import audit
+
+    status = await conn.execute(
         "UPDATE teguran SET read_at = now(), read_by = $2 WHERE id = $1 AND read_at IS NULL",
         teguran_id,
         actor.name,
     )
+    if status.endswith(" 1"):  # the first reading is the change; a second click changes nothing
+        await audit.record(
+            conn,
+            audit.Actor(username=actor.name or str(actor.user_id), user_id=actor.user_id, role=actor.role),
+            "teguran.read",
+            object_type="teguran",
+            object_id=str(teguran_id),
+            after={"read_by": actor.name},
+        )
 
 
 # --- queues for the desk -----------------------------------------------------------------------------

@@ -99,6 +99,8 @@ def page(title: str, body: str, *, user: auth.User | None = None, status: int = 
             links.append('<a href="/pengaduan/opd">Kotak masuk OPD</a>')
         if user.role in (Role.LEADER, Role.ADMIN):
             links.append('<a href="/dasbor">Dasbor</a>')
+        if user.role in (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR):
+            links.append('<a href="/piket">Piket</a>')
         if user.role == Role.ADMIN:
             links.append('<a href="/pengaduan/admin">Pengaturan</a>')
         nav = " ".join(links) + f' <span class="muted">{e(user.username)} ({e(user.role.value)})</span>'

@@ -272,6 +272,9 @@ async def test_sweep_red_escalation_and_auto_close(pool: asyncpg.Pool, opds: Opd
         with pytest.raises(Forbidden):
             await store.mark_teguran_read(conn, tid, officer(opds.dlh))
         await store.mark_teguran_read(conn, tid, officer(opds.dpupr))
+        await store.mark_teguran_read(conn, tid, officer(opds.dpupr))  # a second click changes nothing
+        read = await conn.fetch("SELECT action, object_id FROM audit_log WHERE action = 'teguran.read'")
+        assert [(r["action"], r["object_id"]) for r in read] == [("teguran.read", str(tid))]
 
         # followed up late (not on time), then the citizen never answers: closed after 10 working days
         await store.act(
