@@ -121,7 +121,6 @@ async def _run(
 ) -> None:
     from gateway.mqtt_gateway import MqttGateway
     from gateway.service import alert_pipeline, run_mqtt_gateway
-    from siaga import observability
 
     async with contextlib.AsyncExitStack() as stack:
         pipeline = None
@@ -156,16 +155,9 @@ async def _run(
 
                 spawn(run_dispatch(settings, pool, stop), name="dispatch")
             if "web" in roles:
-                from gateway import app_api
-                from siaga.webapp import create_app
+                from siaga.webapp import web_role_app
 
-                app = create_app(settings, pool)
-                observability.setup(app)
-                if pipeline is not None:
-                    app[app_api.PIPELINE] = pipeline
-                    app[observability.PIPELINE_STATS] = pipeline
-                if gateway is not None:
-                    app[observability.GATEWAY_STATS] = gateway
+                app = web_role_app(settings, pool, pipeline, gateway)
                 spawn(serve_web(app, settings.http_host, settings.http_port, stop), name="web")
             await ready.wait()
             if on_ready is not None:

@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiohttp import WSCloseCode, web
@@ -18,6 +18,10 @@ from core.db import open_pool
 from core.settings import Settings
 from dispatch import api, console
 from dispatch.stream import EventHub
+
+if TYPE_CHECKING:
+    from gateway.mqtt_gateway import MqttGateway
+    from gateway.store import AlertPipeline
 
 log = logging.getLogger(__name__)
 
@@ -120,4 +124,26 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
         r.method == "GET" and r.resource is not None and r.resource.canonical == "/" for r in app.router.routes()
     ):
         app.router.add_get("/", _root)
+    return app
+
+
+def web_role_app(
+    settings: Settings,
+    pool: asyncpg.Pool | None,
+    pipeline: AlertPipeline | None = None,
+    gateway: MqttGateway | None = None,
+) -> web.Application:
+    """The web role as ``siaga run`` serves it: the whole app, ``/metrics`` and ``/healthz``, the
+    app API's alert pipeline and, when they share a process, the gateway's counters. The security
+    suite enumerates the routes of exactly this app."""
+    from gateway import app_api
+    from siaga import observability
+
+    app = create_app(settings, pool)
+    observability.setup(app)
+    if pipeline is not None:
+        app[app_api.PIPELINE] = pipeline
+        app[observability.PIPELINE_STATS] = pipeline
+    if gateway is not None:
+        app[observability.GATEWAY_STATS] = gateway
     return app

@@ -13,10 +13,8 @@ import pytest
 from aiohttp import web
 
 from core.settings import Settings
-from gateway import app_api
 from gateway.store import AlertPipeline
-from siaga import observability
-from siaga.webapp import create_app
+from siaga.webapp import web_role_app
 from tests.browser import browser, page  # noqa: F401  (fixtures for the browser test)
 from tests.dispatch import factory
 from tests.ingress.conftest import place_by_gps
@@ -48,12 +46,8 @@ async def world(pool: asyncpg.Pool) -> factory.World:
 
 
 def build_web_app(settings: Settings, pool: asyncpg.Pool | None, pipeline: AlertPipeline) -> web.Application:
-    """The web role's app with everything siaga/roles.py mounts on it (keep the two in step)."""
-    app = create_app(settings, pool)
-    observability.setup(app)
-    app[app_api.PIPELINE] = pipeline
-    app[observability.PIPELINE_STATS] = pipeline
-    return app
+    """The web role's app exactly as ``siaga run`` serves it."""
+    return web_role_app(settings, pool, pipeline)
 
 
 @dataclass
