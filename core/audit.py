@@ -6,6 +6,7 @@ together; a trigger in the schema refuses UPDATE, DELETE and TRUNCATE on the tab
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,11 +93,37 @@ async def seal(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT audit_log_seal()"))
 
 
+# The content each seal covers, serialised by PostgreSQL's own jsonb output (the same expression
+# as audit_row_hash in migration 0006); the hashing and the chain walk happen here, in Python.
+_CHAIN_ROWS = """
+SELECT chain_pos, id, prev_hash, hash,
+       convert_to(jsonb_build_array(chain_pos, id, extract(epoch FROM at), user_id, username, role,
+                                    action, object_type, object_id, before, after, client_ip)::text,
+                  'UTF8') AS content
+  FROM audit_log WHERE chain_pos IS NOT NULL ORDER BY chain_pos"""
+
+
 async def verify_chain(conn: asyncpg.Connection) -> ChainCheck:
-    """Walk the hash chain (migration 0006) in the database; stops at the first broken row."""
-    row = await conn.fetchrow("SELECT checked, broken_id, head, pending FROM audit_log_verify()")
-    head = bytes(row["head"]) if row["head"] else None
-    return ChainCheck(int(row["checked"]), row["broken_id"], head, int(row["pending"]))
+    """Walk the hash chain (migration 0006); stops at the first broken row.
+
+    The SHA-256 chain is recomputed here rather than by the database's ``audit_log_verify()``, so
+    someone who can replace SQL functions cannot make a rewritten log verify.
+    """
+    prev: bytes | None = None
+    checked = 0
+    # one snapshot for the count and the walk (inside a caller's transaction, that one's)
+    snapshot = conn.transaction() if conn.is_in_transaction() else conn.transaction(isolation="repeatable_read")
+    async with snapshot:
+        pending = int(await conn.fetchval("SELECT count(*) FROM audit_log WHERE chain_pos IS NULL"))
+        async for r in conn.cursor(_CHAIN_ROWS, prefetch=2000):
+            expected = hashlib.sha256((prev or b"") + bytes(r["content"])).digest()
+            stored_prev = bytes(r["prev_hash"]) if r["prev_hash"] is not None else None
+            stored = bytes(r["hash"]) if r["hash"] is not None else None
+            if r["chain_pos"] != checked + 1 or stored_prev != prev or stored != expected:
+                return ChainCheck(checked, r["id"], prev, pending)
+            prev = stored
+            checked += 1
+    return ChainCheck(checked, None, prev, pending)
 
 
 async def for_object(conn: asyncpg.Connection, object_type: str, object_id: str) -> list[dict[str, Any]]:

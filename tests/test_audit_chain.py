@@ -45,6 +45,25 @@ async def test_chain_holds_under_concurrent_writers_and_breaks_on_tampering(pool
         assert not broken.intact and broken.checked == 69
 
 
+async def test_a_replaced_sql_verifier_or_hash_function_does_not_fool_verify(pool: asyncpg.Pool) -> None:
+    """verify_chain hashes in Python: replacing the database's own hash or verify function to bless
+    an edited row changes nothing."""
+    await _write(pool, 5, "fn")
+    async with pool.acquire() as conn:
+        await audit.seal(conn)
+        await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
+        victim = await conn.fetchval("SELECT id FROM audit_log WHERE chain_pos = 3")
+        await conn.execute("UPDATE audit_log SET after = '{\"i\": 99}' WHERE id = $1", victim)
+        # the insider makes the database's verifier report an intact chain
+        await conn.execute(
+            """CREATE OR REPLACE FUNCTION audit_log_verify()
+               RETURNS TABLE (checked bigint, broken_id bigint, head bytea, pending bigint)
+               LANGUAGE sql AS $$ SELECT count(*), NULL::bigint, NULL::bytea, 0::bigint FROM audit_log $$"""
+        )
+        assert (await conn.fetchrow("SELECT * FROM audit_log_verify()"))["broken_id"] is None
+        assert (await audit.verify_chain(conn)).broken_id == victim
+
+
 async def _seal(pool: asyncpg.Pool) -> int:
     async with pool.acquire() as conn:
         return await audit.seal(conn)
