@@ -279,22 +279,30 @@ async def transition(request: web.Request) -> web.Response:
 
 
 @auth.allow(*_RESPONDERS)
-@auth.describe("Add a note to an incident", request=NoteBody, response=Note, tags=["incidents"])
+@auth.describe(
+    "Add a note to an incident. Send an Idempotency-Key header (any unique string per note) so a "
+    "retry after a lost reply returns the first note (200) instead of storing it twice",
+    request=NoteBody,
+    response=Note,
+    tags=["incidents"],
+)
 async def add_note(request: web.Request) -> web.Response:
     iid = _incident_id(request)
     body = await _body(request, NoteBody)
+    key = request.headers.get("Idempotency-Key")
     try:
-        note = await service.add_note(
+        note, new = await service.add_note(
             request.app[appkeys.POOL],
             request.app[appkeys.SETTINGS],
             auth.current_user(request),
             iid,
             body.body,
             client_ip=auth.client_ip(request),
+            request_key=key.strip() if key is not None else None,
         )
     except service.DispatchError as e:
         return _error(e)
-    return _json(note, status=201)
+    return _json(note, status=201 if new else 200)
 
 
 @auth.signed_in

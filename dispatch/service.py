@@ -385,24 +385,45 @@ async def add_note(
     body: str,
     *,
     client_ip: str | None = None,
-) -> dict[str, Any]:
+    request_key: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Add a note; returns it and whether it is new. With ``request_key`` (the client's
+    Idempotency-Key) a retry of the same request returns the note it stored the first time."""
     body = body.strip()
     if not body:
         raise DispatchError(422, "empty_note", "a note needs text")
     if len(body) > 4000:
         raise DispatchError(422, "note_too_long", "a note has at most 4000 characters")
+    if request_key is not None and not 1 <= len(request_key) <= 200:
+        raise DispatchError(422, "bad_idempotency_key", "an Idempotency-Key has 1 to 200 characters")
     if user.role not in states.NOTE_WRITERS:
         raise DispatchError(403, "forbidden", "your role may not add notes")
     async with pool.acquire() as conn, conn.transaction():
         await _lock_visible(conn, settings, user, incident_id)
         note = await conn.fetchrow(
-            """INSERT INTO incident_note (incident_id, user_id, username, kind, body)
-               VALUES ($1, $2, $3, 'note', $4) RETURNING id, at, username, kind, body, unit_label""",
+            """INSERT INTO incident_note (incident_id, user_id, username, kind, body, request_key)
+               VALUES ($1, $2, $3, 'note', $4, $5)
+               ON CONFLICT (user_id, request_key) WHERE request_key IS NOT NULL DO NOTHING
+               RETURNING id, at, username, kind, body, unit_label""",
             incident_id,
             user.id,
             user.username,
             body,
+            request_key,
         )
+        if note is None:
+            # a retry: the first attempt committed (the incident lock orders two racing retries)
+            first = await conn.fetchrow(
+                """SELECT id, incident_id, at, username, kind, body, unit_label FROM incident_note
+                    WHERE user_id = $1 AND request_key = $2""",
+                user.id,
+                request_key,
+            )
+            if first["incident_id"] != incident_id or first["body"] != body:
+                raise DispatchError(
+                    409, "idempotency_key_reused", "this Idempotency-Key was used for a different note"
+                )
+            return {k: first[k] for k in ("id", "at", "username", "kind", "body", "unit_label")}, False
         await audit.record(
             conn,
             user.actor(client_ip),
@@ -417,7 +438,7 @@ async def add_note(
             {"incident_id": str(incident_id), "note_id": note["id"], "agencies": await _agencies(conn, incident_id)},
             incident_id=incident_id,
         )
-    return dict(note)
+    return dict(note), True
 
 
 # --- escalation timers ------------------------------------------------------------------------

@@ -260,12 +260,26 @@
     }
   });
 
+  // One Idempotency-Key per note: sending again after an error (the reply may have been lost
+  // after the note was stored) reuses it, so the note is stored once.
+  let pendingNote = null;
+  function newKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);  // works on plain-HTTP LAN consoles, unlike crypto.randomUUID
+    return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
   $("note-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const text = $("note-input").value.trim();
     if (!text || !selectedId) return;
+    if (!pendingNote || pendingNote.text !== text || pendingNote.incident !== selectedId) {
+      pendingNote = { text, incident: selectedId, key: newKey() };
+    }
     try {
-      await api("/incidents/" + selectedId + "/notes", { method: "POST", body: { body: text } });
+      await api("/incidents/" + selectedId + "/notes", {
+        method: "POST", body: { body: text }, headers: { "Idempotency-Key": pendingNote.key },
+      });
+      pendingNote = null;
       $("note-input").value = "";
       refreshDetail();
     } catch (err) {

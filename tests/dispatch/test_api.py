@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import asyncpg
 import pytest
@@ -253,3 +255,39 @@ async def test_handover_reaches_the_complaint_pipeline(
         await runner.cleanup()
     row = await pool.fetchrow("SELECT state, complaint_id FROM incident WHERE id = $1", made.incident_id)
     assert row["state"] == "handed_to_complaints" and row["complaint_id"] is not None
+
+
+async def test_a_note_retried_with_its_idempotency_key_is_stored_once(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client
+) -> None:
+    made = await _police_incident(pool, settings, world)
+    other = await _police_incident(pool, settings, world)
+    s = await client("op-polsek")
+    path = f"/api/v1/incidents/{made.incident_id}/notes"
+    key = {"Idempotency-Key": "7f1c0c2e-catatan-1"}
+    first = await s.post(path, json={"body": "unit 2 menuju lokasi"}, headers=key)
+    assert first.status == 201, await first.text()
+    # the reply was lost; the console sends the same request again, twice at once
+    again = await asyncio.gather(*(s.post(path, json={"body": "unit 2 menuju lokasi"}, headers=key) for _ in range(2)))
+    assert [r.status for r in again] == [200, 200]
+    assert {(await r.json())["id"] for r in again} == {(await first.json())["id"]}
+    # the same key for something else is refused, not silently answered with the old note
+    r = await s.post(f"/api/v1/incidents/{other.incident_id}/notes", json={"body": "lain"}, headers=key)
+    assert r.status == 409 and (await r.json())["error"] == "idempotency_key_reused"
+    r = await s.post(path, json={"body": "teks lain"}, headers=key)
+    assert r.status == 409
+    # another user's key space is their own; without a key every post is a new note
+    r = await (await client("supervisor")).post(path, json={"body": "dari supervisor"}, headers=key)
+    assert r.status == 201
+    for _ in range(2):
+        assert (await s.post(path, json={"body": "tanpa kunci"})).status == 201
+    bodies = await pool.fetch(
+        "SELECT body FROM incident_note WHERE incident_id = $1 AND kind = 'note' ORDER BY id", made.incident_id
+    )
+    assert [b["body"] for b in bodies] == ["unit 2 menuju lokasi", "dari supervisor", "tanpa kunci", "tanpa kunci"]
+    audited = await pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'incident.note' AND object_id = $1", str(made.incident_id)
+    )
+    assert audited == 4
+    r = await s.post(path, json={"body": "x"}, headers={"Idempotency-Key": "k" * 201})
+    assert r.status == 422
