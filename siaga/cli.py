@@ -282,11 +282,31 @@ async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) ->
                 continue  # registered earlier but its secret is lost: leave it, it is not simulated
             nd = await add_device(conn, device_id, f"Tombol panik demo {i + 1}", description="simulasi")
             devices[device_id] = nd.secret
+        await _demo_roster(conn)
     logins_file.write_text(json.dumps(logins, indent=1))
     os.chmod(logins_file, 0o600)
     devices_file.write_text(json.dumps(devices, indent=1))
     os.chmod(devices_file, 0o600)
     return logins, sorted(devices.items())
+
+
+async def _demo_roster(conn: asyncpg.Connection) -> None:
+    """Three 8-hour shifts (WIB) for the demo's Polres and Dishub, their operator on today's and
+    tomorrow's, so the roster page has content and presence-aware routing is on for them."""
+    from datetime import datetime, timedelta
+
+    from core import audit
+    from dispatch import roster
+
+    today = datetime.now(roster.WIB).date()
+    for agency_code, username in (("polres-wonosobo", "polres"), ("dishub", "dishub")):
+        agency_id = await conn.fetchval("SELECT id FROM agency WHERE code = $1", agency_code)
+        if agency_id is None or await roster.shifts(conn, agency_id):
+            continue
+        for code, name, starts in (("P", "Pagi", "07:00"), ("S", "Siang", "15:00"), ("M", "Malam", "23:00")):
+            await roster.save_shift(conn, audit.SYSTEM, agency_id, roster.make_shift(code, name, starts, 8))
+            for day in (today, today + timedelta(days=1)):
+                await roster.assign(conn, audit.SYSTEM, agency_id, code, day, username, on_call=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:

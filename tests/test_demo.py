@@ -55,6 +55,14 @@ async def test_demo_starts_everything_embedded_and_receipts_presses(tmp_path: Pa
                 f"http://127.0.0.1:{port}/api/v1/login", json={"username": "polres", "password": logins["polres"]}
             ) as r:
                 assert r.status == 200
+                token = (await r.json())["token"]
+            # the demo's Polres works three shifts, and its operator is on today's
+            async with http.get(
+                f"http://127.0.0.1:{port}/api/v1/roster/polres-wonosobo/shifts",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as r:
+                assert r.status == 200, await r.text()
+                assert sorted(s["code"] for s in await r.json()) == ["M", "P", "S"]
     finally:
         proc.terminate()
         try:
