@@ -11,8 +11,30 @@ from core.settings import Settings
 
 
 def free_port() -> int:
+    """A port free now, for a child process that binds it a moment later.
+
+    Taken below the kernel's ephemeral range where there is room: a port from bind(0) comes from
+    that range, and in the seconds a child takes to start it may become the source port of some
+    outgoing connection (roles open dozens), so the child fails with EADDRINUSE.
+    """
+    import random
     import socket
 
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    if low > 11000:
+        rng = random.Random()
+        for _ in range(100):
+            port = rng.randrange(10000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

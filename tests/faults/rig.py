@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import secrets
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,12 +19,12 @@ import asyncpg
 from core.db import migrate
 from core.settings import Settings
 from gateway.devices import GATEWAY_USERNAME, add_device
-from siaga.procs import RoleProcess, role_env
+from siaga.procs import RoleProcess, free_port, role_env
 from tests.dispatch import factory
 from tests.faults.pg import PgProcess
 from tests.faults.proxy import TcpProxy
 from tests.gateway.harness import Stack, make_stack
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 
 
 @dataclass
@@ -73,11 +71,8 @@ class Rig:
     def role(self, name: str) -> RoleProcess:
         if name not in self.roles:
             env = role_env(self.role_settings, **self.env)
-            # role_env probes its ports with bind(0): fine at once, racy for a child that binds seconds later
-            env["SIAGA_OSMAND_PORT"] = str(listen_port())
-            env["SIAGA_GT06_PORT"] = str(listen_port())
             if name == "web":
-                self.http_port = listen_port()
+                self.http_port = free_port()
                 if self.web_proxy is not None:
                     self.web_proxy.target_port = self.http_port
                 env["SIAGA_HTTP_PORT"] = str(self.http_port)
@@ -181,25 +176,6 @@ def pg_home(exits: contextlib.ExitStack | contextlib.AsyncExitStack) -> Path:
     home.chmod(0o755)
     exits.callback(shutil.rmtree, home, True)
     return home
-
-
-def listen_port() -> int:
-    """A free port below the ephemeral range, for a child that binds it seconds later: a port
-    from bind(0) may meanwhile become the source port of someone's outgoing connection."""
-    try:
-        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return free_port()
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(10000, max(10001, low))
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    return free_port()
 
 
 async def _own_database(pg: PgProcess) -> str:

@@ -102,7 +102,7 @@ class Driver:
     ack_device: Callable[[str], bool] = lambda device_id: True
     telemetry_every_s: float = 0.5
     complaint_every_s: float = 0.3
-    # also add one note to each acknowledged incident (POST /notes has no idempotency key)
+    # the operator adds a note to each incident instead of acknowledging it
     with_notes: bool = False
     actions: list[Action] = field(default_factory=list)
     _acted: set[str] = field(default_factory=set)
@@ -162,6 +162,7 @@ class Driver:
                                 f"/api/v1/incidents/{inc['id']}/notes",
                                 json={"body": "unit 2 menuju lokasi"},
                             )
+                            continue
                         action = Action("incident.acknowledged", inc["id"])
                         self.actions.append(action)
                         await client.act(
