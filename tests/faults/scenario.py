@@ -102,6 +102,14 @@ async def run_row(
             return out.timers_overdue == 0
 
         await wait_for(timers_caught_up, timeout=60, interval=0.5, what="dispatch to fire every due timer")
+        async def telemetry_in() -> bool:
+            out = await check(rig.dsn, devices, [])
+            return out.telemetry_stored >= out.telemetry_sent
+
+        # QoS 1 telemetry is acked after commit, so it should all arrive, if later than the alerts
+        # (its session reconnects on its own backoff); a broker SIGKILL may lose what it had acked
+        with contextlib.suppress(AssertionError):
+            await wait_for(telemetry_in, timeout=30, interval=0.5, what="telemetry")
         if settled is not None:
             end = await wait_for(lambda: settled(rig), timeout=60, interval=0.5, what="the row's own end state")
             if isinstance(end, str):

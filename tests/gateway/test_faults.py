@@ -33,6 +33,7 @@ async def all_receipted(devices: list[SimDevice]) -> bool:
     return outstanding(devices) == 0
 
 
+@pytest.mark.slow  # ~45 s here; `make test` keeps the short rows of tests/faults, `make faults` runs this
 async def test_gateway_sigkill_during_a_burst_loses_and_doubles_nothing(stack: Stack) -> None:
     creds = await stack.add_devices(100)
     gateway = GatewayProcess(stack)
