@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import statistics
 import sys
 import time
@@ -171,9 +172,14 @@ class RawAlerts:
 @dataclass
 class ConsoleWatch:
     """A signed-in command-centre console on the WebSocket stream, noting when each incident of a
-    device arrived ('incident.routed', as dispatch/bench.py press_to_console counts it)."""
+    device arrived ('incident.routed', as dispatch/bench.py press_to_console counts it). Like the
+    console page, it reconnects with its cursor when the server closes the socket (a subscriber
+    that falls 5,000 events behind is closed with 4008)."""
 
     seen: list[tuple[str, float]] = field(default_factory=list)
+    cursor: str | None = None
+    closes: list[int | None] = field(default_factory=list)
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -196,26 +202,39 @@ class ConsoleWatch:
                                 token = (await r.json())["token"]
                                 break
                     await asyncio.sleep(0.5)
-            headers = {"Authorization": f"Bearer {token}"}
-            async with http.ws_connect(f"{web_url}/api/v1/stream", headers=headers, heartbeat=20) as ws:
+            task = asyncio.create_task(watch._run(http, web_url, token), name="console-watch")
+            try:
                 async with asyncio.timeout(30):
-                    while (await ws.receive_json())["type"] != "caught_up":
-                        pass
-                task = asyncio.create_task(watch._read(ws), name="console-watch")
-                try:
-                    yield watch
-                finally:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                    await watch.caught_up.wait()
+                yield watch
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                continue
-            data = orjson.loads(msg.data)
-            if data.get("kind") == "incident.routed":
-                self.seen.append(((data.get("data") or {}).get("device_id", ""), time.time()))
+    async def _run(self, http: aiohttp.ClientSession, web_url: str, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        while True:
+            url = f"{web_url}/api/v1/stream" + (f"?cursor={self.cursor}" if self.cursor else "")
+            try:
+                async with http.ws_connect(url, headers=headers, heartbeat=20) as ws:
+                    async for msg in ws:
+                        if msg.type == aiohttp.WSMsgType.TEXT:
+                            self._note(orjson.loads(msg.data))
+                    self.closes.append(ws.close_code)
+                    log.warning("console stream closed (%s); resuming from %s", ws.close_code, self.cursor)
+            except aiohttp.ClientError as e:
+                self.closes.append(None)
+                log.warning("console stream failed: %r", e)
+            await asyncio.sleep(0.2)
+
+    def _note(self, data: dict[str, Any]) -> None:
+        if data.get("cursor"):
+            self.cursor = data["cursor"]
+        if data.get("type") == "caught_up":
+            self.caught_up.set()
+        elif data.get("kind") == "incident.routed":
+            self.seen.append(((data.get("data") or {}).get("device_id", ""), time.time()))
 
 
 @dataclass
@@ -327,7 +346,8 @@ async def db_outcome(pool: asyncpg.Pool, pressed: list[tuple[str, int, float]]) 
     row = await pool.fetchrow(
         """SELECT count(DISTINCT (a.device_id, a.seq)) FILTER (WHERE i.id IS NOT NULL) AS with_incident,
                   count(i.id) AS incidents,
-                  extract(epoch FROM max(a.committed_at)) AS last_commit
+                  extract(epoch FROM max(a.committed_at)) AS last_commit,
+                  extract(epoch FROM min(a.committed_at)) AS first_commit
              FROM unnest($1::text[], $2::bigint[]) AS p(device_id, seq)
              JOIN alert a ON a.device_id = p.device_id AND a.seq = p.seq
              LEFT JOIN incident i ON i.alert_id = a.id""",
@@ -340,6 +360,7 @@ async def db_outcome(pool: asyncpg.Pool, pressed: list[tuple[str, int, float]]) 
         "lost": len(set(zip(ids, seqs, strict=True))) - int(row["with_incident"]),
         "duplicate": int(row["incidents"]) - int(row["with_incident"]),
         "last_commit": float(row["last_commit"]) if row["last_commit"] is not None else None,
+        "first_commit": float(row["first_commit"]) if row["first_commit"] is not None else None,
     }
 
 
@@ -438,7 +459,7 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
         "simulator": {**sim, "cpu_share_steady": round(sim_cpu, 3)},
         "warm_up_receipt_s": round(warm, 2),
         "receipt": receipt,
-        "console": {**cons, "missing": console_missing},
+        "console": {**cons, "missing": console_missing, "stream_closes": console.closes},
         "raw": {**raw_summary, "lost": raw_lost, "pressed": len(raw_pressed)},
         "outcome": outcome,
         "all_receipted": receipted,
@@ -475,7 +496,7 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
                 f"{len(raw_pressed)} / {raw_lost} / -",
                 None,
             ),
-            ("console events missing", f"{console_missing}", "", None),
+            ("console events missing / stream reconnects", f"{console_missing} / {len(console.closes)}", "", None),
             ("buttons connected at the end", f"{connected_end:,}", "", None),
             ("telemetry committed / sent (QoS 0)", f"{tel_rows:,} / {tel_sent:,}", "", None),
             (
@@ -521,7 +542,7 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
         async with siaga_roles(env) as (roles, web_url):
             await warm_up(fleet)
             rss_before = rss_kib(roles["gateway"].pid or 0)
-            async with ConsoleWatch.running(env, web_url) as console:
+            async with ConsoleWatch.running(env, web_url) as console, profiled(roles, "burst"):
                 _say(f"(siaga) {presses:,} presses within {within_s:g} s ...\n")
                 pressed = await _burst(burst_devices, within_s)
                 last_press = max(t for _, _, t in pressed)
@@ -538,6 +559,7 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
             console_lat, console_missing = console_latency(pressed, console.seen)
             last_receipt = max(d.last_receipt_at for d in burst_devices)
     last_commit = (outcome["last_commit"] or float("nan")) - last_press
+    commit_span = (outcome["last_commit"] or float("nan")) - (outcome["first_commit"] or float("nan"))
     last_console = (max(on_console) if on_console else float("nan")) - last_press
     last_receipt_s = last_receipt - last_press
     result = {
@@ -548,9 +570,10 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
         "last_commit_s": round(last_commit, 3),
         "last_console_s": round(last_console, 3),
         "last_receipt_s": round(last_receipt_s, 3),
+        "commits_per_s": round(presses / commit_span, 1) if commit_span > 0 else None,
         "raw_last_arrival_s": round(raw_last, 3),
         "raw_received": len(raw_got),
-        "console": {**latency_summary(console_lat), "missing": console_missing},
+        "console": {**latency_summary(console_lat), "missing": console_missing, "stream_closes": console.closes},
         "outcome": outcome,
         "all_receipted": receipted,
         "gateway_rss_mib": {"before": round(rss_before / 1024, 1), "after": round(rss_after / 1024, 1)},
@@ -585,10 +608,50 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
                 None,
             ),
             ("console events missing", f"{console_missing}", "", None),
+            ("alerts committed per second (first to last commit)", f"{presses / commit_span:,.0f} /s", "", None),
             ("gateway RSS before / after", f"{rss_before / 1024:.1f} / {rss_after / 1024:.1f} MiB", "", None),
         ],
     )
     return result
+
+
+@contextlib.asynccontextmanager
+async def profiled(roles: dict[str, RoleProcess], name: str) -> AsyncIterator[None]:
+    """With SIAGA_BENCH_PYSPY=DIR, py-spy samples the gateway and dispatch during the block
+    (collapsed stacks, DIR/<name>-<role>.txt)."""
+    out = os.environ.get("SIAGA_BENCH_PYSPY")
+    procs = []
+    if out:
+        os.makedirs(out, exist_ok=True)
+        spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
+        for role in ("gateway", "dispatch"):
+            pid = roles[role].pid
+            if pid:
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        spy,
+                        "record",
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "--pid",
+                        str(pid),
+                        "-o",
+                        str(Path(out) / f"{name}-{role}.txt"),
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
+                )
+        await asyncio.sleep(1.0)
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.send_signal(2)  # SIGINT: py-spy writes what it has
+            async with asyncio.timeout(20):
+                await proc.wait()
 
 
 async def _burst(devices: list[SimDevice], within_s: float) -> list[tuple[str, int, float]]:
@@ -667,9 +730,12 @@ async def scenario_share_lazy(seconds: float) -> dict[str, Any]:
     try:
         from siaga import bench_share  # written alongside; imported only when asked for
     except ImportError:
-        _say("share: siaga/bench_share.py is not there yet; skipped\n")
-        return {"skipped": "siaga.bench_share missing"}
-    result: dict[str, Any] = await bench_share.scenario_share(seconds)
+        bench_share = None  # type: ignore[assignment]
+    scenario = getattr(bench_share, "scenario_share", None)
+    if scenario is None:
+        _say("share: siaga.bench_share.scenario_share is not there yet; skipped\n")
+        return {"skipped": "siaga.bench_share.scenario_share missing"}
+    result: dict[str, Any] = await scenario(seconds)
     return result
 
 
