@@ -13,6 +13,7 @@ import pytest
 
 from core.settings import Settings
 from gateway import retention
+from tests.support import wait_for
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -165,7 +166,11 @@ async def test_alerts_commit_while_a_long_prune_runs(pool: asyncpg.Pool) -> None
     settings = _settings(retention_batch_rows=300, retention_pause_ms=5)
     stop = asyncio.Event()
     pruning = asyncio.create_task(retention.prune_once(pool, settings, now=NOW, stop=stop))
-    await asyncio.sleep(0.2)
+
+    async def batches_committed() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM telemetry_hourly"))
+
+    await wait_for(batches_committed, what="the pruner's first batches")
     assert not pruning.done()
     async with pool.acquire() as conn, asyncio.timeout(2):
         await conn.execute("INSERT INTO device (id, name) VALUES ('btn-ret999', 'x')")
