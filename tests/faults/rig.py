@@ -80,8 +80,7 @@ class Rig:
         return self.roles[name]
 
     async def start_roles(self, *names: str) -> None:
-        # the web role first: its port was only probed free, and the other roles' outgoing
-        # connections take ephemeral ports from the same range
+        # the web role first: its port is only probed free until the child binds it
         for name in sorted(names, key=lambda n: n != "web"):
             await self.role(name).start()
         if "web" in names:
@@ -104,6 +103,7 @@ class Rig:
                 if name in self._handled or proc.proc is None or proc.proc.returncode is None:
                     continue
                 self.crashes[name] = self.crashes.get(name, 0) + 1
+                await asyncio.sleep(1.0)  # a role that cannot start (database away) is not respawned in a loop
                 await proc.start()
             await asyncio.sleep(0.2)
 
