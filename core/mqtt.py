@@ -114,6 +114,8 @@ class AsyncMqtt:
 
     # --- socket plumbing (may be called from the connect thread) ---------------------------
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._loop.is_closed():
+            return  # a client collected after its loop closed: its socket goes with it
         if threading.get_ident() == self._loop_thread:
             fn(*args)
         else:

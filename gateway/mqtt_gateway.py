@@ -19,6 +19,7 @@ each row; device status is written with its receive time and never over a newer 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -30,6 +31,7 @@ from typing import Any
 import asyncpg
 import paho.mqtt.client as mqtt
 
+from core.db import TRANSIENT_ERRORS
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
 from gateway.payloads import PayloadError, decode_alert, decode_telemetry, down_topic, parse_up_topic, receipt
@@ -152,6 +154,7 @@ class MqttGateway:
         self._alert_acks = OrderedAcks(self.alerts_conn, window, self.stats)
         self._telemetry_acks = OrderedAcks(self.telemetry_conn, window, self.stats)
         self._status: deque[tuple[str, bytes, datetime, _Pending | None, str]] = deque()
+        self._status_replay_at = datetime.now(UTC)
         self._status_wake = asyncio.Event()
         self._downlink_wake = asyncio.Event()
         self._downlink_inflight: dict[int, int] = {}  # paho mid -> downlink row id
@@ -236,6 +239,8 @@ class MqttGateway:
                 subscribed.set()
 
         client.on_subscribe = on_subscribe
+        if client is self._alerts_client:
+            self._status_replay_at = datetime.now(UTC)
         client.subscribe([(topic, 1) for topic in topics])
         if client is self._alerts_client:
             self._downlink_wake.set()  # publish what piled up while we were away
@@ -252,7 +257,11 @@ class MqttGateway:
             self._dead(entry, self._alert_acks, e.reason, e.detail, payload, msg.topic, None)
             return
         if kind == "status":
-            self._status.append((device_id, payload, received_at, entry, msg.topic))
+            # A retained status the broker replays on (re)subscribing was set before that moment,
+            # not when it arrives: dated so, it never overwrites a newer one another gateway of
+            # the share group has recorded in between.
+            at = min(received_at, self._status_replay_at) if msg.retain else received_at
+            self._status.append((device_id, payload, at, entry, msg.topic))
             self._status_wake.set()
             return
         if kind != "alert":
@@ -352,7 +361,7 @@ class MqttGateway:
                 try:
                     async with self.pool.acquire() as conn:
                         refused = await set_device_status(conn, device_id, text == "online", at)
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                except TRANSIENT_ERRORS as e:
                     log.warning("cannot record status of %s yet: %r", device_id, e)
                     await asyncio.sleep(0.5)
                     continue
@@ -414,7 +423,7 @@ class MqttGateway:
                                 qos=1,
                             )
                             self._downlink_inflight[info.mid] = r["id"]
-                except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as e:
+                except TRANSIENT_ERRORS as e:
                     log.warning("downlink outbox unavailable: %r", e)
                     if listener is not None:
                         await self._release_listener(listener, wake)
@@ -430,11 +439,11 @@ class MqttGateway:
                 await asyncio.shield(self._release_listener(listener, wake))
 
     async def _release_listener(self, conn: asyncpg.Connection, callback: Any) -> None:
-        try:
-            if not conn.is_closed():
-                await conn.remove_listener("siaga_downlink", callback)
-        finally:
-            await self.pool.release(conn)
+        # when the database went away asyncpg may already have released (and closed) this pool
+        # connection: then even is_closed() raises, and the release below is a no-op
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await conn.remove_listener("siaga_downlink", callback)
+        await self.pool.release(conn)
 
 
 def _encode(payload: Any) -> bytes:
