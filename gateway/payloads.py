@@ -33,7 +33,13 @@ class PayloadError(ValueError):
 
 
 def parse_device_time(value: object) -> datetime | None:
-    """Epoch seconds (int/float, or milliseconds when clearly so) or ISO-8601 -> aware UTC datetime."""
+    """Epoch seconds (int/float, or milliseconds when clearly so) or ISO-8601 -> aware UTC datetime.
+
+    A well-formed time outside 2000..2100 is a device clock that lost its setting (an RTC reset
+    to 1970 after a flat battery, a GPS week rollover): it gives None, "device time unknown", so
+    the alert still becomes an incident (on server time) and the raw payload keeps what was sent.
+    Refusing it would dead-letter every press of that button until someone resets its clock.
+    """
     if value is None:
         return None
     if isinstance(value, bool):
@@ -43,7 +49,7 @@ def parse_device_time(value: object) -> datetime | None:
         if seconds > _MAX_EPOCH * 10:  # milliseconds
             seconds /= 1000.0
         if not _MIN_EPOCH <= seconds <= _MAX_EPOCH:
-            raise ValueError(f"epoch {value} is outside 2000..2100")
+            return None
         return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str):
         text = value.strip()
@@ -58,7 +64,7 @@ def parse_device_time(value: object) -> datetime | None:
         except (ValueError, OverflowError):
             raise ValueError(f"not an ISO-8601 time: {value[:40]!r}") from None
         if not _MIN_EPOCH <= parsed.timestamp() <= _MAX_EPOCH:
-            raise ValueError(f"time {value[:40]!r} is outside 2000..2100")
+            return None
         return parsed
     raise ValueError(f"not a time: {value!r}")
 
