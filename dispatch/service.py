@@ -124,14 +124,25 @@ async def _route_batch(
     directory: routing.Directory,
 ) -> None:
     decisions = [(inc, decide(inc, rules, directory)) for inc in incs]
+    # The track row is the "routed" mark. An incident claimed here may have been routed since
+    # this statement's snapshot (an operator acting on it routes it on the spot, and a row lock
+    # released by a commit does not refresh the claim's NOT EXISTS): such ones are left alone.
+    fresh = {
+        r["incident_id"]
+        for r in await conn.fetch(
+            """INSERT INTO incident_track (incident_id, dispatch, route_reason)
+               SELECT * FROM unnest($1::uuid[], $2::boolean[], $3::text[])
+               ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id""",
+            [inc["id"] for inc, _ in decisions],
+            [d.dispatch for _, d in decisions],
+            [d.reason for _, d in decisions],
+        )
+    }
+    decisions = [(inc, d) for inc, d in decisions if inc["id"] in fresh]
     await conn.executemany(
         """INSERT INTO incident_assignment (incident_id, agency_id, reason) VALUES ($1, $2, $3)
            ON CONFLICT DO NOTHING""",
         [(inc["id"], agency_id, why) for inc, d in decisions for agency_id, why in d.assignments],
-    )
-    await conn.executemany(
-        "INSERT INTO incident_track (incident_id, dispatch, route_reason) VALUES ($1, $2, $3)",
-        [(inc["id"], d.dispatch, d.reason) for inc, d in decisions],
     )
     await audit.record_many(
         conn,

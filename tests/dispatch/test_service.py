@@ -166,3 +166,32 @@ async def test_purge_forgets_old_sessions_not_the_audit(
         await conn.execute("UPDATE login_attempt SET at = now() - interval '8 days'")
         assert await auth.purge(conn) == 3
         assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'login%'") == 2
+
+
+async def test_an_incident_routed_meanwhile_is_not_routed_twice(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World
+) -> None:
+    """The router's claim can hold an incident an operator's action routed after the claim's
+    snapshot (a released row lock does not refresh NOT EXISTS): that one must be left alone,
+    not fail the whole batch (it took the dispatch role down under the fault matrix)."""
+    async with pool.acquire() as conn:
+        first = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
+        second = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
+    await service.route_pending(pool, settings)
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT * FROM incident_routing_input WHERE id = ANY($1::uuid[]) ORDER BY created_at",
+            [first.incident_id, second.incident_id],
+        )
+        # the batch that claimed both before the first was routed elsewhere
+        await conn.execute("DELETE FROM incident_track WHERE incident_id = $1", second.incident_id)
+        await conn.execute("DELETE FROM dispatch_timer WHERE incident_id = $1", second.incident_id)
+        await service._route_batch(
+            conn, settings, rows, await service.load_rules(conn), await service.load_directory(conn)
+        )
+    for made in (first, second):
+        n = await pool.fetchval(
+            "SELECT count(*) FROM event WHERE kind = 'incident.routed' AND incident_id = $1", made.incident_id
+        )
+        timers = await pool.fetchval("SELECT count(*) FROM dispatch_timer WHERE incident_id = $1", made.incident_id)
+        assert (n, timers) == ((1, 2) if made is first else (2, 2)), made
