@@ -482,6 +482,19 @@ async def _history(
         after,
         note[:10000],
     )
+    # the history is the complaint's own story; the audit log is the system-wide, hash-chained
+    # record of every state change, and carries each one too
+    from core import audit
+
+    await audit.record(
+        conn,
+        audit.Actor(username=actor.name or str(actor.role), user_id=actor.user_id, role=str(actor.role)),
+        f"complaint.{action}",
+        object_type="complaint",
+        object_id=str(complaint_id),
+        before=before,
+        after=(after or {}) | ({"note": note[:2000]} if note else {}),
+    )
 
 
 def state_of(row: asyncpg.Record) -> ComplaintState:

@@ -112,6 +112,15 @@ async def test_full_pipeline(
         assert [h["action"] for h in hist] == ["create", "dispose", "follow_up", "accept"]
         assert hist[1]["before"]["status"] == "verifikasi" and hist[1]["after"]["status"] == "disposisi"
         assert hist[1]["actor_name"] == "sari" and hist[1]["actor_role"] == "complaint_staff"
+        # each change is also in the hash-chained audit log, once, by the same actor
+        audited = await conn.fetch(
+            """SELECT action, username, role FROM audit_log
+                WHERE object_type = 'complaint' AND object_id = $1 ORDER BY id""",
+            str(cid),
+        )
+        assert [(a["action"], a["username"], a["role"]) for a in audited] == [
+            (f"complaint.{h['action']}", h["actor_name"], h["actor_role"]) for h in hist
+        ]
 
         evs = await committed_events(conn, lambda e: e.complaint_id == cid, 4)
         assert [e.kind for e in evs] == [
@@ -336,8 +345,13 @@ async def test_reporter_identity_is_for_staff_and_audited(pool: asyncpg.Pool, cl
             await store.reporter_identity(conn, cid, LEADER)
         who = await store.reporter_identity(conn, cid, Actor(Role.COMPLAINT_STAFF, None, "sari"), client_ip="10.0.0.5")
         assert who["reporter_name"] == "Budi"
-        rows = await conn.fetch("SELECT username, action, client_ip FROM audit_log WHERE object_id = $1", str(cid))
-        assert [(r["username"], r["action"]) for r in rows] == [("sari", "complaint.view_reporter")]
+        rows = await conn.fetch(
+            "SELECT username, action, client_ip FROM audit_log WHERE object_type = 'complaint' AND object_id = $1",
+            str(cid),
+        )
+        # the complaint's creation (by the citizen) and the view of who reported it
+        assert [r["action"] for r in rows] == ["complaint.create", "complaint.view_reporter"]
+        assert (rows[1]["username"], str(rows[1]["client_ip"])) == ("sari", "10.0.0.5")
 
 
 async def test_categories(pool: asyncpg.Pool, categories: dict[str, int]) -> None:
