@@ -18,6 +18,7 @@ from aiohttp import web
 from complaints import store
 from complaints.model import SlaLimits
 from core import appkeys
+from core.db import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ async def sweep_forever(pool: asyncpg.Pool, limits: SlaLimits, interval_s: float
             async with asyncio.timeout(max(30.0, interval_s * 5)):
                 clock = await store.load_clock(pool)
                 await store.sweep(pool, clock, limits=limits)
-        except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError) as e:
+        except TRANSIENT_ERRORS as e:
             # the database is away or slow: try again next round
             log.warning("SLA sweep failed, retrying in %.0f s: %s", interval_s, e)
         await asyncio.sleep(interval_s)

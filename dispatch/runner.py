@@ -19,13 +19,15 @@ from typing import Any
 import asyncpg
 
 from core import audit, auth, events
+from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
 from dispatch import presence, service
 
 log = logging.getLogger(__name__)
 
 _PURGE_EVERY_S = 3600.0
-_NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# the database is away or cannot take the work right now (core.db): retry, do not die
+_NETWORK_ERRORS = TRANSIENT_ERRORS
 
 
 async def run_dispatch(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:

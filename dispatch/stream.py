@@ -22,13 +22,15 @@ from aiohttp import WSMsgType, web
 
 from core import appkeys, auth, events
 from core.auth import Role, User
+from core.db import TRANSIENT_ERRORS
 from dispatch import presence, states
 
 log = logging.getLogger(__name__)
 
 _QUEUE_MAX = 5000
 _CATCH_UP_PAGE = 500
-_NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# the database is away or cannot take the work right now (core.db): retry, do not die
+_NETWORK_ERRORS = TRANSIENT_ERRORS
 
 
 class Subscription:

@@ -23,13 +23,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from core import audit
+from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Any constant works; it only has to be the same for every SIAGA process.
 _RETENTION_LOCK = 0x51A6B
-_NETWORK_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# the database is away or cannot take the work right now (core.db): retry, do not die
+_NETWORK_ERRORS = TRANSIENT_ERRORS
 
 # One batch: take the oldest rows before the cutoff (b-tree order), delete them, and merge their
 # hourly aggregates into the roll-up, all in one statement.
