@@ -29,15 +29,6 @@ pytestmark = pytest.mark.faults
 
 # The outages of the issue last 30 s; the fast subset uses the same rows with short ones.
 
-# Until gateway/mqtt_gateway.py's _release_listener copes with a pool connection that died while
-# held (asyncpg >= 0.30 has already released it: is_closed() raises InterfaceError), the downlink
-# publisher takes the gateway process down when the database goes away. Strict: once fixed, the
-# rows pass and these markers must go.
-GATEWAY_LISTENER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="gateway dies when the database goes away: MqttGateway._release_listener calls is_closed() on a "
-    "pool connection asyncpg already released (InterfaceError escapes the downlink publisher)",
-)
 CUT = [pytest.param(5.0, id="5s"), pytest.param(30.0, id="30s", marks=pytest.mark.slow)]
 
 
@@ -90,11 +81,6 @@ async def test_replies_lost_to_operators(db_dsn: str, tmp_path: Path, topic_root
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="POST /api/v1/incidents/{id}/notes has no idempotency key: a note retried after a lost reply is "
-    "stored (and audited) twice",
-)
 async def test_replies_lost_notes(db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
     plan = Plan("web replies lost (notes retried)", press_s=8, fault_at_s=1)
     async with build_rig(db_dsn, tmp_path, topic_root, Options(web_proxy=True)) as rig:
@@ -201,7 +187,6 @@ async def test_broker_sigkill_and_restart(
 
 
 @pytest.mark.slow
-@GATEWAY_LISTENER_BUG
 async def test_postgres_restart(tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
     """The database crashes (pg_ctl stop -m immediate: no checkpoint) and starts again (WAL replay)."""
 
@@ -216,7 +201,6 @@ async def test_postgres_restart(tmp_path: Path, topic_root: str, fault_table: Fa
 
 
 @pytest.mark.slow
-@GATEWAY_LISTENER_BUG
 @pytest.mark.parametrize("cut_s", [30.0])
 async def test_database_unreachable(
     cut_s: float, db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable
@@ -412,11 +396,6 @@ class ResetClockDevice(SkewedDevice):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="gateway/payloads.py refuses an alert whose ts is outside 2000..2100 (dead letter, no incident, "
-    "no receipt: the button re-sends forever); it should keep the alert with device_ts unknown",
-)
 async def test_device_clock_reset_to_1970(
     db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable
 ) -> None:

@@ -67,15 +67,18 @@ class ApiClient:
             r.raise_for_status()
             return await r.json()
 
-    async def act(self, action: Action, method: str, path: str, **kw: Any) -> None:
+    async def act(
+        self, action: Action, method: str, path: str, *, extra_headers: dict[str, str] | None = None, **kw: Any
+    ) -> None:
         deadline = time.monotonic() + RETRY_FOR_S
+        headers = self.headers | (extra_headers or {})
         while True:
             action.attempts += 1
             try:
                 async with self.http.request(
                     method,
                     self.base + path,
-                    headers=self.headers,
+                    headers=headers,
                     timeout=aiohttp.ClientTimeout(total=15),
                     allow_redirects=False,
                     **kw,
@@ -161,6 +164,8 @@ class Driver:
                                 "POST",
                                 f"/api/v1/incidents/{inc['id']}/notes",
                                 json={"body": "unit 2 menuju lokasi"},
+                                # the console's key: a retry after a lost reply is the same note
+                                extra_headers={"Idempotency-Key": f"note-{inc['id']}"},
                             )
                             continue
                         action = Action("incident.acknowledged", inc["id"])
