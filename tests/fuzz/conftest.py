@@ -23,7 +23,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write = terminalreporter.write_line
     terminalreporter.section(f"fuzz: inputs per decoder (SIAGA_FUZZ_EXAMPLES={EXAMPLES})")
     for decoder, n in sorted(TALLY.items()):
-        write(f"  {decoder:<34} {n:>10,} inputs")
+        write(f"  {decoder:<40} {n:>10,} inputs")
     write("  per test:")
     for name, (seconds, outcome) in sorted(_DURATIONS.items()):
         write(f"  {name:<62} {seconds:>8.1f} s  {outcome}")

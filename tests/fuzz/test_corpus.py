@@ -31,6 +31,7 @@ KNOWN = {
         "cr-line-endings.csv": "dispatch/roster.py parse_csv: csv.Error (new-line character in unquoted field)",
         "month-year-0.month": "dispatch/roster.py parse_month: ValueError (year 0 is out of range)",
         "month-9999-12.month": "dispatch/roster.py parse_month: ValueError (year 10000 is out of range)",
+        "month-sinhala-digit-year-0.month": "dispatch/roster.py parse_month: ValueError (\\d: Sinhala digits)",
     }
 }
 
