@@ -168,6 +168,30 @@ def cmd_audit(args: argparse.Namespace) -> None:
         )
 
 
+def cmd_retention(args: argparse.Namespace) -> None:
+    """One telemetry retention pass now (the gateway role runs one every hour by itself)."""
+    from gateway.retention import prune_once
+
+    settings = _settings()
+    if args.keep_days is not None:
+        settings = settings.model_copy(update={"telemetry_keep_days": args.keep_days})
+
+    async def run() -> Any:
+        dsn = _dsn(settings)
+        await migrate(dsn)
+        async with open_pool(dsn, max_size=2) as pool:
+            return await prune_once(pool, settings)
+
+    result = asyncio.run(run())
+    if result.skipped:
+        sys.exit("retensi sedang dijalankan proses lain (gateway); coba lagi nanti")
+    print(
+        f"{result.rows:,} baris telemetri diringkas per jam lalu dihapus ({result.batches} batch, "
+        f"{result.seconds:.1f} s, {result.rows_per_s:,.0f} baris/s); {result.rollup_writes:,} tulisan ringkasan, "
+        f"{result.rollups_dropped:,} ringkasan lama dihapus"
+    )
+
+
 def cmd_roster(args: argparse.Namespace) -> None:
     """The monthly duty roster as CSV (tanggal,shift,pengguna,siaga): import replaces the month."""
     from core.audit import Actor
@@ -477,6 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     asub = aud.add_subparsers(dest="audit_cmd", required=True)
     asub.add_parser("verify", help="walk the hash chain; exit 1 at the first edited or missing entry")
     aud.set_defaults(fn=cmd_audit)
+
+    ret = sub.add_parser("retention", help="telemetry retention (roll up and delete old readings)")
+    retsub = ret.add_subparsers(dest="retention_cmd", required=True)
+    rrun = retsub.add_parser("run", help="one pass now, in batches; the gateway role runs one every hour")
+    rrun.add_argument("--keep-days", type=float, default=None, help="override SIAGA_TELEMETRY_KEEP_DAYS")
+    ret.set_defaults(fn=cmd_retention)
 
     rost = sub.add_parser("roster", help="duty roster (piket) of an agency, monthly CSV")
     rosub = rost.add_subparsers(dest="roster_cmd", required=True)

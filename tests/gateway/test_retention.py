@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -183,3 +185,18 @@ async def test_alerts_commit_while_a_long_prune_runs(pool: asyncpg.Pool) -> None
     partial = await pruning
     assert 0 < partial.rows < 10 * 35 * 24 * 20
     assert await pool.fetchval("SELECT sum(readings) FROM telemetry_hourly") == partial.rows
+
+
+async def test_cli_runs_one_pass(pool: asyncpg.Pool, db_dsn: str) -> None:
+    rows = await _readings(pool, n_devices=2, days=3, per_hour=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIAGA_")} | {"SIAGA_DATABASE_URL": db_dsn}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "siaga.cli", "retention", "run", "--keep-days", "1",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out = (await proc.communicate())[0].decode()
+    assert proc.returncode == 0, out
+    # NOW is in the past of the real clock, so "older than a day" is every row but today's
+    left = await pool.fetchval("SELECT count(*) FROM telemetry")
+    assert f"{len(rows) - left:,} baris telemetri diringkas" in out
+    assert await pool.fetchval("SELECT sum(readings) FROM telemetry_hourly") == len(rows) - left
