@@ -25,7 +25,7 @@ WIB = ZoneInfo("Asia/Jakarta")
 DAY = timedelta(hours=24)
 CSV_COLUMNS = ("tanggal", "shift", "pengguna", "siaga")
 _CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"\A([0-9]{4})-([0-9]{2})\Z")  # ASCII digits only (\d takes any script's)
 _YES = frozenset({"ya", "y", "1", "true"})
 _NO = frozenset({"", "tidak", "t", "n", "0", "false"})
 # roles that may stand in any agency's roster (an on-call supervisor, the desk)
@@ -115,8 +115,8 @@ def shift_at(shifts: list[Shift], at: datetime) -> tuple[Shift, date] | None:
 def parse_month(text: str) -> tuple[date, date]:
     """'YYYY-MM' -> (first day, first day of the next month)."""
     m = _MONTH.match(text.strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise RosterError("bad_month", f"bulan {text!r} tidak sah (YYYY-MM)")
+    if not m or not 1 <= int(m.group(2)) <= 12 or not 2000 <= int(m.group(1)) <= 2099:
+        raise RosterError("bad_month", f"bulan {text[:20]!r} tidak sah (YYYY-MM, tahun 2000-2099)")
     first = date(int(m.group(1)), int(m.group(2)), 1)
     nxt = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, nxt
@@ -147,10 +147,27 @@ def parse_csv(
 ) -> list[RosterRow]:
     """The rows of a monthly roster CSV; every problem is reported with its line number at once."""
     first, nxt = parse_month(month)
+    # newline="": the csv module then takes CR, LF and CRLF line ends (a file from any editor)
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        return _parse_rows(reader, month, first, nxt, shift_codes, people, agency_id)
+    except csv.Error as e:  # a field over the csv module's limit, a stray quote at the end
+        where = f"baris {reader.line_num}"
+        raise RosterError("bad_csv", f"{where}: CSV tidak sah ({e})", [f"{where}: {e}"]) from None
+
+
+def _parse_rows(
+    reader: Any,
+    month: str,
+    first: date,
+    nxt: date,
+    shift_codes: set[str],
+    people: dict[str, Person],
+    agency_id: int,
+) -> list[RosterRow]:
     errors: list[str] = []
     rows: list[RosterRow] = []
     seen: dict[tuple[date, str, str], int] = {}
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     header = next(reader, None)
     if header is None:
         raise RosterError("empty_csv", "berkas CSV kosong")

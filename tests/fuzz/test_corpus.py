@@ -25,15 +25,7 @@ from tests.fuzz.test_roster_csv import PEOPLE, SHIFTS
 
 # Inputs that still crash code this suite may not edit (reported to the integrator): strict xfail,
 # so the fix turns them into failures that ask for the mark to go.
-KNOWN = {
-    "roster": {
-        "field-over-csv-limit.csv": "dispatch/roster.py parse_csv: csv.Error (field larger than field limit)",
-        "cr-line-endings.csv": "dispatch/roster.py parse_csv: csv.Error (new-line character in unquoted field)",
-        "month-year-0.month": "dispatch/roster.py parse_month: ValueError (year 0 is out of range)",
-        "month-9999-12.month": "dispatch/roster.py parse_month: ValueError (year 10000 is out of range)",
-        "month-sinhala-digit-year-0.month": "dispatch/roster.py parse_month: ValueError (\\d: Sinhala digits)",
-    }
-}
+KNOWN: dict[str, dict[str, str]] = {}
 
 
 pytestmark = pytest.mark.fuzz

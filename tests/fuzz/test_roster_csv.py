@@ -1,7 +1,7 @@
-"""The duty roster's monthly CSV import and month parameter (dispatch/roster.py, not edited
-here): rows, or a RosterError listing the problems by line; nothing else. Two kinds of input
-escape as other errors today (csv.Error, and ValueError from parse_month): they are tolerated here
-and counted, kept in tests/fuzz/corpus/roster and xfail (strict) in test_corpus.py until fixed."""
+"""The duty roster's monthly CSV import and month parameter (dispatch/roster.py): rows, or a
+RosterError listing the problems by line; nothing else. The inputs that once escaped as other
+errors (csv.Error on a bare CR or a huge field, ValueError for year 0 or 9999-12, a year in
+Sinhala digits) are in tests/fuzz/corpus/roster."""
 
 from __future__ import annotations
 
@@ -32,11 +32,6 @@ def check_csv(text: str, month: str = MONTH) -> None:
     fed("roster parse_csv")
     try:
         rows = roster.parse_csv(text, month, SHIFTS, PEOPLE, 1)
-    except csv.Error:
-        # KNOWN: csv.Error escapes parse_csv (a bare CR line end, a field over 131072 characters);
-        # reported, xfail in test_corpus.py; counted so the summary shows how often
-        fed("roster parse_csv: csv.Error (known)")
-        return
     except roster.RosterError as e:
         assert e.code and str(e) and all(err.startswith("baris ") for err in e.errors), (e.code, e.errors)
         return
@@ -78,10 +73,6 @@ def test_month(text: str) -> None:
     fed("roster parse_month")
     try:
         first, nxt = roster.parse_month(text)
-    except ValueError:
-        # KNOWN: year 0 (also in other scripts' digits) and 9999-12 escape as ValueError;
-        # reported, xfail in test_corpus.py; counted so the summary shows how often
-        fed("roster parse_month: ValueError (known)")
     except roster.RosterError as e:
         assert e.code == "bad_month"
     else:
