@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections import deque
@@ -503,7 +504,17 @@ def _json_payload(raw: bytes, alert: AlertIn) -> str:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         data = None
-    return (raw if isinstance(data, dict) else alert.model_dump_json().encode()).decode()
+    if not isinstance(data, dict):
+        return alert.model_dump_json()
+    if b"\\u0000" in raw:
+        # jsonb takes no NUL in a string: an ignored member carrying one must not cost the alert
+        # (it would be refused by the database and the button would re-send it for ever)
+        return _NUL_ESCAPE.sub(rb"\1\\ufffd", raw).decode()
+    return raw.decode()
+
+
+# a JSON \u0000 escape: preceded by an even number of backslashes (so not itself escaped text)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 def _telemetry_record(job: _PositionJob) -> tuple[Any, ...]:

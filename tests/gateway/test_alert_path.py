@@ -189,12 +189,24 @@ async def _has_state(dev, seq: int, state: str) -> bool:  # type: ignore[no-unty
 
 
 async def test_a_payload_the_database_refuses_is_dead_lettered_and_the_rest_flows(stack: Stack) -> None:
-    """Valid JSON that PostgreSQL's jsonb refuses (a NUL in a string) must not wedge the pipeline:
-    the batch is retried item by item and only the poison message is dead-lettered."""
+    """An alert PostgreSQL refuses must not wedge the pipeline: the batch is retried item by item
+    and only the poison message is dead-lettered. (No payload that decodes is known to be refused
+    today, so a trigger plays the database's part: the refusal is real, only its cause is staged.)"""
     creds = await stack.add_devices(2)
+    async with stack.pool.acquire() as conn:
+        await conn.execute(
+            f"""CREATE FUNCTION refuse_seq_7() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.device_id = '{creds[1][0]}' AND NEW.seq = 7 THEN
+                        RAISE EXCEPTION 'staged refusal' USING ERRCODE = 'check_violation';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER refuse_seq_7 BEFORE INSERT ON alert FOR EACH ROW EXECUTE FUNCTION refuse_seq_7();"""
+        )
     async with gateway_running(stack):
         good, bad = await stack.start_devices(creds)
-        poison = b'{"seq": 7, "type": "panic", "note": "\\u0000"}'
+        poison = b'{"seq": 7, "type": "panic"}'
         bad.client.publish(f"{bad.root}/devices/{bad.device_id}/alert", poison, qos=1)
         seqs = [good.press() for _ in range(3)]
         async with asyncio.timeout(10):
@@ -208,3 +220,17 @@ async def test_a_payload_the_database_refuses_is_dead_lettered_and_the_rest_flow
         row = await conn.fetchrow("SELECT reason, device_id, payload FROM dead_letter")
     assert (row["reason"], row["device_id"], row["payload"]) == ("rejected_by_database", bad.device_id, poison)
     assert await count(stack, "SELECT count(*) FROM incident") == 4
+
+
+async def test_a_nul_in_an_ignored_member_does_not_cost_the_alert(stack: Stack) -> None:
+    """jsonb takes no NUL: the payload kept for the record has it replaced, and the alert is an incident."""
+    creds = await stack.add_devices(1)
+    async with gateway_running(stack):
+        (dev,) = await stack.start_devices(creds)
+        dev.client.publish(
+            f"{dev.root}/devices/{dev.device_id}/alert", b'{"seq": 7, "type": "panic", "note": "a\\u0000b"}', qos=1
+        )
+        await wait_for(lambda: _at_least(stack, "SELECT count(*) FROM incident", 1), what="the incident")
+    async with stack.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT payload->>'note' FROM alert WHERE seq = 7") == "a\ufffdb"
+        assert await conn.fetchval("SELECT count(*) FROM dead_letter") == 0
