@@ -90,7 +90,6 @@ class FleetStats:
     connects: int = 0
     connect_failures: int = 0
     reconnects: int = 0
-    first_connect_at: float = 0.0
     all_connected_at: float = 0.0
     ramp_started_at: float = 0.0
     samples: list[tuple[float, float, int]] = field(default_factory=list)  # (t, cpu s, rss KiB)
@@ -377,8 +376,6 @@ class Fleet:
                     self.stats.all_connected_at = time.monotonic()
                     self.stats.connects = len(self.devices)
                     self._all_connected.set()
-            if not self.stats.first_connect_at and any(d.conn.connected for d in self.devices[:1]):
-                self.stats.first_connect_at = time.monotonic()
             self.stats.samples.append((time.monotonic() - t0, cpu_seconds(), rss_kib()))
             await asyncio.sleep(0.1 if not self._all_connected.is_set() else 5.0)
 
