@@ -224,42 +224,14 @@ async def shift_report(
         limit,
     )
 
-    def secs(v: float | None) -> str:
-        return "" if v is None else f"{v:.0f}"
+    from dispatch import roster  # the roster owns the report's shape: page, CSV and dashboard alike
 
     return Table(
         "piket",
         "Laporan per instansi dan shift piket (terbaru dulu"
         + (f"; {limit} baris pertama, semua di CSV)" if limit else ")"),
-        [
-            "instansi",
-            "shift",
-            "tanggal_wib",
-            "mulai_wib",
-            "selesai_wib",
-            "alarm_masuk",
-            "diterima",
-            "p50_detik",
-            "p90_detik",
-            "eskalasi_tanpa_tanggapan",
-            "jam_tanpa_operator",
-        ],
-        [
-            [
-                r["agency"],
-                r["shift_code"] or "(di luar jadwal)",
-                r["day"].isoformat() if r["day"] else "",
-                _wib(r["starts_at"]),
-                _wib(r["ends_at"]),
-                r["alerts"],
-                r["acknowledged"],
-                secs(r["ack_p50_s"]),
-                secs(r["ack_p90_s"]),
-                r["unacked_escalations"],
-                "" if r["hours_unattended"] is None else f"{r['hours_unattended']:.2f}",
-            ]
-            for r in rows
-        ],
+        roster.REPORT_COLUMNS,
+        roster.report_rows([dict(r) for r in rows]),
     )
 
 
