@@ -184,26 +184,23 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
 
 
 async def presence_now(conn: asyncpg.Connection, stale_s: float) -> Table:
-    """Who is at a console now, per responding agency (dispatch's presence rows, migration 0007)."""
-    rows = await conn.fetch(
-        """WITH p AS (SELECT c.agency_id, u.username, min(c.connected_at) AS since
-                        FROM present_consoles($1) c JOIN app_user u ON u.id = c.user_id
-                       WHERE c.agency_id IS NOT NULL GROUP BY 1, 2)
-           SELECT g.name, count(p.username) AS n, string_agg(p.username, ', ' ORDER BY p.username) AS who,
-                  min(p.since) AS since,
-                  (SELECT count(*) FROM incident_assignment a JOIN incident i ON i.id = a.incident_id
-                    WHERE a.agency_id = g.id AND i.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints'))
-                      AS open_incidents
-             FROM agency g LEFT JOIN p ON p.agency_id = g.id
-            WHERE g.active AND g.kind <> 'opd'
-            GROUP BY g.id ORDER BY (g.kind <> 'command_centre'), count(p.username), g.name""",
-        stale_s,
+    """Who is at a console now, per responding agency (dispatch's presence rows, migration 0007);
+    the command centre first, then the emptiest agencies."""
+    from dispatch import presence
+
+    rows = sorted(
+        await presence.present(conn, stale_s),
+        key=lambda r: (r["kind"] != "command_centre", len(r["operators"]), r["name"]),
     )
     return Table(
         "kehadiran",
         "Kehadiran operator di konsol sekarang",
         ["instansi", "operator_hadir", "nama", "sejak_wib", "insiden_terbuka"],
-        [[r["name"], r["n"], r["who"] or "KOSONG", _wib(r["since"]), r["open_incidents"]] for r in rows],
+        [
+            [r["name"], len(ops), ", ".join(ops) or "KOSONG", _wib(r["since"]), r["open_incidents"]]
+            for r in rows
+            for ops in [r["operators"]]
+        ],
     )
 
 

@@ -124,8 +124,9 @@ async def close_stale(conn: asyncpg.Connection, settings: Settings) -> int:
     )
 
 
-async def present(conn: asyncpg.Connection, settings: Settings) -> list[dict[str, Any]]:
-    """Per responding agency: who is present now and since when (for the command centre)."""
+async def present(conn: asyncpg.Connection, stale_s: float) -> list[dict[str, Any]]:
+    """Per responding agency: who is present now and since when (for the command centre and the
+    dashboard); ``stale_s`` is ``settings.presence_stale_s``."""
     rows = await conn.fetch(
         """WITH p AS (SELECT c.agency_id, u.username, u.full_name, min(c.connected_at) AS since
                         FROM present_consoles($1) c JOIN app_user u ON u.id = c.user_id
@@ -141,7 +142,7 @@ async def present(conn: asyncpg.Connection, settings: Settings) -> list[dict[str
              FROM agency g LEFT JOIN p ON p.agency_id = g.id
             WHERE g.active AND g.kind <> 'opd'
             GROUP BY g.id ORDER BY (g.kind <> 'command_centre'), g.kind, g.name""",
-        settings.presence_stale_s,
+        stale_s,
     )
     return [dict(r) | {"operators": list(r["operators"])} for r in rows]
 

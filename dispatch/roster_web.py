@@ -121,7 +121,7 @@ async def _render(
         except RosterError as err:
             errors = [*(errors or []), str(err)]
             month = this_month()
-        attendance = await presence.present(conn, settings) if user.role in DESK else []
+        attendance = await presence.present(conn, settings.presence_stale_s) if user.role in DESK else []
         shifts = await roster.shifts(conn, agency_id) if agency_id else []
         entries = await roster.month_entries(conn, agency_id, month) if agency_id else []
         duty = await roster.on_duty(conn, agency_id) if agency_id else []
@@ -490,7 +490,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
 @auth.describe("Who is at a console now, per agency", tags=["roster"])
 async def api_presence(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
-        rows = await presence.present(conn, request.app[appkeys.SETTINGS])
+        rows = await presence.present(conn, request.app[appkeys.SETTINGS].presence_stale_s)
     return _json({"agencies": rows})
 
 

@@ -216,10 +216,10 @@ async def test_signed_out_console_stops_counting(db_dsn: str, pool: asyncpg.Pool
     async with pool.acquire() as conn:
         token, session = await auth.login(conn, settings, "op-polsek", factory.PASSWORD)
         socket = await presence.connect(conn, session.user, world.polsek_wonosobo, presence.session_key(token))
-        names = {a["agency_id"]: a["operators"] for a in await presence.present(conn, settings)}
+        names = {a["agency_id"]: a["operators"] for a in await presence.present(conn, settings.presence_stale_s)}
         assert names[world.polsek_wonosobo] == ["op-polsek"]
         await auth.logout(conn, token, session.user.actor())
-        names = {a["agency_id"]: a["operators"] for a in await presence.present(conn, settings)}
+        names = {a["agency_id"]: a["operators"] for a in await presence.present(conn, settings.presence_stale_s)}
         assert names[world.polsek_wonosobo] == []
         assert await presence.beat(conn, socket) == "signed_out"
         assert await presence.close_stale(conn, settings) == 1

@@ -167,7 +167,7 @@ async def test_console_socket_is_presence(
 
     async def operators() -> list[str]:
         async with pool.acquire() as conn:
-            rows = await presence.present(conn, settings)
+            rows = await presence.present(conn, settings.presence_stale_s)
         return next(a["operators"] for a in rows if a["agency_id"] == world.polsek_wonosobo)
 
     async with aiohttp.ClientSession(base_url=server, headers=headers) as s:
