@@ -477,6 +477,10 @@ def main(args: argparse.Namespace) -> None:
         results["ingress"] = asyncio.run(_ingress(args.seconds))
     if what == "dashboard":
         results["dashboard"] = asyncio.run(_dashboard())
+    if what == "retention":
+        from gateway.retention_bench import bench_retention
+
+        results["retention"] = asyncio.run(bench_retention(ADMIN_DSN, rows=args.devices or 1_000_000))
     path = Path(args.json or f"bench-results/bench-{int(time.time())}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(results, default=str, option=orjson.OPT_INDENT_2))

@@ -545,8 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
         "what",
         nargs="?",
         default="all",
-        choices=["all", "gateway", "geo", "ingress", "dashboard", "steady", "burst", "flood", "share", "scale"],
-        help="steady|burst|flood|share|scale: the regency-size scenarios (scale = all four)",
+        choices=[
+            "all", "gateway", "geo", "ingress", "dashboard", "retention", "steady", "burst", "flood", "share", "scale"
+        ],
+        help="steady|burst|flood|share|scale: the regency-size scenarios (scale = all four); "
+        "retention: telemetry disk cost and pruning (--devices = rows, default 1,000,000)",
     )
     bench.add_argument("--seconds", type=float, default=10.0, help="length of each measured phase")
     bench.add_argument("--json", default=None, help="also write the results here (scenarios: var/bench/...)")
