@@ -97,8 +97,7 @@ async def route_pending(pool: asyncpg.Pool, settings: Settings, limit: int = 500
                 )
                 rules = await load_rules(conn)
                 directory = await load_directory(conn)
-                await _route_batch(conn, settings, rows, rules, directory)
-                done += len(rows)
+                done += await _route_batch(conn, settings, rows, rules, directory)
             if len(ids) < limit:
                 return done
 
@@ -122,7 +121,8 @@ async def _route_batch(
     incs: list[asyncpg.Record],
     rules: list[routing.Rule],
     directory: routing.Directory,
-) -> None:
+) -> int:
+    """Route these incidents; returns how many were routed here (not meanwhile elsewhere)."""
     decisions = [(inc, decide(inc, rules, directory)) for inc in incs]
     # The track row is the "routed" mark. An incident claimed here may have been routed since
     # this statement's snapshot (an operator acting on it routes it on the spot, and a row lock
@@ -197,6 +197,7 @@ async def _route_batch(
             # a test press: logged, nobody alerted; the device hears "resolved", so a test shows
             # the whole path (device -> gateway -> dispatch -> device) works
             await _apply(conn, settings, inc, State.RESOLVED, audit.SYSTEM, note="Uji: dicatat, tidak didispatch")
+    return len(decisions)
 
 
 # --- transitions and notes --------------------------------------------------------------------

@@ -186,9 +186,10 @@ async def test_an_incident_routed_meanwhile_is_not_routed_twice(
         # the batch that claimed both before the first was routed elsewhere
         await conn.execute("DELETE FROM incident_track WHERE incident_id = $1", second.incident_id)
         await conn.execute("DELETE FROM dispatch_timer WHERE incident_id = $1", second.incident_id)
-        await service._route_batch(
+        routed = await service._route_batch(
             conn, settings, rows, await service.load_rules(conn), await service.load_directory(conn)
         )
+    assert routed == 1  # the second only
     for made in (first, second):
         n = await pool.fetchval(
             "SELECT count(*) FROM event WHERE kind = 'incident.routed' AND incident_id = $1", made.incident_id
