@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,26 +146,32 @@ async def bench_env(n_devices: int, *, pool_size: int = 6) -> AsyncIterator[Env]
         await admin.close()
 
 
+async def start_raw(*args: str, preexec_fn: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
+    """``python -m siaga.bench_raw ARGS`` (a load generator or plain subscriber in a process of its
+    own), returned once it prints "ready"; killed if it does not within 30 s."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "siaga.bench_raw", *args, stdout=asyncio.subprocess.PIPE, preexec_fn=preexec_fn
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            while (await proc.stdout.readline()).strip() != b"ready":
+                pass
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        raise
+    return proc
+
+
 async def phase_raw(env: Env, seconds: float, publishers: int) -> float:
     """(a) the raw QoS 1 ceiling: broker only, a paho subscriber in its own process."""
     s = env.settings
     target = s.mqtt
     topic = f"{s.topic_root}/bench/raw"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.bench_raw",
-        "sub",
-        target.url(),
-        topic,
-        f"raw-sub-{secrets.token_hex(2)}",
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
+    proc = await start_raw("sub", target.url(), topic, f"raw-sub-{secrets.token_hex(2)}")
     try:
-        async with asyncio.timeout(20):
-            while (await proc.stdout.readline()).strip() != b"ready":
-                pass
         flooders = [Flooder(f"raw-pub-{i}", GATEWAY_USERNAME, target.password or "", target) for i in range(publishers)]
         latest = 0
 
@@ -317,25 +323,17 @@ async def start_flood(env: Env, rate: float, seconds: float, publishers: int) ->
     groups = [creds[: publishers // 2], creds[publishers // 2 :]]
     procs = []
     for group in groups:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "siaga.bench_raw",
-            "flood",
-            s.mqtt.url(),
-            s.topic_root,
-            str(rate * len(group) / len(creds)),
-            str(seconds),
-            *(f"{d}:{sec}" for d, sec in group),
-            stdout=asyncio.subprocess.PIPE,
-            preexec_fn=_flood_priority,
+        procs.append(
+            await start_raw(
+                "flood",
+                s.mqtt.url(),
+                s.topic_root,
+                str(rate * len(group) / len(creds)),
+                str(seconds),
+                *(f"{d}:{sec}" for d, sec in group),
+                preexec_fn=_flood_priority,
+            )
         )
-        procs.append(proc)
-    for proc in procs:
-        assert proc.stdout is not None
-        async with asyncio.timeout(20):
-            while (await proc.stdout.readline()).strip() != b"ready":
-                pass
     await asyncio.sleep(1.0)
     return procs
 

@@ -38,7 +38,7 @@ import orjson
 
 from firmware_sim.device import SimConfig, SimDevice
 from firmware_sim.fleet import Fleet, cpu_seconds, raise_fd_limit, rss_kib
-from siaga.bench import Env, bench_env, phase_latency, phase_raw, phase_telemetry
+from siaga.bench import Env, bench_env, phase_latency, phase_raw, phase_telemetry, start_raw
 from siaga.procs import RoleProcess, role_env
 
 log = logging.getLogger(__name__)
@@ -137,22 +137,11 @@ class RawAlerts:
     @classmethod
     @contextlib.asynccontextmanager
     async def running(cls, env: Env) -> AsyncIterator[RawAlerts]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "siaga.bench_raw",
-            "alerts",
-            env.settings.mqtt.url(),
-            env.settings.topic_root,
-            f"raw-alerts-{secrets.token_hex(2)}",
-            stdout=asyncio.subprocess.PIPE,
+        proc = await start_raw(
+            "alerts", env.settings.mqtt.url(), env.settings.topic_root, f"raw-alerts-{secrets.token_hex(2)}"
         )
         raw = cls(proc)
         try:
-            assert proc.stdout is not None
-            async with asyncio.timeout(30):
-                while (await proc.stdout.readline()).strip() != b"ready":
-                    pass
             raw.task = asyncio.create_task(raw._read(), name="raw-alerts-reader")
             yield raw
         finally:

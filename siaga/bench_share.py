@@ -34,7 +34,7 @@ from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME
 from gateway.mqtt_gateway import gateway_client_id
-from siaga.bench import Env, bench_env, count_rows, phase_alerts, start_devices
+from siaga.bench import Env, bench_env, count_rows, phase_alerts, start_devices, start_raw
 from siaga.bench_raw import Flooder, running
 from siaga.procs import RoleProcess, role_env
 
@@ -209,22 +209,7 @@ async def phase_raw_share(env: Env, seconds: float, publishers: int, subscribers
 
     try:
         for i in range(subscribers):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "siaga.bench_raw",
-                "sub",
-                target.url(),
-                shared,
-                f"raw-share-{i}-{secrets.token_hex(2)}",
-                stdout=asyncio.subprocess.PIPE,
-            )
-            procs.append(proc)
-        for proc in procs:
-            assert proc.stdout is not None
-            async with asyncio.timeout(20):
-                while (await proc.stdout.readline()).strip() != b"ready":
-                    pass
+            procs.append(await start_raw("sub", target.url(), shared, f"raw-share-{i}-{secrets.token_hex(2)}"))
         async with asyncio.TaskGroup() as tg:
             readers = [tg.create_task(read_counts(i, p)) for i, p in enumerate(procs)]
             flooders = [
