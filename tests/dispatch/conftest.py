@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
 
+from core.db import open_pool
 from core.settings import Settings
+from dispatch.runner import run_dispatch
 from siaga.webapp import create_app
 from tests.browser import browser, page  # noqa: F401  (fixtures for test_browser)
 from tests.dispatch import factory
@@ -68,3 +72,17 @@ async def client(server: str, world: factory.World) -> AsyncIterator[Client]:
     yield make
     for s in sessions:
         await s.close()
+
+
+@asynccontextmanager
+async def dispatcher(settings: Settings, dsn: str) -> AsyncIterator[None]:
+    """One dispatch 'process': its own pool and loop task (for tests that run several)."""
+    stop = asyncio.Event()
+    async with open_pool(dsn, min_size=1, max_size=3) as pool:
+        task = asyncio.create_task(run_dispatch(settings, pool, stop), name="dispatch-under-test")
+        try:
+            yield
+        finally:
+            stop.set()
+            async with asyncio.timeout(10):
+                await task

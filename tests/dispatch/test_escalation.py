@@ -7,18 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import pytest
 
-from core.db import open_pool
 from core.settings import Settings
 from dispatch import service
-from dispatch.runner import run_dispatch
 from tests.dispatch import factory
+from tests.dispatch.conftest import dispatcher
 from tests.support import wait_for
 
 FAST: dict[str, Any] = {
@@ -27,20 +24,6 @@ FAST: dict[str, Any] = {
     "on_scene_flag_s": 0.4,
     "dispatch_poll_s": 0.05,
 }
-
-
-@asynccontextmanager
-async def dispatcher(settings: Settings, dsn: str) -> AsyncIterator[None]:
-    """One dispatch 'process': its own pool and loop task."""
-    stop = asyncio.Event()
-    async with open_pool(dsn, min_size=1, max_size=3) as pool:
-        task = asyncio.create_task(run_dispatch(settings, pool, stop), name="dispatch-under-test")
-        try:
-            yield
-        finally:
-            stop.set()
-            async with asyncio.timeout(10):
-                await task
 
 
 async def _escalations(pool: asyncpg.Pool) -> list[tuple[str, int]]:
