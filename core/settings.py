@@ -134,6 +134,10 @@ class Settings(BaseSettings):
     # broker sessions of its own, so the name must be unique and stable across restarts; unset =
     # the host name (a container's hostname under `docker compose up --scale gateway=N`).
     gateway_id: str | None = None
+    # Whether the gateway role also holds the telemetry session. false: telemetry is taken by
+    # `siaga run --role telemetry` in a process of its own, so a telemetry flood cannot hold up
+    # alerts in the gateway's event loop (docker-compose.yml runs it so).
+    gateway_telemetry: bool = True
 
     @field_validator("mqtt_share_group", "gateway_id")
     @classmethod

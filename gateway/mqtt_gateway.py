@@ -5,6 +5,10 @@ unacknowledged messages, so a telemetry flood fills only its own window and neve
 of an alert. Within a session PUBACKs go out in arrival order (MQTT 3.1.1 §4.6), each only after
 the message's transaction committed. When a window is full the gateway stops reading that socket.
 
+The two sessions can also live in two processes (``siaga run --role telemetry`` beside a gateway
+with ``SIAGA_GATEWAY_TELEMETRY=false``): a telemetry flood then costs the alert path neither its
+event loop nor its interpreter, only CPU the operating system shares out (``siaga bench flood``).
+
 Scale-out: with ``mqtt_share_group`` set, N gateways subscribe to ``$share/<group>/...`` and the
 broker hands each message to one of them. Each member keeps persistent sessions under client ids
 of its own (``gateway_client_id``). Mosquitto 2.0 keeps routing its round-robin share to a member
@@ -111,8 +115,23 @@ def gateway_client_id(settings: Settings) -> str:
 class MqttGateway:
     """Takes device messages off the broker into the pipeline; publishes receipts and downlinks."""
 
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, pipeline: AlertPipeline) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        pipeline: AlertPipeline,
+        *,
+        alerts: bool = True,
+        telemetry: bool = True,
+    ) -> None:
+        """``alerts``: hold the alerts session (alerts, status, receipts and downlinks);
+        ``telemetry``: hold the telemetry session. A gateway without its telemetry session leaves
+        telemetry to a ``siaga run --role telemetry`` process (SIAGA_GATEWAY_TELEMETRY=false)."""
+        if not (alerts or telemetry):
+            raise ValueError("a gateway holds the alerts session, the telemetry session or both")
         self.settings = settings
+        self.holds_alerts = alerts
+        self.holds_telemetry = telemetry
         self.pool = pool
         self.pipeline = pipeline
         self.root = settings.topic_root.rstrip("/")
@@ -162,6 +181,14 @@ class MqttGateway:
         self._instance = f"{base}:{os.getpid()}"
         self._draining = False
         self._subscribed = {self._alerts_client: asyncio.Event(), self._telemetry_client: asyncio.Event()}
+        self._sessions = [
+            (client, conn, kinds)
+            for held, client, conn, kinds in (
+                (alerts, self._alerts_client, self.alerts_conn, ("alert", "status")),
+                (telemetry, self._telemetry_client, self.telemetry_conn, ("telemetry",)),
+            )
+            if held
+        ]
 
     def _topic(self, kind: str) -> str:
         topic = f"{self.root}/devices/+/{kind}"
@@ -173,19 +200,17 @@ class MqttGateway:
         """Run until ``stop`` is set, then drain: stop reading, let commits finish, ack, leave."""
         group = self.settings.mqtt_share_group
         log.info(
-            "gateway %s on %s",
+            "gateway %s (%s) on %s",
             self.client_id,
+            " and ".join(conn.name for _, conn, _ in self._sessions),
             f"share group {group!r} ($share/{group}/...)" if group else "plain subscriptions (sole gateway)",
         )
         async with asyncio.TaskGroup() as tg:
-            conns = [
-                tg.create_task(self.alerts_conn.run(), name="mqtt-alerts"),
-                tg.create_task(self.telemetry_conn.run(), name="mqtt-telemetry"),
-            ]
-            workers = [
-                tg.create_task(self._status_writer(), name="device-status"),
-                tg.create_task(self._downlink_publisher(), name="downlink"),
-            ]
+            conns = [tg.create_task(conn.run(), name=f"mqtt-{conn.name}") for _, conn, _ in self._sessions]
+            workers = []
+            if self.holds_alerts:
+                workers.append(tg.create_task(self._status_writer(), name="device-status"))
+                workers.append(tg.create_task(self._downlink_publisher(), name="downlink"))
             await stop.wait()
             await self._drain()
             for task in workers + conns:
@@ -193,13 +218,13 @@ class MqttGateway:
 
     async def _drain(self) -> None:
         self._draining = True
-        self.alerts_conn.pause_reading()
-        self.telemetry_conn.pause_reading()
+        for _, conn, _ in self._sessions:
+            conn.pause_reading()
         if self.settings.mqtt_share_group:
             # The other members take this one's share from now on; a sole gateway instead keeps its
             # subscriptions so that its persistent session holds the alerts until it is back.
             # Messages already on their way to this session stay in it (or on the devices' outboxes).
-            for client, kinds in ((self._alerts_client, ("alert", "status")), (self._telemetry_client, ("telemetry",))):
+            for client, _, kinds in self._sessions:
                 if client.is_connected():
                     client.unsubscribe([self._topic(kind) for kind in kinds])
         try:
@@ -208,7 +233,7 @@ class MqttGateway:
                 while len(self._alert_acks) or len(self._telemetry_acks) or self._status:  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
                 # let the last PUBACKs and receipts leave the socket
-                while self._alerts_client.want_write() or self._telemetry_client.want_write():  # noqa: ASYNC110
+                while any(client.want_write() for client, _, _ in self._sessions):  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
         except TimeoutError:
             log.warning(
@@ -218,9 +243,9 @@ class MqttGateway:
             )
 
     async def wait_ready(self) -> None:
-        """Until both sessions are connected and subscribed."""
-        await self._subscribed[self._alerts_client].wait()
-        await self._subscribed[self._telemetry_client].wait()
+        """Until the sessions it holds are connected and subscribed."""
+        for client, _, _ in self._sessions:
+            await self._subscribed[client].wait()
 
     def _subscribe(self, client: mqtt.Client, kinds: tuple[str, ...]) -> None:
         subscribed = self._subscribed[client]

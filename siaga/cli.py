@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(fn=cmd_demo)
 
     run = sub.add_parser("run", help="run SIAGA roles")
-    run.add_argument("--role", choices=["all", "gateway", "dispatch", "web"], default="all")
+    run.add_argument("--role", choices=["all", "gateway", "telemetry", "dispatch", "web"], default="all")
     run.set_defaults(fn=cmd_run)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)

@@ -21,7 +21,7 @@ from gateway.devices import GATEWAY_USERNAME
 
 log = logging.getLogger(__name__)
 
-ROLES = ("gateway", "dispatch", "web")
+ROLES = ("gateway", "telemetry", "dispatch", "web")
 
 
 @dataclass
@@ -104,7 +104,7 @@ async def run_roles(
         assert settings.database_url is not None
         await migrate(settings.database_url)
         async with open_pool(settings.database_url, max_size=12) as pool:
-            needs_broker = "gateway" in roles
+            needs_broker = bool(roles & {"gateway", "telemetry"})
             async with contextlib.AsyncExitStack() as stack:
                 if needs_broker:
                     settings = await stack.enter_async_context(broker(settings, pool))
@@ -123,8 +123,13 @@ async def _run(
     from gateway.service import alert_pipeline, run_mqtt_gateway
 
     async with contextlib.AsyncExitStack() as stack:
+        # The gateway role holds the alerts session and, unless SIAGA_GATEWAY_TELEMETRY=false,
+        # the telemetry session; the telemetry role holds the telemetry session alone. In one
+        # process (`--role all`) both sessions share one gateway.
+        alerts_here = "gateway" in roles
+        telemetry_here = "telemetry" in roles or (alerts_here and settings.gateway_telemetry)
         pipeline = None
-        if "gateway" in roles or "web" in roles:
+        if alerts_here or telemetry_here or "web" in roles:
             # The web role takes app alerts through the same pipeline; it needs no broker for that.
             pipeline = await stack.enter_async_context(alert_pipeline(settings, pool))
         async with asyncio.TaskGroup() as tg:
@@ -135,21 +140,22 @@ async def _run(
 
             ready = asyncio.Event()
             gateway = None
-            if "gateway" in roles:
+            if alerts_here or telemetry_here:
                 assert pipeline is not None
-                gateway = MqttGateway(settings, pool, pipeline)
+                gateway = MqttGateway(settings, pool, pipeline, alerts=alerts_here, telemetry=telemetry_here)
                 spawn(run_mqtt_gateway(gateway, stop, ready), name="gateway")
+            else:
+                ready.set()
+            if telemetry_here:
                 from gateway.retention import run_retention
 
                 spawn(run_retention(settings, pool, stop), name="telemetry-retention")
-                if with_trackers:
-                    from gateway.gt06_server import run_gt06
-                    from gateway.osmand_server import run_osmand
+            if alerts_here and with_trackers:
+                from gateway.gt06_server import run_gt06
+                from gateway.osmand_server import run_osmand
 
-                    spawn(run_osmand(settings, pipeline, stop), name="osmand")
-                    spawn(run_gt06(settings, pipeline, stop), name="gt06")
-            else:
-                ready.set()
+                spawn(run_osmand(settings, pipeline, stop), name="osmand")
+                spawn(run_gt06(settings, pipeline, stop), name="gt06")
             if "dispatch" in roles:
                 from dispatch.runner import run_dispatch
 
