@@ -5,6 +5,9 @@ subscriber (QoS 1, acks on receipt); prints its running count every 100 ms.
 ``python -m siaga.bench_raw alerts URL ROOT CLIENT_ID``: the raw baseline of the scale scenarios, a
 plain paho subscriber to every device's alert topic (QoS 1) in place of the gateway; prints
 ``a DEVICE SEQ WALL_TIME`` for each alert as it arrives.
+``python -m siaga.bench_raw echo URL ROOT CLIENT_ID``: the raw baseline of the flood scenario, a
+plain paho client in place of the gateway that answers every alert (QoS 1) with a ``received``
+receipt on the device's down topic, and consumes every telemetry message (QoS 1) without storing it.
 ``python -m siaga.bench_raw flood URL ROOT RATE SECONDS DEVICE:SECRET...``: device telemetry at
 RATE messages/s overall, QoS 1; prints ``ready`` once connected and the count sent at the end.
 """
@@ -137,6 +140,51 @@ async def alert_subscriber(url: str, root: str, client_id: str) -> None:
         print("ready", flush=True)
 
 
+async def echo(url: str, root: str, client_id: str) -> None:
+    """Two sessions as the gateway has: one answers alerts, the other swallows telemetry."""
+    target = MqttTarget.parse(url)
+    prefix = f"{root}/devices/"
+    alerts = new_client(f"{client_id}-alerts", username=target.username, password=target.password)
+    telemetry = new_client(f"{client_id}-telemetry", username=target.username, password=target.password)
+
+    def on_alert(c: Any, u: Any, msg: Any) -> None:
+        try:
+            seq = int(orjson.loads(msg.payload)["seq"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return
+        device_id = msg.topic[len(prefix) :].split("/", 1)[0]
+        down = orjson.dumps({"seq": seq, "incident_id": "raw", "state": "received"})
+        c.publish(f"{prefix}{device_id}/down", down, qos=1)
+
+    alerts.on_message = on_alert
+    telemetry.on_message = lambda *a: None
+    subscribed = asyncio.Event()
+    done: set[str] = set()
+
+    def on_subscribe(c: Any, *a: Any) -> None:
+        done.add(c._client_id.decode())
+        if len(done) == 2:
+            subscribed.set()
+
+    conns = []
+    for client, kind in ((alerts, "alert"), (telemetry, "telemetry")):
+        client.on_subscribe = on_subscribe
+        conns.append(
+            AsyncMqtt(
+                client,
+                target.host,
+                target.port,
+                name=f"raw-echo-{kind}",
+                on_connected=lambda c=client, k=kind: c.subscribe(f"{prefix}+/{k}", qos=1),
+            )
+        )
+    async with asyncio.TaskGroup() as tg:
+        for conn in conns:
+            tg.create_task(conn.run())
+        await subscribed.wait()
+        print("ready", flush=True)
+
+
 async def flood(url: str, root: str, rate: float, seconds: float, creds: list[str]) -> None:
     target = MqttTarget.parse(url)
     pairs = [c.split(":", 1) for c in creds]
@@ -157,7 +205,9 @@ if __name__ == "__main__":
         asyncio.run(subscriber(sys.argv[2], sys.argv[3], sys.argv[4]))
     elif sys.argv[1:2] == ["alerts"]:
         asyncio.run(alert_subscriber(sys.argv[2], sys.argv[3], sys.argv[4]))
+    elif sys.argv[1:2] == ["echo"]:
+        asyncio.run(echo(sys.argv[2], sys.argv[3], sys.argv[4]))
     elif sys.argv[1:2] == ["flood"]:
         asyncio.run(flood(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]))
     else:
-        sys.exit("usage: python -m siaga.bench_raw sub|alerts|flood ...")
+        sys.exit("usage: python -m siaga.bench_raw sub|alerts|echo|flood ...")

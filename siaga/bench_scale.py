@@ -1,8 +1,9 @@
 """``siaga bench steady|burst|flood|share|scale``: SIAGA at the size of a regency, each scenario
 beside a broker-only baseline measured in the same run, printed as a table and written as JSON.
 
-SIAGA runs as separate role processes (gateway, dispatch, web) so the gateway's RSS can be read
-from /proc over time; the simulated buttons (firmware_sim.fleet) run in this process.
+SIAGA runs as separate role processes (gateway, telemetry, dispatch, web), as docker-compose.yml
+deploys it, so the gateway's RSS can be read from /proc over time; the simulated buttons
+(firmware_sim.fleet) run in this process.
 
   steady  N buttons heartbeating every 60 s plus 5 alerts/s for --seconds: press -> receipt and
           press -> console, lost/duplicate, the gateway's RSS series (the soak);
@@ -11,7 +12,8 @@ from /proc over time; the simulated buttons (firmware_sim.fleet) run in this pro
           commit, the last console event and the last receipt; raw: the same burst to a plain
           subscriber.
   flood   telemetry at the raw QoS 1 ceiling while alerts flow: alert p99 beside the p99 without
-          the flood, committed telemetry beside the ceiling.
+          the flood, committed telemetry beside the ceiling; raw: a plain client answering every
+          alert with a receipt (and swallowing telemetry) in place of SIAGA, same flood.
   share   two gateways on $share (siaga.bench_share).
   scale   all of them.
 """
@@ -44,7 +46,8 @@ from siaga.procs import RoleProcess, role_env
 log = logging.getLogger(__name__)
 
 SCENARIOS = ("steady", "burst", "flood", "share", "scale")
-SPLIT_ROLES = ("gateway", "dispatch", "web")
+# as docker-compose.yml deploys them: telemetry in a process of its own beside the gateway
+SPLIT_ROLES = ("gateway", "telemetry", "dispatch", "web")
 
 
 def _say(text: str) -> None:
@@ -255,7 +258,7 @@ class RssSampler:
 async def siaga_roles(env: Env) -> AsyncIterator[tuple[dict[str, RoleProcess], str]]:
     """The gateway, dispatch and web roles as child processes; yields them and the web URL once
     the web answers."""
-    environment = role_env(env.settings)
+    environment = role_env(env.settings, SIAGA_GATEWAY_TELEMETRY="false")
     web_url = f"http://127.0.0.1:{environment['SIAGA_HTTP_PORT']}"
     roles = {r: RoleProcess(environment, r, env.workdir / f"{r}.log") for r in SPLIT_ROLES}
     for proc in roles.values():
@@ -411,7 +414,11 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
         _say("(siaga) starting gateway, dispatch and web ...\n")
         async with siaga_roles(env) as (roles, web_url):
             warm = await warm_up(fleet)
-            pids = {"gateway": roles["gateway"].pid, "broker": env.broker.proc.pid}  # type: ignore[union-attr]
+            pids = {
+                "gateway": roles["gateway"].pid,
+                "telemetry": roles["telemetry"].pid,
+                "broker": env.broker.proc.pid,  # type: ignore[union-attr]
+            }
             pids = {k: v for k, v in pids.items() if v}
             pids["simulator"] = os.getpid()
             sampler = RssSampler(pids, every_s=max(1.0, min(10.0, seconds / 60)))
@@ -441,6 +448,10 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
     raw_summary = latency_summary(raw_lat)
     cons = latency_summary(console_lat)
     gw = sampler.summary("gateway")
+    # the first half holds the warm-up (caches, pools, the broker's buffers): growth that would
+    # not stop shows in the second half's slope
+    half = sampler.series.get("gateway", [(0.0, 0)])[-1][0] / 2
+    gw_late, tel = sampler.summary("gateway", since_s=half), sampler.summary("telemetry")
     result = {
         "devices": devices,
         "seconds": seconds,
@@ -455,6 +466,7 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
         "connected_at_end": connected_end,
         "telemetry": {"sent_qos0": tel_sent, "committed": tel_rows},
         "rss": {name: sampler.summary(name) for name in sampler.series},
+        "rss_second_half": {name: sampler.summary(name, since_s=half) for name in sampler.series},
         "rss_series_gateway": sampler.series.get("gateway", []),
     }
     print_table(
@@ -495,6 +507,18 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
                 None,
             ),
             (f"gateway RSS slope over {gw.get('span_s', 0):.0f} s", f"{gw.get('slope_mib_per_h')} MiB/h", "", None),
+            (
+                f"gateway RSS slope over the last {gw_late.get('span_s', 0):.0f} s",
+                f"{gw_late.get('slope_mib_per_h')} MiB/h",
+                "",
+                None,
+            ),
+            (
+                "telemetry role RSS start / end / slope",
+                f"{tel.get('start_mib')} / {tel.get('end_mib')} MiB / {tel.get('slope_mib_per_h')} MiB/h",
+                "",
+                None,
+            ),
             ("simulator: connect rate", f"{sim['connects_per_s']:,.0f} /s", "", None),
             ("simulator: RSS / CPU share while steady", f"{sim['sim_rss_mib']} MiB / {sim_cpu:.0%}", "", None),
         ],
@@ -655,37 +679,60 @@ async def _burst(devices: list[SimDevice], within_s: float) -> list[tuple[str, i
     return pressed
 
 
-async def scenario_flood(seconds: float, ramp: float, alert_rate: float = 20.0) -> dict[str, Any]:
-    """Telemetry at the raw ceiling while alerts flow (reuses siaga.bench's phases)."""
+async def scenario_flood(seconds: float, ramp: float, alert_rate: float = 50.0) -> dict[str, Any]:
+    """Telemetry at the raw ceiling while alerts flow (reuses siaga.bench's phases), first with a
+    plain echo client in SIAGA's place, then with SIAGA."""
     raise_fd_limit()
     publishers, buttons = 8, 200
     async with bench_env(buttons + publishers, pool_size=4) as env:
         _say("(raw) QoS 1 ceiling, paho -> paho ...\n")
         raw = await phase_raw(env, seconds, publishers)
         _say(f"    {raw:,.0f} msg/s\n")
-        async with siaga_roles(env) as (roles, _web):
-            async with running_fleet(env, buttons, ramp) as (fleet, _sim):
+        async with running_fleet(env, buttons, ramp) as (fleet, _sim):
+            s = env.settings
+            echo = await start_raw("echo", s.mqtt.url(), s.topic_root, f"raw-echo-{secrets.token_hex(2)}")
+            try:
+                _say(f"(raw) {alert_rate:g} alerts/s answered by a plain client, without and with the flood ...\n")
+                raw_idle = await phase_latency(env, seconds, fleet.devices, alert_rate, 0.0001, publishers)
+                raw_loaded = await phase_latency(env, seconds, fleet.devices, alert_rate, raw, publishers)
+                _say(f"    p99 {raw_idle['p99_ms']:.1f} ms without, {raw_loaded['p99_ms']:.1f} ms with the flood\n")
+            finally:
+                echo.kill()
+                await echo.wait()
+            discard_outboxes(fleet.devices)
+            async with siaga_roles(env) as (roles, _web):
                 await warm_up(fleet)
+                _say(f"(siaga) {alert_rate:g} alerts/s without the flood ...\n")
                 idle = await phase_latency(env, seconds, fleet.devices, alert_rate, 0.0001, publishers)
-                _say(f"    alerts alone: p99 {idle['p99_ms']:.1f} ms\n")
+                _say(f"    p99 {idle['p99_ms']:.1f} ms\n")
                 _say(f"(siaga) telemetry flood at the raw ceiling ({raw:,.0f}/s) with {alert_rate:g} alerts/s ...\n")
                 async with profiled(roles, "flood"):
                     loaded = await phase_latency(env, seconds, fleet.devices, alert_rate, raw, publishers)
                 _say(f"    p99 {loaded['p99_ms']:.1f} ms, telemetry {loaded['telemetry_per_s']:,.0f} rows/s\n")
-            _say("(siaga) telemetry committed, flooding alone ...\n")
-            tel = await phase_telemetry(env, seconds, publishers)
-            gw_rss = rss_kib(roles["gateway"].pid or 0)
+                _say("(siaga) telemetry committed, flooding alone ...\n")
+                tel = await phase_telemetry(env, seconds, publishers)
+                gw_rss = rss_kib(roles["gateway"].pid or 0)
+    moved, raw_moved = loaded["p99_ms"] / idle["p99_ms"], raw_loaded["p99_ms"] / raw_idle["p99_ms"]
     result = {
         "raw_per_s": raw,
         "telemetry_alone_per_s": tel,
         "telemetry_ratio": tel / raw,
+        "telemetry_during_alerts_ratio": loaded["telemetry_per_s"] / raw,
         "alerts_idle": idle,
         "alerts_flood": loaded,
-        "p99_ratio": loaded["p99_ms"] / idle["p99_ms"],
+        "p99_ratio": moved,
+        "raw_alerts_idle": raw_idle,
+        "raw_alerts_flood": raw_loaded,
+        "raw_p99_ratio": raw_moved,
         "gateway_rss_mib": round(gw_rss / 1024, 1),
     }
+
+    def ms(figure: float) -> str:
+        return f"{figure:.1f} ms"
+
     print_table(
-        f"flood: telemetry at the raw QoS 1 ceiling with {alert_rate:g} alerts/s, {seconds:.0f} s phases",
+        f"flood: telemetry at the raw QoS 1 ceiling ({raw:,.0f}/s) with {alert_rate:g} alerts/s,"
+        f" {seconds:.0f} s phases; raw: a plain client answers the alerts",
         [
             (
                 "telemetry committed, flood alone (raw: ceiling)",
@@ -699,18 +746,18 @@ async def scenario_flood(seconds: float, ramp: float, alert_rate: float = 20.0) 
                 f"{raw:,.0f} msg/s",
                 ratio(loaded["telemetry_per_s"], raw),
             ),
+            ("alert press -> receipt p50, no flood", ms(idle["p50_ms"]), ms(raw_idle["p50_ms"]), None),
+            ("alert press -> receipt p50, flood", ms(loaded["p50_ms"]), ms(raw_loaded["p50_ms"]), None),
+            ("alert press -> receipt p99, no flood", ms(idle["p99_ms"]), ms(raw_idle["p99_ms"]), None),
+            ("alert press -> receipt p99, flood", ms(loaded["p99_ms"]), ms(raw_loaded["p99_ms"]), None),
+            ("    p99 moved by the flood (flood / no flood)", f"{moved:.2f}x", f"{raw_moved:.2f}x", None),
             (
-                "alert press -> receipt p99, flood (vs no flood)",
-                f"{loaded['p99_ms']:.1f} ms",
-                f"{idle['p99_ms']:.1f} ms",
-                ratio(loaded["p99_ms"], idle["p99_ms"]),
+                "    p99 the flood added (flood - no flood)",
+                ms(loaded["p99_ms"] - idle["p99_ms"]),
+                ms(raw_loaded["p99_ms"] - raw_idle["p99_ms"]),
+                ratio(loaded["p99_ms"] - idle["p99_ms"], raw_loaded["p99_ms"] - raw_idle["p99_ms"]),
             ),
-            (
-                "alert press -> receipt p50, flood (vs no flood)",
-                f"{loaded['p50_ms']:.1f} ms",
-                f"{idle['p50_ms']:.1f} ms",
-                ratio(loaded["p50_ms"], idle["p50_ms"]),
-            ),
+            ("alerts measured per phase", f"{loaded['alerts']:,}", f"{raw_loaded['alerts']:,}", None),
         ],
     )
     return result
