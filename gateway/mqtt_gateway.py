@@ -242,6 +242,11 @@ class MqttGateway:
                 len(self._telemetry_acks),
             )
 
+    @property
+    def connected(self) -> bool:
+        """Every broker session this gateway holds is connected."""
+        return all(conn.connected for _, conn, _ in self._sessions)
+
     async def wait_ready(self) -> None:
         """Until the sessions it holds are connected and subscribed."""
         for client, _, _ in self._sessions:

@@ -59,8 +59,8 @@ async def metrics(request: web.Request) -> web.Response:
             )
         lines += _line(
             "siaga_gateway_connected",
-            int(gateway.alerts_conn.connected and gateway.telemetry_conn.connected),
-            "Both broker sessions connected.",
+            int(gateway.connected),
+            "Every broker session of this process's gateway connected.",
             "gauge",
         )
     lines += await _db_metrics(request.app[appkeys.POOL])
@@ -75,7 +75,7 @@ async def healthz(request: web.Request) -> web.Response:
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         return web.json_response({"status": "error", "database": str(e)}, status=503)
     gateway = request.app.get(GATEWAY_STATS)
-    broker = None if gateway is None else gateway.alerts_conn.connected and gateway.telemetry_conn.connected
+    broker = None if gateway is None else gateway.connected
     status = 200 if broker in (None, True) else 503
     return web.json_response(
         {"status": "ok" if status == 200 else "degraded", "database": "ok", "broker": broker}, status=status
