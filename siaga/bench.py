@@ -385,7 +385,8 @@ async def bench_gateway(seconds: float, layout: str = "one") -> dict[str, Any]:
         _say(f"    {raw:,.0f} msg/s\n")
         # "one": `siaga run --role all`, as a regency's single machine runs it; "split": one process
         # per role, as docker-compose.yml deploys them
-        role_environment = role_env(env.settings, SIAGA_GATEWAY_TELEMETRY="false" if layout == "split" else "true")
+        # split: telemetry has its own process; in one process (`--role all`) the gateway has both
+        role_environment = role_env(env.settings, SIAGA_GATEWAY_TELEMETRY="false")
         web_url = f"http://127.0.0.1:{role_environment['SIAGA_HTTP_PORT']}"
         layout_roles = ("all",) if layout == "one" else ROLES
         roles = [RoleProcess(role_environment, role, env.workdir / f"{role}.log") for role in layout_roles]

@@ -100,73 +100,67 @@ class RawPublisher:
     async def wait_connected(self) -> None:
         await self._connected.wait()
 
-    def publish_many(self, head: bytes, payload: bytes, first_id: int, n: int) -> None:
-        """``n`` QoS 1 PUBLISH packets of one topic (``head``: fixed header and topic)."""
+    def publish_many(self, topic: str, payload: bytes, first_id: int, n: int) -> None:
+        """``n`` QoS 1 PUBLISH packets of one topic, packet ids from ``first_id`` on, in one write."""
         assert self._writer is not None
+        name = _field(topic.encode())
+        head = b"\x32" + _varint(len(name) + 2 + len(payload)) + name
         ids = ((first_id + i) % 65535 + 1 for i in range(n))
         self._writer.write(b"".join(head + pid.to_bytes(2, "big") + payload for pid in ids))
 
-    @staticmethod
-    def head(topic: str, payload: bytes) -> bytes:
-        name = _field(topic.encode())
-        return b"\x32" + _varint(len(name) + 2 + len(payload)) + name
 
+class PahoPublisher:
+    """paho as a flood's publisher: the ceilings are measured paho to paho."""
 
-class Flooder:
-    """One MQTT publisher that keeps at most ``window`` QoS 1 messages unacknowledged."""
-
-    def __init__(self, client_id: str, username: str, password: str, target: MqttTarget, window: int = 200) -> None:
+    def __init__(self, client_id: str, username: str, password: str, target: MqttTarget, window: int) -> None:
+        self.name = client_id
         self.client = new_client(client_id, username=username, password=password)
         self.client.max_inflight_messages_set(window)
-        self.window = window
-        self.sent = 0
-        self.acked = 0
-        self._room = asyncio.Event()
         self.client.on_publish = self._on_publish
-        self.conn = AsyncMqtt(self.client, target.host, target.port, name=client_id)
+        self.acked = 0
+        self.ack_event = asyncio.Event()
+        self._conn = AsyncMqtt(self.client, target.host, target.port, name=client_id)
 
     def _on_publish(self, *args: Any) -> None:
         self.acked += 1
-        if self.sent - self.acked < self.window:
-            self._room.set()
+        self.ack_event.set()
 
-    async def flood(self, topic: str, payload: bytes, seconds: float, rate: float | None = None) -> None:
-        """Publish for ``seconds``: at most ``rate`` messages/s when given, else as fast as acks allow."""
-        start = time.monotonic()
-        deadline = start + seconds
-        while time.monotonic() < deadline:
-            if rate is not None and self.sent >= int((time.monotonic() - start) * rate):
-                await asyncio.sleep(0.005)
-                continue
-            if self.sent - self.acked >= self.window:
-                self._room.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(1.0):
-                        await self._room.wait()
-                continue
+    async def run(self) -> None:
+        await self._conn.run()
+
+    async def wait_connected(self) -> None:
+        await self._conn.wait_connected()
+
+    def publish_many(self, topic: str, payload: bytes, first_id: int, n: int) -> None:
+        for _ in range(n):
             self.client.publish(topic, payload, qos=1)
-            self.sent += 1
-            if self.sent % 64 == 0:
-                await asyncio.sleep(0)
 
 
-class RawFlooder:
-    """One device-like publisher (a RawPublisher) that keeps at most ``window`` QoS 1 messages
-    unacknowledged: the floods' load generator."""
+class Flooder:
+    """One device-like publisher that keeps at most ``window`` QoS 1 messages unacknowledged:
+    paho (``raw=False``, the ceilings) or ready-made packets (``raw=True``, the floods)."""
 
-    def __init__(self, client_id: str, username: str, password: str, target: MqttTarget, window: int = 200) -> None:
-        self.conn = RawPublisher(client_id, username, password, target)
+    def __init__(
+        self,
+        client_id: str,
+        username: str,
+        password: str,
+        target: MqttTarget,
+        window: int = 200,
+        *,
+        raw: bool = False,
+    ) -> None:
+        self.conn: PahoPublisher | RawPublisher = (
+            RawPublisher(client_id, username, password, target)
+            if raw
+            else PahoPublisher(client_id, username, password, target, window)
+        )
         self.window = window
         self.sent = 0
-
-    @property
-    def acked(self) -> int:
-        return self.conn.acked
 
     async def flood(self, topic: str, payload: bytes, seconds: float, rate: float | None = None) -> None:
         """Publish for ``seconds``: at most ``rate`` messages/s when given, else as fast as acks allow."""
         conn = self.conn
-        head = RawPublisher.head(topic, payload)
         start = time.monotonic()
         deadline = start + seconds
         while (now := time.monotonic()) < deadline:
@@ -184,7 +178,7 @@ class RawFlooder:
                     continue
                 room = min(room, due)
             n = min(room, 64)
-            conn.publish_many(head, payload, self.sent, n)
+            conn.publish_many(topic, payload, self.sent, n)
             self.sent += n
             await asyncio.sleep(0)
 
@@ -287,14 +281,14 @@ async def echo(url: str, root: str, client_id: str) -> None:
     subscribed = asyncio.Event()
     done: set[str] = set()
 
-    def on_subscribe(c: Any, *a: Any) -> None:
-        done.add(c._client_id.decode())
+    def on_subscribe(kind: str) -> None:
+        done.add(kind)
         if len(done) == 2:
             subscribed.set()
 
     conns = []
     for client, kind in ((alerts, "alert"), (telemetry, "telemetry")):
-        client.on_subscribe = on_subscribe
+        client.on_subscribe = lambda *a, k=kind: on_subscribe(k)
         conns.append(
             AsyncMqtt(
                 client,
@@ -314,7 +308,7 @@ async def echo(url: str, root: str, client_id: str) -> None:
 async def flood(url: str, root: str, rate: float, seconds: float, creds: list[str]) -> None:
     target = MqttTarget.parse(url)
     pairs = [c.split(":", 1) for c in creds]
-    flooders = [RawFlooder(f"flood-{d}", d, secret, target) for d, secret in pairs]
+    flooders = [Flooder(f"flood-{d}", d, secret, target, raw=True) for d, secret in pairs]
     async with running(*(f.conn for f in flooders)):
         print("ready", flush=True)
         await asyncio.gather(

@@ -256,8 +256,8 @@ class RssSampler:
 
 @contextlib.asynccontextmanager
 async def siaga_roles(env: Env) -> AsyncIterator[tuple[dict[str, RoleProcess], str]]:
-    """The gateway, dispatch and web roles as child processes; yields them and the web URL once
-    the web answers."""
+    """The gateway, telemetry, dispatch and web roles as child processes; yields them and the web
+    URL once the web answers."""
     environment = role_env(env.settings, SIAGA_GATEWAY_TELEMETRY="false")
     web_url = f"http://127.0.0.1:{environment['SIAGA_HTTP_PORT']}"
     roles = {r: RoleProcess(environment, r, env.workdir / f"{r}.log") for r in SPLIT_ROLES}
@@ -411,7 +411,7 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
         raw_lat = [raw.arrived[(d, s)] - t for d, s, t in raw_pressed if (d, s) in raw.arrived]
         raw_lost = len(raw_pressed) - len(raw_lat)
 
-        _say("(siaga) starting gateway, dispatch and web ...\n")
+        _say("(siaga) starting gateway, telemetry, dispatch and web ...\n")
         async with siaga_roles(env) as (roles, web_url):
             warm = await warm_up(fleet)
             pids = {
@@ -551,7 +551,7 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
         raw_got = [raw.arrived[(d, s)] for d, s, _ in raw_pressed if (d, s) in raw.arrived]
         raw_last = max(raw_got) - raw_last_press if raw_got else float("nan")
 
-        _say("(siaga) starting gateway, dispatch and web ...\n")
+        _say("(siaga) starting gateway, telemetry, dispatch and web ...\n")
         async with siaga_roles(env) as (roles, web_url):
             await warm_up(fleet)
             rss_before = rss_kib(roles["gateway"].pid or 0)
