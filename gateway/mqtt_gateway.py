@@ -131,7 +131,6 @@ class MqttGateway:
             raise ValueError("a gateway holds the alerts session, the telemetry session or both")
         self.settings = settings
         self.holds_alerts = alerts
-        self.holds_telemetry = telemetry
         self.pool = pool
         self.pipeline = pipeline
         self.root = settings.topic_root.rstrip("/")
