@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -18,6 +19,21 @@ PG_ADMIN_DSN = os.environ.get("SIAGA_TEST_PG", "postgresql://postgres@127.0.0.1:
 def dsn_for(database: str) -> str:
     parts = urlsplit(PG_ADMIN_DSN)
     return urlunsplit(parts._replace(path="/" + database))
+
+
+async def run_siaga(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``python -m siaga.cli ARGS`` with ``env``: its exit code and its output (stderr folded in)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "siaga.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return proc.returncode or 0, out.decode()
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -2,12 +2,12 @@
 
 import asyncio
 import os
-import sys
 
 import asyncpg
 import pytest
 
 from core import audit
+from tests.support import run_siaga
 
 ALICE = audit.Actor("alice", 1, "admin", "10.0.0.1")
 
@@ -71,15 +71,5 @@ async def _seal(pool: asyncpg.Pool) -> int:
 
 async def test_cli_verify(db_dsn: str, pool: asyncpg.Pool) -> None:
     await _write(pool, 3, "cli")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.cli",
-        "audit",
-        "verify",
-        env={**os.environ, "SIAGA_DATABASE_URL": db_dsn},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0 and "utuh: 3 entri" in out.decode(), out
+    code, out = await run_siaga("audit", "verify", env={**os.environ, "SIAGA_DATABASE_URL": db_dsn})
+    assert code == 0 and "utuh: 3 entri" in out, out

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 from pathlib import Path
 
 import asyncpg
 
 from gateway.devices import check_mosquitto_hash, check_secret
+from tests.support import run_siaga
 
 
 async def siaga(dsn: str, *args: str, extra_env: dict[str, str] | None = None) -> tuple[int, str]:
-    env = {**os.environ, "SIAGA_DATABASE_URL": dsn, **(extra_env or {})}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return await run_siaga(*args, env={**os.environ, "SIAGA_DATABASE_URL": dsn, **(extra_env or {})})
 
 
 async def test_devices_lifecycle_through_the_cli(db_dsn: str, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +14,7 @@ import pytest
 
 from core.settings import Settings
 from gateway import retention
-from tests.support import wait_for
+from tests.support import run_siaga, wait_for
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -190,12 +189,8 @@ async def test_alerts_commit_while_a_long_prune_runs(pool: asyncpg.Pool) -> None
 async def test_cli_runs_one_pass(pool: asyncpg.Pool, db_dsn: str) -> None:
     rows = await _readings(pool, n_devices=2, days=3, per_hour=4)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIAGA_")} | {"SIAGA_DATABASE_URL": db_dsn}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "siaga.cli", "retention", "run", "--keep-days", "1",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out = (await proc.communicate())[0].decode()
-    assert proc.returncode == 0, out
+    code, out = await run_siaga("retention", "run", "--keep-days", "1", env=env)
+    assert code == 0, out
     # NOW is in the past of the real clock, so "older than a day" is every row but today's
     left = await pool.fetchval("SELECT count(*) FROM telemetry")
     assert f"{len(rows) - left:,} baris telemetri diringkas" in out

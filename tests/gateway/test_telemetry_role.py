@@ -79,7 +79,7 @@ async def test_alerts_and_telemetry_in_separate_processes(stack: Stack) -> None:
         # back: what its persistent session kept is committed, once
         await start_and_wait(telemetry, client_id, "telemetry")
         await wait_for(lambda: _rows_are(stack, 24), timeout=20, what="24 telemetry rows")
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # an observation window: a second commit of the replay would land in it
         assert await telemetry_rows(stack) == 24
         assert await stack.pool.fetchval("SELECT count(*) FROM alert") == 8
     finally:

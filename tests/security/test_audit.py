@@ -3,31 +3,19 @@ the append-only trigger's back (tests/test_audit_chain.py checks the chain funct
 
 from __future__ import annotations
 
-import asyncio
 import os
-import sys
 
 import asyncpg
 import orjson
 
 from core import audit
+from tests.support import run_siaga
 
 ALICE = audit.Actor("alice", 1, "admin", "10.0.0.1")
 
 
 async def _verify(dsn: str) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.cli",
-        "audit",
-        "verify",
-        env={**os.environ, "SIAGA_DATABASE_URL": dsn},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return await run_siaga("audit", "verify", env={**os.environ, "SIAGA_DATABASE_URL": dsn})
 
 
 async def test_cli_verify_names_the_row_whose_content_was_edited(pool: asyncpg.Pool, db_dsn: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.gateway.harness import Stack, gateway_running, make_stack
-from tests.support import wait_for
+from tests.support import run_siaga, wait_for
 
 
 @pytest.fixture
@@ -90,17 +89,7 @@ async def _siaga(stack: Stack, *args: str) -> tuple[int, str]:
         "SIAGA_TOPIC_ROOT": stack.settings.topic_root,
         "SIAGA_BROKER_AUTH_DIR": str(stack.workdir / "broker"),
     }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "siaga.cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return proc.returncode or 0, out.decode()
+    return await run_siaga(*args, env=env)
 
 
 async def test_a_disabled_device_is_refused_by_the_gateway_at_once_and_by_the_broker_after_reload(
