@@ -27,7 +27,7 @@ HAVE_CHROMIUM = CHROMIUM.exists()
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 try:
-    from playwright.async_api import Browser, Page, Route, async_playwright
+    from playwright.async_api import Browser, Page, Route, async_playwright, expect
 except ImportError:  # pragma: no cover - playwright is a test extra
     async_playwright = None  # type: ignore[assignment]
 
@@ -69,3 +69,13 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     finally:
         await context.close()
     assert errors == [], errors
+
+
+async def sign_in(page: Page, server: str, username: str, password: str) -> None:
+    """Through the login form, until the console is connected to its event stream."""
+    await page.goto(f"{server}/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{server}/console")
+    await expect(page.locator("#conn-status")).to_have_text("terhubung", timeout=5000)

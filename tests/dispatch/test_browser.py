@@ -16,6 +16,7 @@ from playwright.async_api import Page, expect
 from core.settings import Settings
 from dispatch import service
 from dispatch.runner import run_dispatch
+from tests.browser import sign_in
 from tests.dispatch import factory
 from tests.support import wait_for
 
@@ -23,12 +24,7 @@ pytestmark = pytest.mark.browser
 
 
 async def _sign_in(page: Page, server: str, username: str) -> None:
-    await page.goto(f"{server}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", factory.PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{server}/console")
-    await expect(page.locator("#conn-status")).to_have_text("terhubung", timeout=5000)
+    await sign_in(page, server, username, factory.PASSWORD)
 
 
 async def test_operator_acknowledges_a_live_incident(

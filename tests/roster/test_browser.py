@@ -13,17 +13,14 @@ pytest.importorskip("playwright.async_api", reason="pip install playwright (no b
 
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser import sign_in
 from tests.dispatch import factory
 
 pytestmark = pytest.mark.browser
 
 
 async def _sign_in(page: Page, server: str, username: str) -> None:
-    await page.goto(f"{server}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", factory.PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{server}/console")
+    await sign_in(page, server, username, factory.PASSWORD)
 
 
 async def test_supervisor_builds_the_roster(
