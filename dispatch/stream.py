@@ -1,5 +1,9 @@
 """Live events for the consoles: one reader of the event bus per web process, fanned out to
-every open WebSocket, each filtered to what its user may see.
+every open WebSocket, each filtered to what its user may see (``dispatch/visibility.py``).
+
+The facts the visibility rules need beyond the event (the OPD each complaint is disposed to now)
+are read once per batch of events, by the hub for the live feed and by the socket for its
+catch-up, never per event and socket.
 
 A socket that (re)connects with the cursor of the last event it saw first catches up from the
 database, then continues from the live feed; events seen in both are dropped by cursor, so a
@@ -21,9 +25,8 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from core import appkeys, auth, events
-from core.auth import Role, User
 from core.db import TRANSIENT_ERRORS
-from dispatch import presence, states
+from dispatch import presence, visibility
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +36,37 @@ _CATCH_UP_PAGE = 500
 _NETWORK_ERRORS = TRANSIENT_ERRORS
 
 
+# an event with the facts of its batch, as the hub hands it to every listener
+Delivery = tuple[events.Event, visibility.Facts]
+
+
+async def facts_for(conn: asyncpg.Connection, batch: list[events.Event]) -> visibility.Facts:
+    """The visibility facts of a batch of events, in one query.
+
+    The complaint table is the complaint pipeline's; dispatch reads it here through the database
+    only (it never imports the pipeline), as the dashboard reads dispatch's rows."""
+    ids = sorted({ev.complaint_id for ev in batch if visibility.needs_complaint_opd(ev) and ev.complaint_id})
+    if not ids:
+        return visibility.NO_FACTS
+    rows = await conn.fetch("SELECT id, opd_id FROM complaint WHERE id = ANY($1::bigint[])", ids)
+    return visibility.Facts(complaint_opd={r["id"]: r["opd_id"] for r in rows})
+
+
 class Subscription:
     """One listener's queue. Overflow (a stuck client) closes it; the client resumes by cursor."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[events.Event | None] = asyncio.Queue(_QUEUE_MAX + 1)
+        self.queue: asyncio.Queue[Delivery | None] = asyncio.Queue(_QUEUE_MAX + 1)
         self.overflowed = False
 
-    def put(self, event: events.Event) -> None:
+    def put(self, delivery: Delivery) -> None:
         if self.overflowed:
             return
         if self.queue.qsize() >= _QUEUE_MAX:
             self.overflowed = True
             self.queue.put_nowait(None)
             return
-        self.queue.put_nowait(event)
+        self.queue.put_nowait(delivery)
 
 
 class EventHub:
@@ -111,30 +130,15 @@ class EventHub:
         total = 0
         while True:
             batch = await events.read_after(conn, self.cursor)
+            facts = await facts_for(conn, batch) if batch and self._subs else visibility.NO_FACTS
             for ev in batch:
                 for sub in list(self._subs):
-                    sub.put(ev)
+                    sub.put((ev, facts))
             if batch:
                 self.cursor = batch[-1].cursor
                 total += len(batch)
             if len(batch) < 500:
                 return total
-
-
-def visible_to(user: User, ev: events.Event) -> bool:
-    """Whether ``user``'s console may receive ``ev``."""
-    if ev.incident_id is None:
-        if user.role is not Role.OPERATOR:
-            return True
-        # an alarm addressed to agencies (the command centre's operators): those agencies' operators
-        agencies = ev.data.get("agencies") if isinstance(ev.data, dict) else None
-        return ev.kind.startswith("agency.") and isinstance(agencies, list) and user.agency_id in agencies
-    if user.role in states.SEES_ALL:
-        return True
-    if user.role is Role.OPERATOR:
-        agencies = ev.data.get("agencies") if isinstance(ev.data, dict) else None
-        return isinstance(agencies, list) and user.agency_id in agencies
-    return False
 
 
 def _text(data: dict[str, Any]) -> str:
@@ -198,9 +202,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 await ws.send_str(_text({"type": "hello", "cursor": cursor.encode(), "resumed": True}))
                 while True:
                     batch = await events.read_after(conn, cursor, _CATCH_UP_PAGE)
+                    facts = await facts_for(conn, batch)
                     for ev in batch:
-                        if visible_to(user, ev):
-                            await ws.send_str(_message(ev))
+                        shown = visibility.visible(user, ev, facts)
+                        if shown is not None:
+                            await ws.send_str(_message(shown))
                     if batch:
                         cursor = batch[-1].cursor
                     if len(batch) < _CATCH_UP_PAGE:
@@ -211,15 +217,17 @@ async def stream(request: web.Request) -> web.StreamResponse:
         async def pump() -> None:
             nonlocal last
             while True:
-                ev = await sub.queue.get()
-                if ev is None:
+                delivery = await sub.queue.get()
+                if delivery is None:
                     await ws.close(code=4008, message=b"too slow; reconnect with your cursor")
                     return
+                ev, facts = delivery
                 if ev.cursor <= last:
                     continue
                 last = ev.cursor
-                if visible_to(user, ev):
-                    await ws.send_str(_message(ev))
+                shown = visibility.visible(user, ev, facts)
+                if shown is not None:
+                    await ws.send_str(_message(shown))
 
         async def beating() -> None:
             """Keep this console's presence row fresh while the socket is open and signed in."""
