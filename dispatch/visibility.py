@@ -105,8 +105,19 @@ _FLAGGED = _INCIDENT | {"flag", "agencies"}
 _UNATTENDED = _INCIDENT | {"empty_agency_id", "added", "on_call", "agencies"}
 _AGENCY_UNATTENDED = frozenset({"agency_id", "agency", "open_incidents", "incident_ids", "agencies"})
 # what the dashboard shows of an incident: its number, type, state and agencies, when it moved;
-# not who moved it, the unit, the device, the routing reason or who is on call
-_LEADER_INCIDENT = _INCIDENT | {"from", "to", "agencies", "level", "raised_to", "added", "flag", "empty_agency_id"}
+# not who moved it, the unit, the device, the routing reason or who is on call. `dispatch` (whether
+# it needs a response at all) stays: a leader may watch the console, which alarms on new ones
+_LEADER_INCIDENT = _INCIDENT | {
+    "from",
+    "to",
+    "agencies",
+    "dispatch",
+    "level",
+    "raised_to",
+    "added",
+    "flag",
+    "empty_agency_id",
+}
 
 _COMPLAINT_CREATED = frozenset({"tracking_id", "channel", "kind"})
 _COMPLAINT_ACTION = frozenset({"status", "opd_id", "tracking_id"})

@@ -28,7 +28,7 @@ from tests.dispatch import factory
 
 STAFF = Actor(Role.COMPLAINT_STAFF, None, "sari")
 LEADER = Actor(Role.LEADER, None, "bupati")
-INCIDENT_ONLY_FIELDS = {"device_id", "by", "unit", "dispatch", "reason", "on_call"}
+INCIDENT_ONLY_FIELDS = {"device_id", "by", "unit", "reason", "on_call"}
 
 
 def officer(opd: int) -> Actor:

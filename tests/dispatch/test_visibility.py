@@ -98,7 +98,7 @@ CASES: list[tuple[str, str, Facts, dict[str, Any], set[str] | str | None]] = [
     ("admin", "complaint.teguran", Facts(), {}, "all"),
     # the leader: what the dashboard shows
     ("leader", "incident.state", Facts(), {}, STATE_FOR_LEADER),
-    ("leader", "incident.routed", Facts(), {}, {"incident_id", "number", "type", "state", "agencies"}),
+    ("leader", "incident.routed", Facts(), {}, {"incident_id", "number", "type", "state", "agencies", "dispatch"}),
     ("leader", "incident.created", Facts(), {}, {"incident_id", "number", "type", "state"}),
     ("leader", "incident.note", Facts(), {}, None),
     ("leader", "agency.unattended", Facts(), {}, "all"),
