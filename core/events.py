@@ -9,6 +9,7 @@ same cluster (an import, a benchmark) does not hold the consoles back.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import asyncpg
 
 CHANNEL = "siaga_event"  # notified by the trigger on event (migration 0001)
+_CURSOR = re.compile(r"([0-9]{1,20})\.([0-9]{1,19})")
 
 
 @dataclass(frozen=True, order=True)
@@ -30,11 +32,12 @@ class Cursor:
 
     @classmethod
     def decode(cls, text: str) -> Cursor:
-        try:
-            txid, _, ident = text.partition(".")
-            return cls(int(txid), int(ident))
-        except ValueError:
-            raise ValueError(f"bad event cursor {text!r}") from None
+        # ASCII digits within xid8 and bigint: int() alone takes '१', '-1' and 30 digits, which
+        # PostgreSQL then refuses, after the WebSocket has been upgraded
+        m = _CURSOR.fullmatch(text)
+        if m is None or int(m[1]) >= 2**64 or int(m[2]) >= 2**63:
+            raise ValueError(f"bad event cursor {text!r}")
+        return cls(int(m[1]), int(m[2]))
 
 
 @dataclass(frozen=True)

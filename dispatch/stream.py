@@ -170,12 +170,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
     """WebSocket of live events. ``?cursor=`` resumes after the last event the client saw."""
     user = auth.current_user(request)
     if not _same_origin(request):
-        return auth.json_error(403, "origin", "cross-site WebSocket refused")
+        return auth.json_error(403, "origin", "WebSocket dari situs lain ditolak")
     cursor_text = request.query.get("cursor")
     try:
         cursor = events.Cursor.decode(cursor_text) if cursor_text else None
     except ValueError:
-        return auth.json_error(400, "bad_cursor", "cursor must look like '123.456'")
+        return auth.json_error(400, "bad_cursor", "cursor harus berbentuk '123.456'")
 
     hub = request.app[appkeys.EVENT_FANOUT]
     settings = request.app[appkeys.SETTINGS]

@@ -111,3 +111,14 @@ async def test_cross_site_websocket_is_refused(server: str, client: Client) -> N
         assert e.status == 403
     else:
         raise AssertionError("cross-site WebSocket accepted")
+
+
+async def test_a_cursor_out_of_range_is_refused_before_the_upgrade(client: Client) -> None:
+    s = await client("cc")
+    for bad in ("99999999999999999999.1", "1.99999999999999999999", "-1.5", "1.-5", "1.2.3", "x", "१.२"):
+        try:
+            await s.ws_connect("/api/v1/stream", params={"cursor": bad})
+        except aiohttp.WSServerHandshakeError as e:
+            assert e.status == 400, bad
+        else:
+            raise AssertionError(f"cursor {bad!r} accepted")
