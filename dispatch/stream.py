@@ -219,7 +219,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             while True:
                 delivery = await sub.queue.get()
                 if delivery is None:
-                    await ws.close(code=4008, message=b"too slow; reconnect with your cursor")
+                    await ws.close(code=4008, message=b"terlalu lambat; sambung lagi dengan cursor terakhir")
                     return
                 ev, facts = delivery
                 if ev.cursor <= last:
@@ -246,7 +246,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
                     continue
                 if state == "signed_out":
                     await _end_presence(pool, socket_id, "signed_out")
-                    await ws.close(code=4001, message=b"signed out")
+                    await ws.close(code=4001, message=b"sudah keluar")
                     return
 
         async with asyncio.TaskGroup() as tg:
