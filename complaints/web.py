@@ -279,9 +279,10 @@ async def _own_part(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Reco
         f"<table><tr><th>Nomor</th><td>{e(row['tracking_id'])}</td></tr></table>"
         "<h3>Disposisi ke OPD Anda</h3>"
         + _table(
-            ["Ke", "Didisposisikan", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
+            ["Ke", "Didisposisikan", "Pesan disposisi", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
             [
-                f"<tr><td>{d['round']}</td><td>{e(wib(d['disposed_at']))}</td><td>{e(wib(d['due_at']))}</td>"
+                f"<tr><td>{d['round']}</td><td>{e(wib(d['disposed_at']))}</td><td class='pre'>{e(d['note'])}</td>"
+                f"<td>{e(wib(d['due_at']))}</td>"
                 f"<td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
                 f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
                 + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")

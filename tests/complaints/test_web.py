@@ -4,8 +4,8 @@ escaping, and bad input answered with 4xx only."""
 from __future__ import annotations
 
 import random
-from urllib.parse import parse_qs, urlsplit
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
