@@ -44,9 +44,9 @@ def status_path(tracking_id: str, secret: str) -> str:
     return f"/status/{quote(tracking_id, safe='')}?{QUERY_KEY}={quote(secret, safe='')}"
 
 
-def by_secret() -> Actor:
+def by_secret(client_ip: str | None = None) -> Actor:
     """The reporter, proven by the complaint's secret (how the history and the audit log name them)."""
-    return Actor(Role.CITIZEN, name="pelapor (tautan rahasia)")
+    return Actor(Role.CITIZEN, name="pelapor (tautan rahasia)", client_ip=client_ip)
 
 
 def link_message(tracking_id: str, secret: str, public_url: str | None) -> str:

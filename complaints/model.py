@@ -114,6 +114,8 @@ class Actor:
     name: str = ""
     # the OPD an opd_officer belongs to
     agency_id: int | None = None
+    # where a citizen acted from (kept in the audit log: a user is known by name, a reporter is not)
+    client_ip: str | None = None
 
     @classmethod
     def system(cls) -> Actor:

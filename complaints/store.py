@@ -509,7 +509,12 @@ async def _history(
 
     await audit.record(
         conn,
-        audit.Actor(username=actor.name or str(actor.role), user_id=actor.user_id, role=str(actor.role)),
+        audit.Actor(
+            username=actor.name or str(actor.role),
+            user_id=actor.user_id,
+            role=str(actor.role),
+            client_ip=actor.client_ip,
+        ),
         f"complaint.{action}",
         object_type="complaint",
         object_id=str(complaint_id),

@@ -767,7 +767,7 @@ async def status_page(request: web.Request) -> web.Response:
     """The public status by tracking id; with the complaint's secret (``?k=``), the reporter's view
     and the forms to answer."""
     tid = request.match_info["tracking"]
-    given = request.query.get(citizen.QUERY_KEY)
+    given = request.query.get("k")
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_tracking(conn, tid)
         if row is None:
@@ -817,11 +817,11 @@ async def status_page(request: web.Request) -> web.Response:
             body += (
                 f"<form class='box' method='get' action='{url}'><p>Pelapor dapat menanggapi laporan ini dengan "
                 "tautan rahasia yang diberikan saat laporan dikirim, atau dengan kodenya:</p>"
-                f"<label>Kode rahasia <input name='{citizen.QUERY_KEY}' required autocomplete='off'></label>"
+                f"<label>Kode rahasia <input name='k' required autocomplete='off'></label>"
                 "<button>Buka</button></form>"
             )
         return _citizen_page(page(f"Status laporan {row['tracking_id']}", body))
-    key = f"<input type='hidden' name='{citizen.QUERY_KEY}' value='{e(given)}'>"
+    key = f"<input type='hidden' name='k' value='{e(given)}'>"
     if status == Status.TUNDA:
         body += (
             f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='resume'>"
@@ -865,7 +865,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
         return _too_many(wait, "Terlalu banyak percobaan untuk laporan ini atau dari alamat ini.")
     form = await request.post()
     data: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
-    given = data.pop(citizen.QUERY_KEY, None)
+    given = data.pop("k", None)
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_tracking(conn, tid)
         if row is None:
@@ -880,7 +880,12 @@ async def status_act(request: web.Request) -> web.StreamResponse:
         action = model.parse_action(name, data)
         clock = await store.load_clock(conn)
         await store.act(
-            conn, row["id"], action, citizen.by_secret(), clock=clock, limits=open311_web.limits_of(request.app)
+            conn,
+            row["id"],
+            action,
+            citizen.by_secret(auth.client_ip(request)),
+            clock=clock,
+            limits=open311_web.limits_of(request.app),
         )
     raise web.HTTPSeeOther(location=citizen.status_path(row["tracking_id"], str(given)))
 

@@ -9,6 +9,7 @@ window further out).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,10 +27,18 @@ class Limit:
     window_s: float
 
 
+def _stored_key(key: str) -> str:
+    """The key as stored: readable when it is plain text (an address, a tracking id), else its
+    SHA-256, so that no key a client chooses (NUL, lone surrogates, megabytes) can fail the insert."""
+    if len(key) <= 200 and key.isprintable():
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 async def take(conn: asyncpg.Connection, limits: Sequence[Limit]) -> float | None:
     """Count one request against every limit; None when let through, else the seconds to wait
     (for ``Retry-After``). A limit with ``max_hits`` <= 0 is off."""
-    active = [lim for lim in limits if lim.max_hits > 0]
+    active = [Limit(lim.scope, _stored_key(lim.key), lim.max_hits, lim.window_s) for lim in limits if lim.max_hits > 0]
     if not active:
         return None
     wait = 0.0

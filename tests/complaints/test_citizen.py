@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from complaints import citizen, store
+from core import ratelimit
 from tests.complaints.conftest import Site
 
 
@@ -139,6 +140,7 @@ async def test_without_the_right_secret_nothing_changes(site: Site, anon: aiohtt
         "SELECT * FROM audit_log WHERE action = 'complaint.dispute' AND object_id = $1", str(cid)
     )
     assert audit["username"] == "pelapor (tautan rahasia)" and audit["role"] == "citizen" and audit["user_id"] is None
+    assert audit["client_ip"] == "127.0.0.1"
     hist = await site.pool.fetchrow(
         "SELECT * FROM complaint_history WHERE complaint_id = $1 AND action = 'dispute'", cid
     )
@@ -368,3 +370,17 @@ async def test_an_opd_moved_off_a_complaint_sees_only_its_own_part(site: Site, a
     # the OPD it is disposed to now reads all of it
     page = await (await dlh.get(f"/pengaduan/{cid}")).text()
     assert "DLH sudah mengeruk" in page and "Saluran air tersumbat" in page
+
+
+async def test_rate_limit_keys_a_client_chooses_are_stored_safely(site: Site) -> None:
+    # a contact or tracking id with NUL, a lone surrogate or a megabyte must count, not fail the insert
+    odd = ["a\x00b", "x\ud800y", "z" * 1_000_000, "WSB-AAAA-AAAA"]
+    async with site.pool.acquire() as conn:
+        for key in odd:
+            limit = [ratelimit.Limit("test", key, 2, 60.0)]
+            assert await ratelimit.take(conn, limit) is None
+            assert await ratelimit.take(conn, limit) is None
+            wait = await ratelimit.take(conn, limit)
+            assert wait is not None and 1 <= wait <= 60
+        keys = [r["key"] for r in await conn.fetch("SELECT DISTINCT key FROM rate_limit_hit WHERE scope = 'test'")]
+    assert len(keys) == 4 and "WSB-AAAA-AAAA" in keys and max(map(len, keys)) <= 200
