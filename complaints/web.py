@@ -441,7 +441,11 @@ def _action_forms(
             "<label>Yang perlu dilengkapi <textarea name='reason' required></textarea></label>",
         )
     if "resume" in allowed:
-        form("resume", "Catat jawaban pelapor", "<label>Jawaban <textarea name='note' required></textarea></label>")
+        form(
+            "resume",
+            "Atas nama pelapor: catat jawabannya",
+            "<label>Jawaban <textarea name='note' required></textarea></label>",
+        )
     if "not_authority" in allowed:
         form("not_authority", "Bukan kewenangan Pemkab", "<label>Alasan <input name='reason' required></label>")
     if "archive" in allowed:
@@ -463,9 +467,9 @@ def _action_forms(
     if "return" in allowed:
         form("return", "Kembalikan: bukan kewenangan OPD kami", "<label>Alasan <input name='reason' required></label>")
     if "accept" in allowed:
-        form("accept", "Catat: pelapor menerima", "<label>Catatan <input name='note'></label>")
+        form("accept", "Atas nama pelapor: menerima", "<label>Catatan (mis. lewat telepon) <input name='note'></label>")
     if "dispute" in allowed:
-        form("dispute", "Catat: pelapor menyanggah", "<label>Alasan <input name='reason' required></label>")
+        form("dispute", "Atas nama pelapor: menyanggah", "<label>Alasan <input name='reason' required></label>")
     return "<h3>Tindakan</h3>" + "".join(forms)
 
 
