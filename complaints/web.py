@@ -3,7 +3,8 @@
 Pages are server-rendered HTML in Bahasa Indonesia; every dynamic value goes through
 :func:`e` (``html.escape``). Times are shown in WIB, stored in UTC. Access rules are core.auth's:
 verification staff work the queue, an OPD officer sees the inbox of their own OPD, a leader reads
-and issues teguran; citizens use the public form and the status page by tracking id.
+and issues teguran; citizens use the public form and the status page: the tracking id shows the
+public status, the complaint's secret (complaints/citizen.py) lets the reporter act.
 """
 
 from __future__ import annotations
