@@ -85,7 +85,7 @@ class Role(enum.StrEnum):
     COMMAND_CENTRE = "command_centre"
     OPERATOR = "operator"
     SUPERVISOR = "supervisor"
-    CITIZEN = "citizen"  # the reporter, known by the tracking id
+    CITIZEN = "citizen"  # the reporter, proven by the complaint's secret (complaints/citizen.py)
     SYSTEM = "system"  # the SLA sweep
 
 
@@ -114,6 +114,8 @@ class Actor:
     name: str = ""
     # the OPD an opd_officer belongs to
     agency_id: int | None = None
+    # where a citizen acted from (kept in the audit log: a user is known by name, a reporter is not)
+    client_ip: str | None = None
 
     @classmethod
     def system(cls) -> Actor:
@@ -455,6 +457,7 @@ def may_see_reporter_name(actor: Actor, anonim: bool) -> bool:
     return not anonim and actor.role in (Role.OPD_OFFICER, Role.LEADER)
 
 
-def public_text_visible(rahasia: bool) -> bool:
-    """A rahasia complaint's content never appears in a public listing or Open311."""
-    return not rahasia
+def public_text_visible(rahasia: bool, anonim: bool = False) -> bool:
+    """A rahasia complaint's content never appears in a public listing, on its public status page or
+    in Open311; nor does an anonim one's, whose words (a place, a neighbour) may name the reporter."""
+    return not (rahasia or anonim)

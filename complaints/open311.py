@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from complaints.clock import WIB, WorkingDayClock, colour_at
-from complaints.model import CLOSED, LABEL, SlaLimits, Status
+from complaints.model import CLOSED, LABEL, SlaLimits, Status, public_text_visible
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
@@ -307,9 +307,10 @@ def expected_datetime(row: Mapping[str, Any], clock: WorkingDayClock, limits: Sl
 
 
 def service_request(row: Mapping[str, Any], clock: WorkingDayClock, limits: SlaLimits, now: datetime) -> dict[str, Any]:
-    """One complaint as a GeoReport request. Reporter data never; text not if ``rahasia``."""
+    """One complaint as a GeoReport request. Reporter data never; text and place not if ``rahasia``
+    or ``anonim``. The service_request_id is public: it shows the status and cannot act."""
     status = Status(row["status"])
-    secret = bool(row["rahasia"])
+    secret = not public_text_visible(bool(row["rahasia"]), bool(row.get("anonim")))
     colour = colour_at(now, row["yellow_at"], row["due_at"]) if row["stage"] else None
     return {
         "service_request_id": row["tracking_id"],

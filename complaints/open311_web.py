@@ -11,9 +11,10 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from complaints import open311, store
+from complaints import citizen, open311, store
 from complaints.model import Actor, InvalidAction, Kind, Role, SlaLimits
 from core import appkeys, auth
+from core.sender import LoggingSender
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,20 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             **area,
         )
         clock = await store.load_clock(conn)
+        secret = citizen.new_secret()
         row = await store.create(
-            conn, new, Actor(Role.CITIZEN, name=f"open311:{client_id}"), clock=clock, limits=limits_of(request.app)
+            conn,
+            new,
+            Actor(Role.CITIZEN, name=f"open311:{client_id}"),
+            clock=clock,
+            limits=limits_of(request.app),
+            citizen_secret=secret,
         )
-    notice = f"Laporan diterima. Nomor pelacakan {row['tracking_id']}."
+    await send_link(request, row, secret)
+    notice = (
+        f"Laporan diterima. Nomor pelacakan {row['tracking_id']}. Berikan kode rahasia (siaga_secret) hanya "
+        "kepada pelapor: hanya dengan kode itu pelapor dapat menanggapi laporannya."
+    )
     return _respond(
         [
             {
@@ -142,12 +153,32 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
                 "token": row["token"],
                 "service_notice": notice,
                 "account_id": req.account_id,
+                # SIAGA's extension: the reporter's secret, answered this once and never again
+                "siaga_secret": secret,
+                "siaga_status_path": citizen.status_path(row["tracking_id"], secret),
             }
         ],
         fmt,
         "service_requests",
         201,
     )
+
+
+async def send_link(request: web.Request, row: asyncpg.Record, secret: str) -> None:
+    """Give the reporter their status link through the contact they left, if any (the web form and
+    Open311 both call this). A failure to send is logged: the link is also in the answer."""
+    settings = request.app[appkeys.SETTINGS]
+    if row["reporter_phone"]:
+        sender = request.app.get(appkeys.PHONE_SENDER) or LoggingSender()
+        text = citizen.link_message(row["tracking_id"], secret, settings.public_url)
+        try:
+            async with asyncio.timeout(10):
+                await sender.send_text(row["reporter_phone"], text)
+        except (OSError, TimeoutError) as err:
+            log.warning("could not send the status link of %s: %r", row["tracking_id"], err)
+    elif row["reporter_email"]:
+        # notifications by mail are a later issue; nothing pretends to have sent one
+        log.info("no mail channel yet: the status link of %s was given in the answer only", row["tracking_id"])
 
 
 async def get_requests(request: web.Request, fmt: str) -> web.Response:

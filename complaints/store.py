@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from complaints import citizen
 from complaints.clock import Pause, WorkingDayClock
 from complaints.model import (
     CLOSED,
@@ -231,8 +232,13 @@ async def create(
     clock: WorkingDayClock,
     limits: SlaLimits = SlaLimits(),  # noqa: B008 - frozen
     now: datetime | None = None,
+    citizen_secret: str | None = None,
 ) -> asyncpg.Record:
-    """Store a new complaint in verification (its clocks start now); returns the row."""
+    """Store a new complaint in verification (its clocks start now); returns the row.
+
+    ``citizen_secret`` (from :func:`complaints.citizen.new_secret`) is what the reporter will act
+    with; only its hash is stored. Without one (a handover from dispatch) the reporter acts through
+    the complaint desk."""
     new.validate()
     now = now or _utcnow()
     if new.category_id is not None:
@@ -251,10 +257,10 @@ async def create(
                                 lat, lon, address, desa_code, desa_name, kecamatan_code, kecamatan_name,
                                 reporter_name, reporter_email, reporter_phone, anonim, rahasia, media_url,
                                 attributes, open311_client_id, incident_id, received_at, updated_at,
-                                stage, stage_started_at, yellow_at, due_at)
+                                stage, stage_started_at, yellow_at, due_at, citizen_secret_hash)
                            VALUES ($1, $2, $3, $4, 'verifikasi', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
                                    $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24,
-                                   'verifikasi', $24, $25, $26)
+                                   'verifikasi', $24, $25, $26, $27)
                            RETURNING *""",
                         new_tracking_id(),
                         secrets.token_urlsafe(12),
@@ -282,6 +288,7 @@ async def create(
                         now,
                         yellow,
                         due,
+                        citizen.secret_hash(citizen_secret) if citizen_secret is not None else None,
                     )
                 break
             except asyncpg.UniqueViolationError as e:
@@ -391,6 +398,16 @@ async def history(conn: asyncpg.Connection, complaint_id: int) -> list[asyncpg.R
     return await conn.fetch("SELECT * FROM complaint_history WHERE complaint_id = $1 ORDER BY id", complaint_id)
 
 
+async def history_by_agency(conn: asyncpg.Connection, complaint_id: int, agency_id: int) -> list[asyncpg.Record]:
+    """The history entries written by users of one agency (an OPD's own part of the story)."""
+    return await conn.fetch(
+        """SELECT h.* FROM complaint_history h JOIN app_user u ON u.id = h.actor_user_id
+            WHERE h.complaint_id = $1 AND u.agency_id = $2 ORDER BY h.id""",
+        complaint_id,
+        agency_id,
+    )
+
+
 async def dispositions(conn: asyncpg.Connection, complaint_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT d.id, d.opd_id, a.name AS opd_name, d.round, d.disposed_at, d.disposed_by, d.note,
@@ -467,7 +484,11 @@ async def _history(
     after: dict[str, Any] | None,
     *,
     note: str = "",
+    on_behalf: bool = False,
 ) -> None:
+    if on_behalf:
+        # staff recording what the reporter said (phone, walk-in): their own name, and for whom
+        note = "atas nama pelapor" + (f": {note}" if note else "")
     await conn.execute(
         """INSERT INTO complaint_history
                (complaint_id, at, action, actor_user_id, actor_name, actor_role, before, after, note)
@@ -488,12 +509,17 @@ async def _history(
 
     await audit.record(
         conn,
-        audit.Actor(username=actor.name or str(actor.role), user_id=actor.user_id, role=str(actor.role)),
+        audit.Actor(
+            username=actor.name or str(actor.role),
+            user_id=actor.user_id,
+            role=str(actor.role),
+            client_ip=actor.client_ip,
+        ),
         f"complaint.{action}",
         object_type="complaint",
         object_id=str(complaint_id),
         before=before,
-        after=(after or {}) | ({"note": note[:2000]} if note else {}),
+        after=(after or {}) | ({"note": note[:2000]} if note else {}) | ({"atas_nama": "pelapor"} if on_behalf else {}),
     )
 
 
@@ -702,7 +728,10 @@ async def _write_transition(
     )
     before_snap = _snapshot(row)
     after_snap = _snapshot({**dict(row), **upd})
-    await _history(conn, cid, now, action.name, actor, before_snap, after_snap, note=_note_of(action))
+    on_behalf = Role.CITIZEN in action.roles and actor.role in (Role.COMPLAINT_STAFF, Role.ADMIN)
+    await _history(
+        conn, cid, now, action.name, actor, before_snap, after_snap, note=_note_of(action), on_behalf=on_behalf
+    )
     await events.append(
         conn,
         f"complaint.{action.name}",

@@ -3,7 +3,8 @@
 Pages are server-rendered HTML in Bahasa Indonesia; every dynamic value goes through
 :func:`e` (``html.escape``). Times are shown in WIB, stored in UTC. Access rules are core.auth's:
 verification staff work the queue, an OPD officer sees the inbox of their own OPD, a leader reads
-and issues teguran; citizens use the public form and the status page by tracking id.
+and issues teguran; citizens use the public form and the status page: the tracking id shows the
+public status, the complaint's secret (complaints/citizen.py) lets the reporter act.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import asyncpg
 from aiohttp import web
 
-from complaints import dashboard, model, open311_web, runner, store
+from complaints import citizen, dashboard, model, open311_web, runner, store
 from complaints.clock import WIB, Colour, colour_at
 from complaints.model import (
     LABEL,
@@ -34,7 +35,7 @@ from complaints.model import (
     Role,
     Status,
 )
-from core import appkeys, auth
+from core import appkeys, auth, ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -250,18 +251,59 @@ async def opd_inbox(request: web.Request) -> web.Response:
     return page("Kotak masuk OPD", body, user=user)
 
 
-async def _may_read(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> bool:
+async def _may_read(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> Literal["all", "own"] | None:
+    """How much of a complaint ``user`` may read: all of it, only their OPD's own part (it was
+    disposed to them once and has moved on: their disposition and what they wrote), or nothing
+    (None: the complaint is answered as missing, so its existence is not told)."""
     if user.role in (Role.COMPLAINT_STAFF, Role.ADMIN, Role.LEADER, Role.COMMAND_CENTRE):
-        return True
+        return "all"
     if user.role == Role.OPD_OFFICER and user.agency_id is not None:
-        return bool(
-            await conn.fetchval(
-                "SELECT true FROM complaint_disposition WHERE complaint_id = $1 AND opd_id = $2 LIMIT 1",
-                row["id"],
-                user.agency_id,
-            )
+        if row["opd_id"] == user.agency_id:
+            return "all"
+        past = await conn.fetchval(
+            "SELECT true FROM complaint_disposition WHERE complaint_id = $1 AND opd_id = $2 LIMIT 1",
+            row["id"],
+            user.agency_id,
         )
-    return False
+        return "own" if past else None
+    return None
+
+
+async def _own_part(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> web.Response:
+    """What an OPD that no longer holds a complaint still sees: its own dispositions and its own
+    entries in the history, nothing of what came after or of other OPDs."""
+    assert user.agency_id is not None
+    disps = [d for d in await store.dispositions(conn, row["id"]) if d["opd_id"] == user.agency_id]
+    hist = await store.history_by_agency(conn, row["id"], user.agency_id)
+    body = (
+        "<p class='muted'>Laporan ini tidak lagi didisposisikan ke OPD Anda; yang tampil hanya bagian OPD Anda.</p>"
+        f"<table><tr><th>Nomor</th><td>{e(row['tracking_id'])}</td></tr></table>"
+        "<h3>Disposisi ke OPD Anda</h3>"
+        + _table(
+            ["Ke", "Didisposisikan", "Pesan disposisi", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
+            [
+                f"<tr><td>{d['round']}</td><td>{e(wib(d['disposed_at']))}</td><td class='pre'>{e(d['note'])}</td>"
+                f"<td>{e(wib(d['due_at']))}</td>"
+                f"<td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
+                f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
+                + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")
+                + f"</td><td>{'' if d['on_time'] is None else ('ya' if d['on_time'] else 'tidak')}</td></tr>"
+                for d in disps
+            ],
+            "—",
+        )
+        + "<h3>Riwayat oleh OPD Anda</h3>"
+        + _table(
+            ["Waktu", "Kejadian", "Oleh", "Catatan"],
+            [
+                f"<tr><td>{e(wib(h['at']))}</td><td>{e(ACTION_LABEL.get(h['action'], h['action']))}</td>"
+                f"<td>{e(h['actor_name'])}</td><td class='pre'>{e(h['note'])}</td></tr>"
+                for h in hist
+            ],
+            "—",
+        )
+    )
+    return page(f"Laporan {row['tracking_id']}", body, user=user)
 
 
 @auth.allow(*DESK_READERS)
@@ -273,8 +315,11 @@ async def detail(request: web.Request) -> web.Response:
         row = await store.get(conn, cid)
         if row is None:
             raise NotFound("pengaduan")
-        if not await _may_read(conn, user, row):
-            raise Forbidden("read", user.role.value)
+        scope = await _may_read(conn, user, row)
+        if scope is None:
+            raise NotFound("pengaduan")
+        if scope == "own":
+            return await _own_part(conn, user, row)
         hist = await store.history(conn, cid)
         disps = await store.dispositions(conn, cid)
         reporter: dict[str, Any] | None = None
@@ -397,7 +442,11 @@ def _action_forms(
             "<label>Yang perlu dilengkapi <textarea name='reason' required></textarea></label>",
         )
     if "resume" in allowed:
-        form("resume", "Catat jawaban pelapor", "<label>Jawaban <textarea name='note' required></textarea></label>")
+        form(
+            "resume",
+            "Atas nama pelapor: catat jawabannya",
+            "<label>Jawaban <textarea name='note' required></textarea></label>",
+        )
     if "not_authority" in allowed:
         form("not_authority", "Bukan kewenangan Pemkab", "<label>Alasan <input name='reason' required></label>")
     if "archive" in allowed:
@@ -419,9 +468,9 @@ def _action_forms(
     if "return" in allowed:
         form("return", "Kembalikan: bukan kewenangan OPD kami", "<label>Alasan <input name='reason' required></label>")
     if "accept" in allowed:
-        form("accept", "Catat: pelapor menerima", "<label>Catatan <input name='note'></label>")
+        form("accept", "Atas nama pelapor: menerima", "<label>Catatan (mis. lewat telepon) <input name='note'></label>")
     if "dispute" in allowed:
-        form("dispute", "Catat: pelapor menyanggah", "<label>Alasan <input name='reason' required></label>")
+        form("dispute", "Atas nama pelapor: menyanggah", "<label>Alasan <input name='reason' required></label>")
     return "<h3>Tindakan</h3>" + "".join(forms)
 
 
@@ -443,6 +492,10 @@ async def act(request: web.Request) -> web.StreamResponse:
             if isinstance(action, model.FollowUp):
                 action = model.FollowUp(text=action.text, has_photo=True)
     async with request.app[appkeys.POOL].acquire() as conn:
+        if user.role == Role.OPD_OFFICER:
+            row = await store.get(conn, cid)
+            if row is None or await _may_read(conn, user, row) is None:
+                raise NotFound("pengaduan")
         clock = await store.load_clock(conn)
         await store.act(
             conn, cid, action, actor_of(user), clock=clock, limits=open311_web.limits_of(request.app), photo=photo
@@ -459,7 +512,7 @@ async def photo(request: web.Request) -> web.Response:
         if opd is None:
             raise NotFound("foto")
         if user.role == Role.OPD_OFFICER and user.agency_id != opd:
-            raise Forbidden("photo", user.role.value)
+            raise NotFound("foto")  # another OPD's photo: as if there were none
         found = await store.followup_photo(conn, did)
     if found is None:
         raise NotFound("foto")
@@ -593,6 +646,37 @@ def _opt_float(value: str | None) -> float | None:
         raise InvalidAction("lat", "koordinat tidak sah") from None
 
 
+def _contact_key(phone: str | None, email: str | None) -> str | None:
+    """The reporter's contact as the per-contact limit counts it (however it is spelled)."""
+    if phone:
+        digits = "".join(ch for ch in phone if ch.isdigit())
+        # 0812..., 62812... and +62 812... are one number
+        if digits.startswith("62"):
+            digits = "0" + digits[2:]
+        if digits:
+            return "tel:" + digits[:20]
+    if email:
+        return "mail:" + email.strip().lower()[:254]
+    return None
+
+
+def _too_many(retry_after: float, text: str) -> web.Response:
+    minutes = max(1, round(retry_after / 60))
+    resp = page(
+        "Terlalu banyak permintaan",
+        f"<p class='err'>{e(text)}</p><p>Silakan coba lagi dalam {minutes} menit.</p><p><a href='/'>Kembali</a></p>",
+        status=429,
+    )
+    resp.headers["Retry-After"] = str(int(retry_after))
+    return resp
+
+
+def _citizen_page(resp: web.Response) -> web.Response:
+    # the status link carries the secret in its query: no Referer may take it to another site
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp
+
+
 @auth.public
 async def citizen_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -601,6 +685,19 @@ async def citizen_submit(request: web.Request) -> web.StreamResponse:
         v = form.get(name)
         return v.strip() or None if isinstance(v, str) else None
 
+    settings = request.app[appkeys.SETTINGS]
+    limits = [
+        ratelimit.Limit("lapor.ip", auth.client_ip(request) or "?", settings.lapor_ip_max, settings.lapor_ip_window_s)
+    ]
+    contact = _contact_key(text("reporter_phone"), text("reporter_email"))
+    if contact:
+        limits.append(
+            ratelimit.Limit("lapor.contact", contact, settings.lapor_contact_max, settings.lapor_contact_window_s)
+        )
+    async with request.app[appkeys.POOL].acquire() as conn:
+        wait = await ratelimit.take(conn, limits)
+    if wait is not None:
+        return _too_many(wait, "Terlalu banyak laporan dari alamat atau kontak ini.")
     try:
         kind = Kind(text("kind") or "pengaduan")
     except ValueError:
@@ -626,10 +723,20 @@ async def citizen_submit(request: web.Request) -> web.StreamResponse:
     area = await open311_web.locate(request.app, lat, lon)
     if area:
         new = dataclasses.replace(new, **area)
+    secret = citizen.new_secret()
     async with request.app[appkeys.POOL].acquire() as conn:
         clock = await store.load_clock(conn)
-        row = await store.create(conn, new, Actor.citizen(), clock=clock, limits=open311_web.limits_of(request.app))
-    raise web.HTTPSeeOther(location=f"/status/{row['tracking_id']}?baru=1")
+        row = await store.create(
+            conn,
+            new,
+            Actor.citizen(),
+            clock=clock,
+            limits=open311_web.limits_of(request.app),
+            citizen_secret=secret,
+        )
+    await open311_web.send_link(request, row, secret)
+    # the one time the secret is shown unasked: the confirmation is the status page opened by its link
+    raise web.HTTPSeeOther(location=citizen.status_path(row["tracking_id"], secret) + "&baru=1")
 
 
 @auth.public
@@ -642,91 +749,150 @@ async def status_lookup(request: web.Request) -> web.StreamResponse:
     return page("Cek status laporan", body)
 
 
+# What the history shows anyone with the tracking number: the steps, never their notes.
+PUBLIC_ACTIONS = frozenset(
+    {"create", "dispose", "hold", "resume", "not_authority", "archive", "follow_up", "accept", "dispute", "auto_close"}
+)
+# Notes the reporter reads with their secret: what they were asked, and why it was refused.
+REPORTER_NOTES = frozenset({"hold", "not_authority"})
+
+
+def _secret_refused() -> web.Response:
+    body = (
+        "<p class='err'>Tautan atau kode rahasia tidak cocok dengan laporan ini. Tidak ada yang diubah.</p>"
+        "<p>Tindakan atas laporan hanya dengan tautan rahasia yang diberikan saat laporan dikirim. "
+        "Kehilangan tautan? Hubungi petugas pengaduan, yang dapat mencatat tanggapan Anda.</p>"
+        "<p><a href='/status'>Cek status laporan</a></p>"
+    )
+    return _citizen_page(page("Tidak diizinkan", body, status=403))
+
+
 @auth.public
 async def status_page(request: web.Request) -> web.Response:
+    """The public status by tracking id; with the complaint's secret (``?k=``), the reporter's view
+    and the forms to answer."""
     tid = request.match_info["tracking"]
+    given = request.query.get("k")
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_tracking(conn, tid)
         if row is None:
             raise NotFound("laporan")
         hist = await store.history(conn, row["id"])
         disps = await store.dispositions(conn, row["id"])
-    fresh = request.query.get("baru") == "1"
-    intro = (
-        f"<p class='box'>Laporan Anda diterima. Simpan nomor ini: <b>{e(row['tracking_id'])}</b></p>" if fresh else ""
-    )
-    latest = next((d for d in reversed(disps) if d["outcome"] == "followed_up"), None)
+    reporter = given is not None and citizen.secret_matches(row["citizen_secret_hash"], given)
+    if given is not None and not reporter:
+        return _secret_refused()
     status = Status(row["status"])
+    intro = ""
+    if reporter and request.query.get("baru") == "1":
+        link = citizen.status_path(row["tracking_id"], given or "")
+        intro = (
+            f"<div class='box'><p>Laporan Anda diterima. Nomor laporan: <b id='nomor'>{e(row['tracking_id'])}</b></p>"
+            f"<p>Simpan tautan rahasia ini: hanya dengan tautan ini Anda dapat menanggapi laporan. "
+            f"Jangan bagikan kepada siapa pun.</p><p><a id='tautan' href='{e(link)}'>{e(link)}</a></p>"
+            f"<p class='muted'>Kode rahasia: <b id='kode'>{e(given)}</b></p></div>"
+        )
     body = intro + (
         f"<table><tr><th>Nomor</th><td>{e(row['tracking_id'])}</td></tr>"
         f"<tr><th>Status</th><td>{e(LABEL[status])}</td></tr>"
+        f"<tr><th>Kategori</th><td>{e(row['category_name'] or '—')}</td></tr>"
+        f"<tr><th>Kecamatan</th><td>{e(row['kecamatan_name'] or '—')}</td></tr>"
         f"<tr><th>Ditangani</th><td>{e(row['opd_name'] or '—')}</td></tr>"
         f"<tr><th>Masuk</th><td>{e(wib(row['received_at']))}</td></tr>"
         f"<tr><th>Batas waktu tahap ini</th><td>{e(wib(row['due_at']))}</td></tr></table>"
     )
-    if not row["rahasia"]:
+    if reporter or model.public_text_visible(row["rahasia"], row["anonim"]):
         body += f"<div class='box'><b id='judul'>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
-    if latest is not None:
-        body += f"<h3>Tindak lanjut</h3><div class='box' class='pre'>{e(latest['followup_text'])}</div>"
-    public_actions = {
-        "create",
-        "dispose",
-        "hold",
-        "resume",
-        "not_authority",
-        "archive",
-        "follow_up",
-        "accept",
-        "dispute",
-        "auto_close",
-    }
+    latest = next((d for d in reversed(disps) if d["outcome"] == "followed_up"), None)
+    if reporter and latest is not None:
+        body += f"<h3>Tindak lanjut</h3><div class='box pre'>{e(latest['followup_text'])}</div>"
     body += "<h3>Perjalanan laporan</h3>" + _table(
         ["Waktu", "Kejadian", "Keterangan"],
         [
             f"<tr><td>{e(wib(h['at']))}</td><td>{e(ACTION_LABEL.get(h['action'], h['action']))}</td>"
-            f"<td class='pre'>{e(h['note'] if h['action'] in ('hold', 'not_authority') else '')}</td></tr>"
+            f"<td class='pre'>{e(h['note'] if reporter and h['action'] in REPORTER_NOTES else '')}</td></tr>"
             for h in hist
-            if h["action"] in public_actions
+            if h["action"] in PUBLIC_ACTIONS
         ],
         "—",
     )
-    url = f"/status/{e(row['tracking_id'])}"
+    url = f"/status/{e(quote(row['tracking_id'], safe=''))}"
+    if not reporter:
+        if status in (Status.TUNDA, Status.TINDAK_LANJUT):
+            body += (
+                f"<form class='box' method='get' action='{url}'><p>Pelapor dapat menanggapi laporan ini dengan "
+                "tautan rahasia yang diberikan saat laporan dikirim, atau dengan kodenya:</p>"
+                f"<label>Kode rahasia <input name='k' required autocomplete='off'></label>"
+                "<button>Buka</button></form>"
+            )
+        return _citizen_page(page(f"Status laporan {row['tracking_id']}", body))
+    key = f"<input type='hidden' name='k' value='{e(given)}'>"
     if status == Status.TUNDA:
         body += (
-            f"<form class='box' method='post' action='{url}'><input type='hidden' name='action' value='resume'>"
+            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='resume'>"
             "<label>Lengkapi laporan <textarea name='note' required></textarea></label>"
             "<button>Kirim</button></form>"
         )
     if status == Status.TINDAK_LANJUT:
         body += (
-            f"<form class='box' method='post' action='{url}'><input type='hidden' name='action' value='accept'>"
+            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='accept'>"
             "<button>Saya menerima tindak lanjut ini</button></form>"
-            f"<form class='box' method='post' action='{url}'><input type='hidden' name='action' value='dispute'>"
+            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='dispute'>"
             "<label>Belum selesai? Jelaskan <textarea name='reason' required></textarea></label>"
             "<button>Sanggah</button></form>"
         )
-    return page(f"Status laporan {row['tracking_id']}", body)
+    return _citizen_page(page(f"Status laporan {row['tracking_id']}", body))
+
+
+# What a reporter may do with their secret (model.py: the actions open to Role.CITIZEN).
+CITIZEN_ACTIONS = frozenset(name for name, cls in model.ACTIONS.items() if Role.CITIZEN in cls.roles)
 
 
 @auth.public
 async def status_act(request: web.Request) -> web.StreamResponse:
-    """The citizen answers a tunda, or accepts/disputes a follow-up, by tracking id."""
+    """The reporter answers a tunda, or accepts/disputes a follow-up, with the complaint's secret."""
     tid = request.match_info["tracking"]
+    settings = request.app[appkeys.SETTINGS]
+    limits = [
+        ratelimit.Limit(
+            "status.ip", auth.client_ip(request) or "?", settings.status_act_ip_max, settings.status_act_ip_window_s
+        ),
+        ratelimit.Limit(
+            "status.complaint",
+            tid.strip().upper()[:40],
+            settings.status_act_complaint_max,
+            settings.status_act_complaint_window_s,
+        ),
+    ]
+    async with request.app[appkeys.POOL].acquire() as conn:
+        wait = await ratelimit.take(conn, limits)
+    if wait is not None:
+        return _too_many(wait, "Terlalu banyak percobaan untuk laporan ini atau dari alamat ini.")
     form = await request.post()
     data: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
-    name = str(data.get("action", ""))
-    if name not in ("resume", "accept", "dispute"):
-        raise InvalidAction("action", "tidak dikenal")
-    action = model.parse_action(name, data)
+    given = data.pop("k", None)
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_tracking(conn, tid)
         if row is None:
             raise NotFound("laporan")
+        # the secret first: without it nothing about the request is looked at, so a refusal
+        # says no more than the public page does
+        if not citizen.secret_matches(row["citizen_secret_hash"], given if isinstance(given, str) else None):
+            return _secret_refused()
+        name = str(data.get("action", ""))
+        if name not in CITIZEN_ACTIONS:
+            raise InvalidAction("action", "tidak dikenal")
+        action = model.parse_action(name, data)
         clock = await store.load_clock(conn)
         await store.act(
-            conn, row["id"], action, Actor.citizen(), clock=clock, limits=open311_web.limits_of(request.app)
+            conn,
+            row["id"],
+            action,
+            citizen.by_secret(auth.client_ip(request)),
+            clock=clock,
+            limits=open311_web.limits_of(request.app),
         )
-    raise web.HTTPSeeOther(location=f"/status/{row['tracking_id']}")
+    raise web.HTTPSeeOther(location=citizen.status_path(row["tracking_id"], str(given)))
 
 
 @auth.public

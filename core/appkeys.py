@@ -9,6 +9,7 @@ from uuid import UUID
 import asyncpg
 from aiohttp import web
 
+from core.sender import PhoneSender
 from core.settings import Settings
 
 
@@ -28,3 +29,5 @@ POOL = web.AppKey("siaga_pool", asyncpg.Pool)
 EVENT_FANOUT = web.AppKey("siaga_event_fanout", EventFanout)
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("siaga_websockets")
 HANDOVER_HOOK: web.AppKey[HandoverHook] = web.AppKey("siaga_handover_hook")
+# SMS/WhatsApp to a phone: the app API's verification codes, the reporter's status link.
+PHONE_SENDER = web.AppKey("siaga_code_sender", PhoneSender)

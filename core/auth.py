@@ -28,7 +28,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from core import appkeys, audit
+from core import appkeys, audit, ratelimit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,19 +204,11 @@ async def login(
     username = username.strip().lower()[:64]
     if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no account name has one
         raise AuthError("bad_credentials", "wrong user name or password")
-    failures = await conn.fetchrow(
-        """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
-                  count(*) FILTER (WHERE client_ip = $2) AS by_ip
-             FROM login_attempt
-            WHERE NOT ok AND at > clock_timestamp() - make_interval(secs => $3)
-              AND (username = $1 OR client_ip = $2)""",
-        username,
-        client_ip,
-        float(settings.login_window_s),
-    )
-    if failures["by_user"] >= settings.login_max_failures or (
-        client_ip is not None and failures["by_ip"] >= settings.login_ip_max_failures
-    ):
+    # failures count against the user name and the address (core/ratelimit.py, the one limiter)
+    limits = [ratelimit.Limit("login.user", username, settings.login_max_failures, settings.login_window_s)]
+    if client_ip is not None:
+        limits.append(ratelimit.Limit("login.ip", client_ip, settings.login_ip_max_failures, settings.login_window_s))
+    if await ratelimit.exceeded(conn, limits) is not None:
         await audit.record(
             conn,
             audit.Actor(username=username, client_ip=client_ip),
@@ -246,6 +238,7 @@ async def login(
             client_ip=client_ip,
         )
         if not ok or row is None:
+            await ratelimit.count(conn, limits)
             await audit.record(conn, actor, "login.failed", object_type="user", object_id=username)
             raise_after = True
         else:
@@ -339,7 +332,8 @@ async def purge(conn: asyncpg.Connection, *, keep_s: float = 7 * 86400) -> int:
            SELECT count(*) FROM gone""",
         keep_s,
     )
-    return int(sessions) + int(attempts)
+    # the longest limit window is far shorter than keep_s
+    return int(sessions) + int(attempts) + await ratelimit.purge(conn, keep_s=keep_s)
 
 
 # --- per-route rules --------------------------------------------------------------------------

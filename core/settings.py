@@ -119,6 +119,21 @@ class Settings(BaseSettings):
     complaint_sekda_after_days: int = 2
     # how often the SLA sweep runs in the web role; 0 turns it off
     complaint_sweep_s: float = 60.0
+    # Citizen actions on /status/{tracking} (each needs the complaint's secret): requests allowed
+    # per client address and per complaint within their windows (0 turns a limit off).
+    status_act_ip_max: int = 10
+    status_act_ip_window_s: float = 60.0
+    status_act_complaint_max: int = 20
+    status_act_complaint_window_s: float = 3600.0
+    # New complaints through POST /lapor: per client address, and per reporter phone or email.
+    lapor_ip_max: int = 20
+    lapor_ip_window_s: float = 3600.0
+    lapor_contact_max: int = 5
+    lapor_contact_window_s: float = 3600.0
+    # The address citizens reach SIAGA at (e.g. https://siaga.wonosobokab.go.id), for the status
+    # link sent by SMS; unset, the message carries the tracking number and the code only (the
+    # request's Host header is the sender's to choose, so it never goes into a message).
+    public_url: str | None = None
 
     # --- duty roster and console presence (issue 9) -------------------------------------------
     # A console's WebSocket refreshes its presence row this often (and is pinged at this rate);

@@ -37,14 +37,15 @@ import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from core import auth
+from core import appkeys, auth
+from core.sender import LoggingSender, PhoneSender
 from core.settings import Settings
 from gateway.payloads import AlertIn
 from gateway.store import AlertPipeline, DeviceRefused, PayloadRefused
@@ -59,21 +60,13 @@ LONG_POLL_STEP_S = 1.0
 STORE_TIMEOUT_S = 30.0
 
 
-class CodeSender(Protocol):
-    """Delivers a one-time code to a phone (SMS gateway, WhatsApp Business API...)."""
-
-    async def send_code(self, phone: str, code: str) -> None: ...
-
-
-class LoggingCodeSender:
-    """Development: writes the code to the log instead of sending it."""
-
-    async def send_code(self, phone: str, code: str) -> None:
-        log.warning("kode verifikasi untuk %s: %s (pengirim pengembangan: tidak dikirim)", phone, code)
+# the sender moved to core (the complaint pipeline sends the reporter's status link through it too)
+CodeSender = PhoneSender
+LoggingCodeSender = LoggingSender
 
 
 PIPELINE = web.AppKey("siaga_alert_pipeline", AlertPipeline)
-CODE_SENDER = web.AppKey("siaga_code_sender", CodeSender)
+CODE_SENDER = appkeys.PHONE_SENDER
 
 # incident.state -> the state the sender is told (DESIGN.md down topic, plus the complaint handover)
 WIRE_STATES = {

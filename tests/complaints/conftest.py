@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -85,6 +85,19 @@ def clock() -> WorkingDayClock:
 PASSWORD = "rahasia-sekali-123"
 
 
+class Texts:
+    """The phone sender of the tests: keeps what would have gone out by SMS."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def send_code(self, phone: str, code: str) -> None:
+        self.sent.append((phone, code))
+
+    async def send_text(self, phone: str, text: str) -> None:
+        self.sent.append((phone, text))
+
+
 @dataclass
 class Site:
     url: str
@@ -93,6 +106,7 @@ class Site:
     opds: Opds
     categories: dict[str, int]
     login: Callable[[str], Awaitable[aiohttp.ClientSession]]
+    texts: Texts = field(default_factory=Texts)
 
 
 @auth.public
@@ -135,6 +149,8 @@ async def site(
     app[appkeys.SETTINGS] = settings
     app[appkeys.POOL] = pool
     app[open311_web.AREAS] = open311_web.AreaLookup(areas)
+    texts = Texts()
+    app[appkeys.PHONE_SENDER] = texts
     complaints_web.setup(app)
     # what the full app serves from the dispatch console: Leaflet and the boundaries
     app.router.add_get("/vendor/leaflet/{path:.+}", _leaflet)
@@ -158,7 +174,7 @@ async def site(
         return s
 
     try:
-        yield Site(url, key, pool, opds, categories, login)
+        yield Site(url, key, pool, opds, categories, login, texts)
     finally:
         for s in sessions:
             await s.close()

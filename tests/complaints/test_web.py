@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -310,8 +311,10 @@ async def test_desk_round_trip_with_escaping(site: Site, anon: aiohttp.ClientSes
     assert r.status == 303, await r.text()
     status_url = r.headers["Location"].split("?")[0]
     tracking = status_url.rsplit("/", 1)[1]
+    secret = parse_qs(urlsplit(r.headers["Location"]).query)["k"][0]
     page = await (await anon.get(r.headers["Location"])).text()
     assert tracking in page and "<script>alert" not in page and "&lt;script&gt;" in page
+    assert secret in page  # shown on the confirmation, the once it is shown unasked
 
     staf, pu, dlh = await site.login("staf"), await site.login("pu"), await site.login("dlh")
     queue = await (await staf.get("/pengaduan")).text()
@@ -334,13 +337,13 @@ async def test_desk_round_trip_with_escaping(site: Site, anon: aiohttp.ClientSes
         allow_redirects=False,
     )
     assert r.status == 303
-    assert (await dlh.get(f"/pengaduan/{cid}")).status == 403
+    assert (await dlh.get(f"/pengaduan/{cid}")).status == 404  # another OPD's: as if missing
     inbox = await (await pu.get("/pengaduan/opd")).text()
     assert tracking in inbox
     detail = await (await pu.get(f"/pengaduan/{cid}")).text()
     assert "Budi" not in detail and "0812" not in detail  # anonim: hidden from the OPD
     r = await dlh.post(f"/pengaduan/{cid}/aksi", data={"action": "follow_up", "text": "x"})
-    assert r.status == 403
+    assert r.status == 404
 
     form = aiohttp.FormData()
     form.add_field("action", "follow_up")
@@ -352,17 +355,20 @@ async def test_desk_round_trip_with_escaping(site: Site, anon: aiohttp.ClientSes
         (d,) = await store.dispositions(conn, cid)
     photo = await pu.get(f"/pengaduan/foto/{d['id']}")
     assert photo.status == 200 and photo.content_type == "image/png"
-    assert (await dlh.get(f"/pengaduan/foto/{d['id']}")).status == 403
+    assert (await dlh.get(f"/pengaduan/foto/{d['id']}")).status == 404
 
+    # the tracking number alone: the public status, no follow-up text, no way to act
     page = await (await anon.get(status_url)).text()
+    assert "Sudah dibersihkan" not in page and "Saya menerima" not in page
+    page = await (await anon.get(status_url, params={"k": secret})).text()
     assert "Sudah dibersihkan &lt;b&gt;" in page and "Saya menerima" in page
-    r = await anon.post(status_url, data={"action": "dispose", "opd_id": "1"})
+    r = await anon.post(status_url, data={"action": "dispose", "opd_id": "1", "k": secret})
     assert r.status == 400
-    r = await anon.post(status_url, data={"action": "accept"}, allow_redirects=False)
+    r = await anon.post(status_url, data={"action": "accept", "k": secret}, allow_redirects=False)
     assert r.status == 303
     async with site.pool.acquire() as conn:
         assert (await store.get(conn, cid))["status"] == "selesai"
-    r = await anon.post(status_url, data={"action": "accept"})
+    r = await anon.post(status_url, data={"action": "accept", "k": secret})
     assert r.status == 409
     assert (await anon.get("/status/WSB-0000-0000")).status == 404
     r = await anon.get("/status", params={"nomor": "wsb-abcd-efgh/../x"}, allow_redirects=False)

@@ -36,7 +36,18 @@ USER_OF_ROLE = {
 def settings(db_dsn: str) -> Settings:
     # no SLA sweeper in the background: the CSRF test compares the whole database before and after
     # (and three failed sign-ins lock an account: fewer slow argon2 checks in the limit tests)
-    return Settings(database_url=db_dsn, complaint_sweep_s=0, dispatch_poll_s=0.2, login_max_failures=3)
+    # the citizen routes' rate limits off: the probes must reach the handlers, not a 429
+    # (the limits themselves are proved in tests/complaints/test_citizen.py)
+    return Settings(
+        database_url=db_dsn,
+        complaint_sweep_s=0,
+        dispatch_poll_s=0.2,
+        login_max_failures=3,
+        lapor_ip_max=0,
+        lapor_contact_max=0,
+        status_act_ip_max=0,
+        status_act_complaint_max=0,
+    )
 
 
 @pytest.fixture

@@ -132,10 +132,13 @@ RULES: dict[tuple[str, str], Rule] = {
         csrf_exempt="acts as an anonymous citizen whoever sends it; a session adds no authority",
     ),
     ("GET", "/status"): public("the citizen looks up a complaint by tracking id"),
-    ("GET", "/status/{tracking}"): public("the citizen's status page (rahasia text is withheld)"),
+    ("GET", "/status/{tracking}"): public(
+        "the public status by tracking id (no rahasia/anonim text); the reporter's view with the secret"
+    ),
     ("POST", "/status/{tracking}"): public(
-        "the citizen answers or accepts a follow-up by tracking id",
-        csrf_exempt="acts as the citizen by tracking id; a session adds no authority",
+        "the reporter answers or accepts a follow-up with the complaint's secret (complaints/citizen.py)",
+        csrf_exempt="the complaint's secret in the body is the authority, which no other site holds; "
+        "a session adds none",
     ),
     ("GET", "/static/complaints/{name}"): public("the complaint pages' own JavaScript"),
     ("GET", "/dasbor"): signed_in(DASHBOARD),
