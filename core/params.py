@@ -21,6 +21,7 @@ to 1900-2100 so that shifting by an offset or a time zone never leaves Python's 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -263,17 +264,21 @@ async def refuse(request: web.Request, err: BadParam) -> web.StreamResponse:
     return auth.json_error(err.status, err.code, err.message, field=err.name)
 
 
-def _strings(value: Any, where: str) -> Iterator[tuple[str, str]]:
-    """Every string in a JSON value, keys included, with where it is ("rules[0].note")."""
-    if isinstance(value, str):
-        yield where, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield f"{where}.{k}" if where else k, k
-            yield from _strings(v, f"{where}.{k}" if where else k)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{where}[{i}]")
+def _strings(value: Any) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value, keys included, with where it is ("rules[0].note").
+    Iterative: a body nested a thousand deep must not exhaust the recursion limit."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, v = stack.pop()
+        if isinstance(v, str):
+            yield where, v
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                path = f"{where}.{k}" if where else str(k)
+                yield path, k
+                stack.append((path, item))
+        elif isinstance(v, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(v))
 
 
 def _check_request_line(request: web.Request) -> None:
@@ -337,8 +342,13 @@ async def _check_body(request: web.Request) -> None:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return  # not JSON (or numbers beyond 64 bits): the handler's parser answers that
-        fields = _strings(data, "")
+            # orjson refuses what Python's parser (and pydantic's) may still take: a lone surrogate,
+            # 1e400, NaN; a NUL beside one of them must not slip past
+            try:
+                data = json.loads(raw)
+            except (ValueError, RecursionError):
+                return  # not JSON at all: the handler's parser answers that
+        fields = _strings(data)
     else:
         return
     for name, value in fields:
