@@ -607,3 +607,49 @@ async def test_oversize_bodies_are_refused_and_the_server_keeps_serving(site: Si
                 wrong.append(f"{r.method} {r.path}: {[(c, s) for c, s, _ in answers]}")
             assert (await http.get("/healthz")).status == 200
     assert not wrong, "\n".join(wrong)
+
+
+# --- one error shape per module -----------------------------------------------------------------------
+
+_FORM = "application/x-www-form-urlencoded"
+_JSON = "application/json"
+_SHAPES = [
+    # (role or None, method, target, body, content type, status, shape, words of the message)
+    ("supervisor", "GET", "/api/v1/incidents?state=%00", None, None, 400, "json", "karakter yang tidak diizinkan"),
+    ("supervisor", "GET", "/api/v1/roster-report?from=0001-01-01T00:00:00%2B14:00", None, None, 400, "json", "tahun"),
+    (None, "POST", "/api/v1/alerts", b'{"seq": 1, "x": "\\u0000", "y": 1e400}', _JSON, 400, "json", "U+0000"),
+    ("admin", "PUT", "/api/v1/routing-rules", b'{"rules": [{"note": "\\ud800"}]}', _JSON, 400, "json", "U+D800"),
+    (None, "GET", "/static/dispatch/" + "x" * 5000, None, None, 414, "json", "alamat terlalu panjang"),
+    ("complaint_staff", "GET", "/pengaduan?q=%1b", None, None, 400, "html", "karakter yang tidak diizinkan"),
+    (None, "POST", "/lapor", b"description=a%00b", _FORM, 400, "html", "isian &#x27;description&#x27; berisi"),
+    ("supervisor", "GET", "/piket?instansi=%00", None, None, 400, "html", "berisi karakter"),
+    ("supervisor", "POST", "/piket/shift", b"instansi=1&jam=nan", _FORM, 200, "html", "jam harus angka"),
+    (None, "POST", "/login", b"username=a%00", _FORM, 400, "html", "isian &#x27;username&#x27; berisi"),
+    (None, "GET", "/open311/v2/services.json?jurisdiction_id=%00", None, None, 400, "open311", "berisi karakter"),
+]
+
+
+async def test_every_refusal_has_its_module_s_error_shape_and_an_indonesian_message(site: Site) -> None:
+    wrong = []
+    async with aiohttp.ClientSession(base_url=site.url) as http:
+        for role, method, target, body, ctype, status, shape, words in _SHAPES:
+            headers = bearer((await site.mint(role))[0]) if role else {}
+            if ctype:
+                headers["Content-Type"] = ctype
+            url = URL(site.url + target, encoded=True)
+            async with http.request(method, url, data=body, headers=headers, allow_redirects=False) as resp:
+                text = await resp.text()
+                got = resp.status, resp.content_type
+            problem = got[0] != status
+            if shape == "json":
+                doc = json.loads(text) if got[1] == "application/json" else {}
+                problem |= set(doc) < {"error", "message"} or not doc.get("message")
+            elif shape == "open311":
+                doc = json.loads(text) if got[1] == "application/json" else []
+                problem |= not (isinstance(doc, list) and doc and doc[0].get("code") == status)
+            else:
+                problem |= got[1] != "text/html"
+            problem |= words not in text  # the guard's words, in Bahasa Indonesia, reach the reader
+            if problem:
+                wrong.append(f"{method} {target[:60]}: {got} {text[:200]!r}")
+    assert not wrong, "\n".join(wrong)
