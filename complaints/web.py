@@ -167,6 +167,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except ComplaintError as err:
             return _error_page(request, err)
+        except params.BadParam as err:  # core.params' guard does the same; this keeps the page without it
+            return _refusal_page(request, err)
 
     for attr in ("__siaga_access__", "__siaga_api__"):
         if hasattr(handler, attr):
