@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
 import inspect
 import io
 import json
@@ -145,6 +146,7 @@ class Plan:
     query: dict[str, str] = field(default_factory=dict)
     form: dict[str, str] = field(default_factory=dict)
     json: Any = None
+    csv: list[list[str]] | None = None  # a valid CSV upload (header and rows), for the import routes
     fields: set[str] = field(default_factory=set)  # names read from the query or a body
     # for a route whose valid request changes its object (a transition, a disposition): a new
     # object per probe, so that every probe reaches the code past the state check
@@ -251,6 +253,9 @@ def _valid(objects: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
             "json": {"day": day, "shift": "P", "username": "supervisor", "on_call": False}
         },
         ("POST", "/api/v1/roster/{agency}/swap"): {"json": {"entry_id": entry, "username": "supervisor"}},
+        ("PUT", "/api/v1/roster/{agency}/{month}.csv"): {
+            "csv": [["tanggal", "shift", "pengguna", "siaga"], [day, "P", "op-polsek", "tidak"]]
+        },
         ("POST", "/api/v1/apps/register"): {"json": {"phone": "+6281234567890", "name": "Warga"}},
         ("POST", "/api/v1/apps/verify"): {"json": {"phone": "+6281234567890", "code": "123456"}},
         ("POST", "/api/v1/alerts"): {
@@ -317,6 +322,7 @@ def plans(
             query=dict(given.get("query", {})),
             form=dict(given.get("form", {})),
             json=given.get("json"),
+            csv=given.get("csv"),
             fields=handler_reads(r.handler) | query | body | model_fields,
             fresh=fresh.get(r.key),
         )
@@ -355,6 +361,8 @@ def probes(plan: Plan) -> list[Probe]:
     values = [*HOSTILE, BAD_UTF8]
     few = HOSTILE_MULTIPART
     out = [Probe(plan, "path", p, v) for p in plan.path for v in values]
+    # a parameter no handler reads: the guard's part, on every route
+    out += [Probe(plan, "query", "siaga_probe", v) for v in few]
     unsafe = r.unsafe and r.method != "*"
     query_fields = sorted((set() if unsafe else plan.fields) | set(plan.query))
     out += [Probe(plan, "query", n, v) for n in query_fields for v in values]
@@ -372,6 +380,9 @@ def probes(plan: Plan) -> list[Probe]:
             for n in sorted(plan.fields - (set(plan.json) if isinstance(plan.json, dict) else set()))
             for v in (HOSTILE_JSON if takes_json else few)
         ]
+        if plan.csv is not None:
+            cells = [(i, j) for i, row in enumerate(plan.csv) for j in range(len(row))]
+            out += [Probe(plan, "csv", f"{i}.{j}", v) for i, j in cells for v in values]
     return out
 
 
@@ -403,6 +414,14 @@ def _request(probe: Probe, objects: dict[str, str]) -> tuple[str, dict[str, Any]
             doc = {**(plan.json if isinstance(plan.json, dict) else {}), name: value}
         kw["data"] = json.dumps(doc, ensure_ascii=True).encode()
         kw["headers"] = {"Content-Type": "application/json"}
+    elif probe.where == "csv":
+        i, j = map(int, name.split("."))
+        rows = copy.deepcopy(plan.csv or [])
+        rows[i][j] = value
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        kw["data"] = buf.getvalue().encode("utf-8", "surrogatepass")
+        kw["headers"] = {"Content-Type": "text/csv"}
     elif plan.route.unsafe and plan.json is not None:
         kw["data"] = json.dumps(plan.json).encode()
         kw["headers"] = {"Content-Type": "application/json"}
