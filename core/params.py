@@ -54,6 +54,14 @@ _MULTILINE_OK = frozenset("\t\n\r")
 _DIGITS = re.compile(r"[+-]?[0-9]{1,20}")
 
 
+# What the guard may answer on any route, before the handler: for the OpenAPI document's responses.
+GUARD_REFUSALS: dict[int, str] = {
+    400: "parameter tidak sah (karakter kendali, bukan UTF-8, isian tidak dapat dibaca)",
+    413: "isi permintaan terlalu besar",
+    414: "alamat terlalu panjang",
+}
+
+
 class BadParam(Exception):
     """A refused parameter: ``name`` is the field, ``message`` says why in Bahasa Indonesia."""
 
