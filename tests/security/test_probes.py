@@ -15,6 +15,7 @@ import copy
 import csv
 import inspect
 import io
+import itertools
 import json
 import re
 import time
@@ -151,6 +152,7 @@ class Plan:
     # for a route whose valid request changes its object (a transition, a disposition): a new
     # object per probe, so that every probe reaches the code past the state check
     fresh: Callable[[], Awaitable[dict[str, str]]] | None = None
+    role: str | None = None  # who calls it, when not the first of _ROLE_PREFERENCE the route allows
 
 
 def _leaves(value: Any, where: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -228,7 +230,7 @@ def _valid(objects: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
         ("POST", "/status/{tracking}"): {"form": {"action": "dispute", "note": "belum selesai"}},
         ("POST", "/pengaduan/{id}/aksi"): {"form": {"action": "dispose", "opd_id": objects["opd"], "note": "x"}},
         ("POST", "/pengaduan/admin/kategori"): {
-            "form": {"code": "k-baru", "name": "Baru", "group_name": "G", "default_opd_id": objects["opd"]}
+            "form": {"code": "k-{n}", "name": "Baru", "group_name": "G", "default_opd_id": objects["opd"]}
         },
         ("POST", "/pengaduan/admin/cuti"): {"form": {"day": "2026-12-24", "note": "cuti"}},
         ("POST", "/pengaduan/teguran"): {"form": {"opd_id": objects["opd"], "text": "segera tindak lanjuti"}},
@@ -295,10 +297,36 @@ def _fresh_objects(site: Site) -> dict[tuple[str, str], Callable[[], Awaitable[d
             row = await store.create(conn, new, Actor.system(), clock=await store.load_clock(conn))
         return {"id": str(row["id"]), "tracking": row["tracking_id"]}
 
+    async def disposed() -> dict[str, str]:
+        from complaints.model import Dispose
+
+        made = await complaint()
+        async with site.pool.acquire() as conn:
+            staff = Actor(role="complaint_staff", user_id=site.world.users["complaints"].id, name="complaints")
+            await store.act(
+                conn, int(made["id"]), Dispose(opd_id=site.world.opd), staff, clock=await store.load_clock(conn)
+            )
+        return made
+
     return {
         ("POST", "/api/v1/incidents/{incident_id}/transition"): incident,
         ("POST", "/pengaduan/{id}/aksi"): complaint,
+        ("opd_officer", "/pengaduan/{id}/aksi"): disposed,
     }
+
+
+# a route probed a second time as another role, on other objects: the OPD's follow-up (with a photo)
+_VARIANTS = [
+    (("POST", "/pengaduan/{id}/aksi"), "opd_officer", {"form": {"action": "follow_up", "text": "sudah diperbaiki"}}),
+]
+# photo uploads of the follow-up: (bytes, content type)
+_PHOTOS = [
+    (b"", "image/jpeg"),
+    (b"bukan gambar", "image/png"),
+    (b"<script>alert(1)</script>", "text/html"),
+    (b"\x00" * 64, "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n" + b"\xff" * 1000, "image/png"),
+]
 
 
 def plans(
@@ -330,13 +358,18 @@ def plans(
         if r.path.endswith(".{fmt}") or "{fmt}" in r.path:
             plan.path["fmt"] = "json"
         out.append(plan)
+        for key, role, variant in _VARIANTS:
+            if key == r.key:
+                other = copy.copy(plan)
+                other.role, other.form, other.fresh = role, dict(variant.get("form", {})), fresh.get((role, r.path))
+                out.append(other)
     return out
 
 
 @dataclass
 class Probe:
     plan: Plan
-    where: str  # "path", "query", "form", "multipart" or "json"
+    where: str  # "path", "query", "form", "multipart", "json", "csv" or "photo"
     name: str
     value: Any
 
@@ -380,6 +413,8 @@ def probes(plan: Plan) -> list[Probe]:
             for n in sorted(plan.fields - (set(plan.json) if isinstance(plan.json, dict) else set()))
             for v in (HOSTILE_JSON if takes_json else few)
         ]
+        if "photo" in plan.fields:
+            out += [Probe(plan, "photo", "photo", v) for v in _PHOTOS]
         if plan.csv is not None:
             cells = [(i, j) for i, row in enumerate(plan.csv) for j in range(len(row))]
             out += [Probe(plan, "csv", f"{i}.{j}", v) for i, j in cells for v in values]
@@ -398,12 +433,20 @@ def _request(probe: Probe, objects: dict[str, str]) -> tuple[str, dict[str, Any]
         query[name] = value
     path = _PATH_PARAM.sub(lambda m: _q(path_values.get(m.group(1), "1")), plan.route.path)
     url = path + (f"?{_urlencoded(query)}" if query else "")
+    form_values = {k: v.replace("{n}", str(next(_UNIQUE))) for k, v in plan.form.items()}
     if probe.where == "form":
-        kw["data"] = _urlencoded({**plan.form, name: value}).encode()
+        kw["data"] = _urlencoded({**form_values, name: value}).encode()
         kw["headers"] = {"Content-Type": "application/x-www-form-urlencoded"}
+    elif probe.where == "photo":
+        form = aiohttp.FormData()
+        for k, v in form_values.items():
+            form.add_field(k, v)
+        content, ctype = value
+        form.add_field("photo", content, filename="foto.jpg", content_type=ctype)
+        kw["data"] = form
     elif probe.where == "multipart":
         form = aiohttp.FormData()
-        for k, v in {**plan.form, name: value}.items():
+        for k, v in {**form_values, name: value}.items():
             form.add_field(k, v)
         kw["data"] = form
     elif probe.where == "json":
@@ -426,24 +469,26 @@ def _request(probe: Probe, objects: dict[str, str]) -> tuple[str, dict[str, Any]
         kw["data"] = json.dumps(plan.json).encode()
         kw["headers"] = {"Content-Type": "application/json"}
     elif plan.route.unsafe and plan.form:
-        kw["data"] = _urlencoded(plan.form).encode()
+        kw["data"] = _urlencoded(form_values).encode()
         kw["headers"] = {"Content-Type": "application/x-www-form-urlencoded"}
     return url, kw
 
 
+# "{n}" in a valid form value: a new number per request (a category code must be new to get past its check)
+_UNIQUE = itertools.count(1)
 _PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
 _ROLE_PREFERENCE = ("supervisor", "complaint_staff", "operator", "admin", "leader", "opd_officer", "command_centre")
 
 
-async def _principal(site: Site, r: AppRoute, tokens: dict[str, str]) -> dict[str, str]:
+async def _principal(site: Site, r: AppRoute, tokens: dict[str, str], role: str | None = None) -> dict[str, str]:
     rule = r.rule
     assert rule is not None
     if rule.roles is None:
         return {}
     # the first allowed of the roles that own the test's objects, so a probe gets past the access check
-    role = next(r for r in _ROLE_PREFERENCE if r in rule.roles)
+    role = role or next(r for r in _ROLE_PREFERENCE if r in rule.roles)
     if rule.ends_session or role not in tokens:
         token = (await site.mint(role))[0]
         if rule.ends_session:
@@ -496,7 +541,7 @@ async def test_every_hostile_value_alone_in_every_parameter_of_every_route(site:
             async with gate:
                 fresh = await probe.plan.fresh() if probe.plan.fresh is not None else {}
             url, kw = _request(probe, fresh)
-            headers = {**await _principal(site, r, tokens), **kw.pop("headers", {})}
+            headers = {**await _principal(site, r, tokens, probe.plan.role), **kw.pop("headers", {})}
             async with gate:
                 try:
                     async with http.request(
