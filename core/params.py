@@ -56,7 +56,7 @@ _DIGITS = re.compile(r"[+-]?[0-9]{1,20}")
 
 # What the guard may answer on any route, before the handler: for the OpenAPI document's responses.
 GUARD_REFUSALS: dict[int, str] = {
-    400: "parameter tidak sah (karakter kendali, bukan UTF-8, isian tidak dapat dibaca)",
+    400: "parameter tidak sah (karakter kendali, isian tidak dapat dibaca)",
     413: "isi permintaan terlalu besar",
     414: "alamat terlalu panjang",
 }
@@ -369,15 +369,6 @@ async def _check_body(request: web.Request) -> None:
             )
 
 
-def _decode_error(request: web.Request) -> BadParam | None:
-    # yarl keeps undecodable percent-escapes (%ff) as they are; a query that is not UTF-8 fails here
-    try:
-        request.query  # noqa: B018  (parses the query string)
-    except UnicodeDecodeError:
-        return BadParam("query", "parameter bukan UTF-8 yang sah", code="bad_encoding")
-    return None
-
-
 @web.middleware
 async def input_guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -385,9 +376,8 @@ async def input_guard(
     """Refuse control characters in the path, the query and the body before any handler runs,
     and answer every :class:`BadParam` a handler raises in its module's error shape."""
     try:
-        err = _decode_error(request)
-        if err is not None:
-            raise err
+        # (invalid UTF-8 needs no check here: yarl decodes it in the query to U+FFFD and leaves it
+        # percent-encoded in the path)
         _check_request_line(request)
         if request.match_info.http_exception is None:
             limit = getattr(request.match_info.handler, _MAX_BODY_ATTR, None)
