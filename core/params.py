@@ -230,10 +230,14 @@ def _date_in_range(value: date) -> date:
     return value
 
 
+# The same rules as patterns for the OpenAPI document (so a client or a fuzzer knows them); the
+# validators above enforce them (and lone surrogates, which no pattern can name)
+_LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"
+_TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 # A single-line field (names, codes, units): no control characters, no bidirectional overrides.
-Line = Annotated[str, AfterValidator(_line)]
+Line = Annotated[str, AfterValidator(_line), Field(json_schema_extra={"pattern": _LINE_PATTERN})]
 # Free text (notes, descriptions): tab and line breaks allowed, no other control characters.
-Text = Annotated[str, AfterValidator(_multiline)]
+Text = Annotated[str, AfterValidator(_multiline), Field(json_schema_extra={"pattern": _TEXT_PATTERN})]
 Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Int32 = Annotated[int, Field(ge=-INT32_MAX - 1, le=INT32_MAX)]
 # The id of a row: every id column is a bigint identity.

@@ -191,3 +191,24 @@ def test_every_string_of_a_json_body_is_found_keys_included() -> None:
         cur = nxt
     cur.append("\x00")
     assert [v for _, v in params._strings(deep)] == ["\x00"]
+
+
+@pytest.mark.parametrize(
+    ("value", "line", "text"),
+    [
+        ("Patroli 1", True, True),
+        ("a\nb\tc", False, True),
+        ("a\x00", False, False),
+        ("\u202eabc", False, True),
+        ("x\x85", False, False),
+        ("日本 ☂", True, True),
+    ],
+)
+def test_the_documented_patterns_say_what_the_validators_do(value: str, line: bool, text: bool) -> None:
+    import re
+
+    schema = _Body.model_json_schema()["properties"]
+    line_pattern = schema["name"]["pattern"]
+    text_pattern = schema["note"]["anyOf"][0]["pattern"]
+    assert bool(re.fullmatch(line_pattern, value)) is line is (params.bad_character(value, bidi=False) is None)
+    assert bool(re.fullmatch(text_pattern, value)) is text is (params.bad_character(value, multiline=True) is None)
