@@ -21,6 +21,8 @@ import enum
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
+from core.params import as_id
+
 # --- vocabulary --------------------------------------------------------------------
 
 
@@ -431,10 +433,10 @@ def parse_action(name: str, data: dict[str, object]) -> Action:
             continue
         value = data[key]
         if key in ("opd_id", "category_id", "duplicate_of"):
-            try:
-                value = int(str(value))
-            except ValueError:
-                raise InvalidAction(key, "harus angka") from None
+            # a bigint id: int() would also take 25 digits, which no column holds
+            value = as_id(str(value))
+            if value is None:
+                raise InvalidAction(key, "harus nomor yang sah")
         elif key == "has_photo":
             value = value in (True, "1", "true", "on")
         else:

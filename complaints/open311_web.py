@@ -13,7 +13,7 @@ from aiohttp import web
 
 from complaints import citizen, open311, store
 from complaints.model import Actor, InvalidAction, Kind, Role, SlaLimits
-from core import appkeys, auth
+from core import appkeys, auth, params
 from core.sender import LoggingSender
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,14 @@ async def not_found(request: web.Request, fmt: str) -> web.Response:
     raise open311.Open311Error(404, "no such endpoint; see discovery.xml")
 
 
+def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
+    """A parameter refused by core.params, as the spec's error document."""
+    fmt = request.match_info.get("fmt", "xml").lower()
+    return _error(open311.Open311Error(err.status, err.message), fmt if fmt in open311.FORMATS else "xml")
+
+
 def add_routes(app: web.Application) -> None:
+    params.register_error_page(app, PREFIX, _refusal)
     if AREAS not in app:
         app[AREAS] = AreaLookup()
     r = app.router

@@ -610,6 +610,11 @@ async def _write_transition(
     if isinstance(action, Dispose):
         if not await conn.fetchval("SELECT true FROM agency WHERE id = $1 AND kind = 'opd' AND active", action.opd_id):
             raise InvalidAction("opd_id", "OPD tujuan tidak dikenal")
+        # checked here: the foreign key would refuse it too, but as a 500
+        if action.category_id is not None and not await conn.fetchval(
+            "SELECT true FROM complaint_category WHERE id = $1 AND active", action.category_id
+        ):
+            raise InvalidAction("category_id", "kategori tidak dikenal")
         for k in ("category_id", "desa_code", "kecamatan_code"):
             if getattr(action, k) is not None:
                 upd[k] = getattr(action, k)

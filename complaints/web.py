@@ -35,7 +35,7 @@ from complaints.model import (
     Role,
     Status,
 )
-from core import appkeys, auth, ratelimit
+from core import appkeys, auth, params, ratelimit
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,12 @@ def _error_page(request: web.Request, err: ComplaintError) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
+    """A parameter refused by core.params, as this module's error page."""
+    detail = f"<p class='err'>{e(err.message)}</p>"
+    return page("Gagal", detail + '<p><a href="/">Kembali</a></p>', user=auth.optional_user(request), status=err.status)
+
+
 def _guarded(handler: Handler) -> Handler:
     """Translate the complaint errors into pages (the access rule stays on the handler)."""
 
@@ -162,6 +168,8 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except ComplaintError as err:
             return _error_page(request, err)
+        except params.BadParam as err:  # core.params' guard does the same; this keeps the page without it
+            return _refusal_page(request, err)
 
     for attr in ("__siaga_access__", "__siaga_api__"):
         if hasattr(handler, attr):
@@ -578,13 +586,19 @@ async def admin_page(request: web.Request) -> web.Response:
 async def admin_category(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     opd = str(form.get("default_opd_id", "") or "")
+    opd_id = params.reference(opd, "OPD") if opd else None
     async with request.app[appkeys.POOL].acquire() as conn:
+        # checked here: the foreign key would refuse it too, but as a 500
+        if opd_id is not None and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM agency WHERE id = $1 AND kind = 'opd')", opd_id
+        ):
+            raise InvalidAction("default_opd_id", "OPD itu tidak ada")
         await store.create_category(
             conn,
             str(form.get("code", "")).strip(),
             str(form.get("name", "")).strip()[:200] or "?",
             group_name=str(form.get("group_name", "")).strip()[:200],
-            default_opd_id=_int(opd, "OPD") if opd else None,
+            default_opd_id=opd_id,
         )
     raise web.HTTPSeeOther(location="/pengaduan/admin")
 
@@ -592,10 +606,7 @@ async def admin_category(request: web.Request) -> web.StreamResponse:
 @auth.allow(Role.ADMIN)
 async def admin_leave(request: web.Request) -> web.StreamResponse:
     form = await request.post()
-    try:
-        day = datetime.strptime(str(form.get("day", "")), "%Y-%m-%d").date()
-    except ValueError:
-        raise InvalidAction("day", "tanggal tidak sah") from None
+    day = params.day(form.get("day"), "tanggal")
     user = auth.current_user(request)
     async with request.app[appkeys.POOL].acquire() as conn:
         await store.set_collective_leave(conn, [day], note=str(form.get("note", ""))[:200], actor=actor_of(user))
@@ -923,6 +934,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/status/{tracking}", g(status_page))
     r.add_post("/status/{tracking}", g(status_act))
     r.add_get("/static/complaints/{name}", static_file)
+    for prefix in ("/pengaduan", "/lapor", "/status", "/dasbor"):
+        params.register_error_page(app, prefix, _refusal_page)
     dashboard.add_routes(app, g)
     open311_web.add_routes(app)
     app.cleanup_ctx.append(runner.sweeper_ctx)

@@ -31,3 +31,5 @@ WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("siaga_websocket
 HANDOVER_HOOK: web.AppKey[HandoverHook] = web.AppKey("siaga_handover_hook")
 # SMS/WhatsApp to a phone: the app API's verification codes, the reporter's status link.
 PHONE_SENDER = web.AppKey("siaga_code_sender", PhoneSender)
+# path prefix -> the page that answers a refused parameter there (core.params.register_error_page)
+ERROR_PAGES: web.AppKey[dict[str, Callable[..., Any]]] = web.AppKey("siaga_error_pages")

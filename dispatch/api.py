@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from core import appkeys, audit, auth
 from core.auth import Role
+from core.params import Id, Line, Text
 from dispatch import service, states, stream
 
 PREFIX = "/api/v1"
@@ -106,21 +107,21 @@ class IncidentDetail(IncidentSummary):
 
 class TransitionBody(BaseModel):
     to: Literal["acknowledged", "dispatched", "on_scene", "resolved", "false_alarm", "handed_to_complaints"]
-    note: str | None = Field(default=None, max_length=4000)
-    unit_id: int | None = Field(default=None, description="agency_unit id sent (to=dispatched)")
-    unit: str | None = Field(default=None, max_length=200, description="free-text unit sent (to=dispatched)")
+    note: Text | None = Field(default=None, max_length=4000)
+    unit_id: Id | None = Field(default=None, description="agency_unit id sent (to=dispatched)")
+    unit: Line | None = Field(default=None, max_length=200, description="free-text unit sent (to=dispatched)")
 
 
 class NoteBody(BaseModel):
-    body: str = Field(min_length=1, max_length=4000)
+    body: Text = Field(min_length=1, max_length=4000)
 
 
 class RoutingRuleModel(BaseModel):
     alert_type: str = Field(pattern=r"^[a-z_]{2,32}$")
     target: Literal["covering_police", "covering_dishub", "agency_kind", "command_centre", "none"]
-    agency_kind: str | None = None
+    agency_kind: Line | None = Field(default=None, max_length=32)
     fallback_command_centre: bool = True
-    note: str | None = None
+    note: Text | None = Field(default=None, max_length=4000)
 
 
 class RoutingRules(BaseModel):
@@ -150,7 +151,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             text=dumps(
                 {
                     "error": "invalid",
-                    "message": "invalid request body",
+                    "message": "isi permintaan tidak sah",
                     "detail": e.errors(include_url=False, include_context=False, include_input=False),
                 }
             ).decode(),

@@ -16,7 +16,7 @@ import orjson
 import xstatic.pkg.leaflet
 from aiohttp import web
 
-from core import appkeys, auth
+from core import appkeys, auth, params
 from dispatch import roster_web, states
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -163,8 +163,12 @@ def _console_template() -> str:
 
 
 def _file_under(base: Path, rel: str) -> Path:
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base.resolve()) or not target.is_file():
+    try:
+        target = (base / rel).resolve()
+        found = target.is_relative_to(base.resolve()) and target.is_file()
+    except OSError:  # a name longer than the file system allows (ENAMETOOLONG) names no file either
+        found = False
+    if not found:
         raise web.HTTPNotFound()
     return target
 
@@ -187,7 +191,13 @@ async def geo_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(_file_under(GEO_DIR, name))
 
 
+def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
+    """A parameter refused by core.params on the sign-in form: the form again, with why."""
+    return _login_page(secrets.token_urlsafe(24), message=err.message, status=err.status)
+
+
 def setup(app: web.Application) -> None:
+    params.register_error_page(app, "/login", _refusal_page)
     r = app.router
     r.add_get("/login", login_form)
     r.add_post("/login", login_submit)

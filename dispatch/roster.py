@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from core import audit
+from core import audit, params
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = timedelta(hours=24)
@@ -236,7 +236,7 @@ async def agency_id_of(conn: asyncpg.Connection, ref: str | int) -> int:
     row = await conn.fetchval(
         "SELECT id FROM agency WHERE code = $1 OR ($2::bigint IS NOT NULL AND id = $2::bigint)",
         text,
-        int(text) if text.isdigit() else None,
+        params.as_id(text),  # "²" passes str.isdigit(), 20 digits pass int(): neither is a bigint id
     )
     if row is None:
         raise RosterError("no_such_agency", f"instansi {text!r} tidak ada", status=404)

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from core import appkeys, auth
+from core import appkeys, auth, params
 from core.auth import Role, User
 from dispatch import presence, roster
 from dispatch.roster import WIB, RosterError
@@ -290,8 +290,9 @@ async def _form_change(request: web.Request, change: Any, done: str) -> web.Resp
         async with request.app[appkeys.POOL].acquire() as conn:
             agency_id = await roster.agency_id_of(conn, agency_ref)
             await change(conn, user.actor(auth.client_ip(request)), agency_id, form)
-    except RosterError as err:
-        return await _render(request, agency_ref, month, errors=err.errors or [str(err)])
+    except (RosterError, params.BadParam) as err:
+        errors = err.errors if isinstance(err, RosterError) else []
+        return await _render(request, agency_ref, month, errors=errors or [str(err)])
     raise web.HTTPSeeOther(location="/piket?" + urlencode({"instansi": agency_id, "bulan": month, "pesan": done}))
 
 
@@ -308,10 +309,8 @@ def _field(form: Any, name: str) -> str:
 @auth.allow(*EDITORS)
 async def shift_submit(request: web.Request) -> web.Response:
     async def change(conn: Any, actor: Any, agency_id: int, form: Any) -> None:
-        try:
-            hours = float(_field(form, "jam"))
-        except ValueError:
-            raise RosterError("bad_shift_hours", "lama shift harus angka jam") from None
+        # finite and within a day: float() takes nan, inf and 1e400, which timedelta cannot
+        hours = params.number(_field(form, "jam"), "jam", lo=0, hi=24)
         await roster.save_shift(
             conn,
             actor,
@@ -323,20 +322,11 @@ async def shift_submit(request: web.Request) -> web.Response:
 
 
 def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RosterError("bad_day", f"tanggal {text!r} tidak sah") from None
+    return params.day(text, "tanggal")
 
 
 def _int(text: str, what: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise RosterError("bad_number", f"{what} harus angka") from None
-    if not 0 < value < 2**63:
-        raise RosterError("bad_number", f"{what} tidak sah")
-    return value
+    return params.reference(text, what)
 
 
 @auth.allow(*EDITORS)
@@ -447,9 +437,9 @@ async def report_csv(request: web.Request) -> web.Response:
 
 
 class ShiftIn(BaseModel):
-    name: str = Field(max_length=100)
-    starts: str = Field(description="WIB wall clock, HH:MM", max_length=8)
-    hours: float = Field(gt=0, le=24)
+    name: params.Line = Field(max_length=100)
+    starts: params.Line = Field(description="WIB wall clock, HH:MM", max_length=8)
+    hours: params.Finite = Field(gt=0, le=24)
 
 
 class ShiftOut(BaseModel):
@@ -461,16 +451,16 @@ class ShiftOut(BaseModel):
 
 
 class EntryIn(BaseModel):
-    day: date
-    shift: str = Field(max_length=16)
-    username: str = Field(max_length=64)
+    day: params.Day
+    shift: params.Line = Field(max_length=16)
+    username: params.Line = Field(max_length=64)
     on_call: bool = False
 
 
 class SwapIn(BaseModel):
-    entry_id: int
-    other_entry_id: int | None = None
-    username: str | None = Field(default=None, max_length=64)
+    entry_id: params.Id
+    other_entry_id: params.Id | None = None
+    username: params.Line | None = Field(default=None, max_length=64)
 
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
@@ -480,7 +470,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
         detail = err.errors(include_url=False, include_context=False, include_input=False)
         raise web.HTTPUnprocessableEntity(
             text=orjson.dumps(
-                {"error": "invalid", "message": "invalid request body", "detail": detail}, default=str
+                {"error": "invalid", "message": "isi permintaan tidak sah", "detail": detail}, default=str
             ).decode(),
             content_type="application/json",
         ) from None
@@ -640,13 +630,9 @@ async def api_swap(request: web.Request) -> web.Response:
 def _report_period(request: web.Request) -> tuple[datetime, datetime]:
     if "month" in request.query:
         return _period(request.query["month"])
-    try:
-        until = datetime.fromisoformat(request.query["to"]) if "to" in request.query else datetime.now(UTC)
-        since = datetime.fromisoformat(request.query["from"]) if "from" in request.query else until - timedelta(days=7)
-    except ValueError:
-        raise RosterError("bad_period", "from/to must be ISO-8601 instants") from None
-    if since.tzinfo is None or until.tzinfo is None:
-        raise RosterError("bad_period", "from/to need a UTC offset")
+    # within 1900-2100 and with an offset: year 1 at +14:00 or 9999 at -14:00 overflows when shifted
+    until = params.instant(request.query["to"], "to") if "to" in request.query else datetime.now(UTC)
+    since = params.instant(request.query["from"], "from") if "from" in request.query else until - timedelta(days=7)
     if not since < until or until - since > timedelta(days=400):
         raise RosterError("bad_period", "from must be before to, at most 400 days apart")
     return since, until
@@ -671,7 +657,15 @@ async def api_report(request: web.Request) -> web.Response:
     return _json({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
 
 
+async def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
+    """A parameter refused by core.params on a roster page: the page, with why."""
+    resp = await _render(request, None, this_month(), errors=[err.message])
+    resp.set_status(err.status)
+    return resp
+
+
 def setup(app: web.Application) -> None:
+    params.register_error_page(app, "/piket", _refusal_page)
     r = app.router
     r.add_get("/piket", roster_page)
     r.add_post("/piket/shift", shift_submit)

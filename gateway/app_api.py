@@ -44,7 +44,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
-from core import appkeys, auth
+from core import appkeys, auth, params
 from core.sender import LoggingSender, PhoneSender
 from core.settings import Settings
 from gateway.payloads import AlertIn
@@ -512,9 +512,10 @@ def _limited_body(handler: Any) -> Any:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, "too_large", "Permintaan terlalu besar.")
-        return await handler(request.clone(client_max_size=MAX_BODY))
+        return await handler(request)
 
-    return wrapped
+    # core.params' guard reads the body (to check its text) under this limit before any handler
+    return params.max_body(MAX_BODY)(wrapped)
 
 
 __all__ = [

@@ -7,13 +7,13 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from aiohttp import WSCloseCode, web
 
-from core import appkeys, auth
+from core import appkeys, auth, params
 from core.db import open_pool
 from core.settings import Settings
 from dispatch import api, console
@@ -80,18 +80,6 @@ async def _close_websockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
-@web.middleware
-async def _refuse_nul(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """A NUL byte is never part of a valid path here (file lookups and PostgreSQL text both refuse
-    it): answer 400 at the door rather than a 500 from deep inside a handler. Query and body values
-    are each handler's to check, so each answers in its own format (Open311's, for one)."""
-    if "\x00" in request.path:
-        return auth.json_error(400, "nul_byte", "alamat berisi karakter NUL")
-    return await handler(request)
-
-
 @auth.public
 async def _root(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/console")
@@ -102,7 +90,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     from ``settings.database_url`` at startup and closes it at cleanup. ``extras=False`` mounts
     only dispatch (the complaint desk and the app API are left out)."""
     # 6 MiB: the complaint desk takes follow-up photos up to 5 MB; JSON routes bound their own bodies
-    app = web.Application(middlewares=[_refuse_nul, auth.auth_middleware], client_max_size=6 * 1024 * 1024)
+    # params.input_guard after the access check (a caller who may not use a route learns nothing of
+    # its parameters) and before every handler: control characters in the path, the query or the
+    # body are refused with a 400, so a new route is protected without asking
+    app = web.Application(middlewares=[auth.auth_middleware, params.input_guard], client_max_size=6 * 1024 * 1024)
     app[appkeys.SETTINGS] = settings
     if pool is not None:
         app[appkeys.POOL] = pool
