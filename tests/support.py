@@ -11,6 +11,10 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
+
+from core import audit
+
 T = TypeVar("T")
 
 PG_ADMIN_DSN = os.environ.get("SIAGA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -59,3 +63,15 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or condition!r}: {last!r}")
         await asyncio.sleep(interval)
+
+
+async def seal_all(conn: asyncpg.Connection, *, timeout: float = 10.0) -> None:
+    """Seal the audit log until no committed row is left unsealed. One seal leaves the rows behind
+    a transaction still open elsewhere in the cluster (the bus horizon), which on a busy machine
+    (other tests' databases) happens often enough to fail a test that expects every row sealed."""
+
+    async def none_left() -> bool:
+        await audit.seal(conn)
+        return not await conn.fetchval("SELECT count(*) FROM audit_log WHERE chain_pos IS NULL")
+
+    await wait_for(none_left, timeout=timeout, what="every audit row sealed")

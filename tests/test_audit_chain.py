@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from core import audit
-from tests.support import run_siaga
+from tests.support import run_siaga, seal_all
 
 ALICE = audit.Actor("alice", 1, "admin", "10.0.0.1")
 
@@ -50,7 +50,7 @@ async def test_a_replaced_sql_verifier_or_hash_function_does_not_fool_verify(poo
     an edited row changes nothing."""
     await _write(pool, 5, "fn")
     async with pool.acquire() as conn:
-        await audit.seal(conn)
+        await seal_all(conn)
         await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")
         victim = await conn.fetchval("SELECT id FROM audit_log WHERE chain_pos = 3")
         await conn.execute("UPDATE audit_log SET after = '{\"i\": 99}' WHERE id = $1", victim)

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 
 from core import audit
-from tests.support import run_siaga
+from tests.support import run_siaga, seal_all
 
 ALICE = audit.Actor("alice", 1, "admin", "10.0.0.1")
 
@@ -30,7 +30,7 @@ async def test_cli_verify_names_the_row_whose_content_was_edited(pool: asyncpg.P
                     object_id=str(i),
                     after={"to": "resolved"},
                 )
-        await audit.seal(conn)
+        await seal_all(conn)
         code, out = await _verify(db_dsn)
         assert code == 0 and "utuh: 5 entri" in out, out
 
@@ -63,7 +63,7 @@ async def test_every_column_of_a_sealed_row_is_covered_by_the_chain(pool: asyncp
         for i in range(3):
             async with conn.transaction():
                 await audit.record(conn, ALICE, "x", object_type="t", object_id=str(i), before={"a": i}, after={})
-        await audit.seal(conn)
+        await seal_all(conn)
         columns = await conn.fetch(
             """SELECT column_name, data_type FROM information_schema.columns
                 WHERE table_schema = 'public' AND table_name = 'audit_log' ORDER BY ordinal_position"""
