@@ -153,6 +153,9 @@ async def test_bad_frames_are_dead_lettered_and_the_connection_kept(
         assert reasons == ["gt06_garbage", "gt06_bad_crc", "gt06_oversize", "gt06_garbage", "gt06_short_content"]
         assert all(r["device_id"] == tracker_device for r in got)
         assert bytes(got[1]["payload"]) == bytes(bad_crc)
+        # an oversized frame is refused by its declared length: only its header is kept, counted
+        assert bytes(got[2]["payload"]) == oversize[:4] and got[2]["payload_length"] == 4
+        assert pipeline.stats.oversized == 1
         t.close()
 
 
