@@ -181,7 +181,13 @@ class Embedded:
 @pytest.fixture
 async def emb(pool: asyncpg.Pool, db_dsn: str, topic_root: str, tmp_path: Path) -> AsyncIterator[Embedded]:
     password = secrets.token_urlsafe(16)
-    async with embedded_broker(pool, topic_root=topic_root, gateway_password=password, port=0) as (host, port):
+    async with embedded_broker(
+        pool,
+        topic_root=topic_root,
+        gateway_password=password,
+        port=0,
+        max_packet_bytes=Settings().mqtt_max_packet_bytes,
+    ) as (host, port):
         settings = Settings(
             database_url=db_dsn,
             mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}",
@@ -341,7 +347,13 @@ async def test_taken_port_falls_back_to_a_free_one(pool: asyncpg.Pool, topic_roo
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with embedded_broker(pool, topic_root=topic_root, gateway_password="pw", port=port) as (host, bound):
+        async with embedded_broker(
+            pool,
+            topic_root=topic_root,
+            gateway_password="pw",
+            port=port,
+            max_packet_bytes=Settings().mqtt_max_packet_bytes,
+        ) as (host, bound):
             assert host == "127.0.0.1" and bound not in (port, 0)
             with socket.create_connection((host, bound), timeout=5):
                 pass
