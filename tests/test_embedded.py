@@ -388,3 +388,30 @@ async def test_silent_client_is_dropped_after_its_keep_alive_and_its_will_publis
 
 async def _has(items: list[bytes], item: bytes) -> bool:
     return item in items
+
+
+async def test_oversized_packet_closes_the_connection_before_its_body_is_read(emb: Embedded) -> None:
+    """amqtt has no packet limit of its own; SIAGA's reader closes the connection at the declared
+    length, as Mosquitto's max_packet_size does, and the broker keeps serving."""
+    big_id, big_secret = await emb.add("btn-big")
+    creds = await emb.add("btn-0001")
+    async with gateway(emb):
+        raw = emb.client("btn-big-raw", big_id, big_secret)
+        await wait_for(lambda: _connected(raw), what="the raw client connected")
+        first = raw.generation
+        raw.client.publish(f"{emb.settings.topic_root}/devices/{big_id}/alert", b"[" * (20 * 1024 * 1024), qos=0)
+
+        async def dropped() -> bool:
+            return not raw.connected or raw.generation > first
+
+        await wait_for(dropped, timeout=20, what="the oversized publisher disconnected")
+        dev = emb.device(*creds)
+        await emb.connected(dev)
+        seq = dev.press()
+        async with asyncio.timeout(10):
+            await dev.wait_receipt(seq)
+    assert await emb.pool.fetchval("SELECT count(*) FROM dead_letter") == 0  # never reached the gateway
+
+
+async def _connected(conn: AsyncMqtt) -> bool:
+    return conn.connected
