@@ -18,9 +18,14 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from core import appkeys, auth
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
+from gateway.store import AlertPipeline
+from siaga import observability
 from siaga.mosquitto import default_max_packet_bytes, render_config
 from tests.gateway.harness import GatewayProcess, Stack, gateway_running, make_stack
 from tests.support import wait_for
@@ -171,6 +176,8 @@ async def test_oversized_payload_is_counted_and_acked_before_parsing(open_stack:
         seq = button.press()
         async with asyncio.timeout(15):
             await button.wait_receipt(seq)
+        metrics = await _metrics(stack, pipeline)
+    assert "siaga_pipeline_oversized_total 3" in metrics.splitlines()
     rows = await stack.pool.fetch("SELECT reason, topic, payload_length FROM dead_letter ORDER BY id")
     assert sorted((r["topic"].rsplit("/", 1)[1], r["reason"], r["payload_length"]) for r in rows) == [
         ("alert", "oversize", limit + 1),
@@ -178,3 +185,16 @@ async def test_oversized_payload_is_counted_and_acked_before_parsing(open_stack:
         ("telemetry", "oversize", 4 * limit),
     ]
     assert pipeline.stats.oversized == 3
+
+
+async def _metrics(stack: Stack, pipeline: AlertPipeline) -> str:
+    """/metrics as the web role serves it beside this pipeline."""
+    app = web.Application(middlewares=[auth.auth_middleware])
+    app[appkeys.SETTINGS] = stack.settings
+    app[appkeys.POOL] = stack.pool
+    app[observability.PIPELINE_STATS] = pipeline
+    observability.setup(app)
+    async with TestClient(TestServer(app)) as client:
+        r = await client.get("/metrics")
+        assert r.status == 200
+        return await r.text()
