@@ -312,3 +312,23 @@ async def test_memory_stays_bounded_under_junk(pipeline: AlertPipeline, tracker_
 
 async def _frames_held(server: Gt06Server, n: int) -> bool:
     return server.stats.by_reason.get("gt06_garbage", 0) >= n and server.stats.connections_open == n
+
+
+async def test_leaving_the_server_closes_every_connection(
+    pool: asyncpg.Pool, pipeline: AlertPipeline, settings: Settings, tracker_device: str
+) -> None:
+    """When ``async with Gt06Server`` ends, every connection it accepted is closed (the clients
+    see the end of the stream), logged in or not: none is left for the garbage collector."""
+    async with serving(pipeline, settings) as server:
+        logged_in = await Tracker.connect(server.port)
+        await logged_in.send(LOGIN)
+        await logged_in.answer()
+        silent = [await Tracker.connect(server.port) for _ in range(20)]
+        await wait_for(lambda: _open_connections(server, 21), what="21 connections served")
+    for t in (logged_in, *silent):
+        assert await t.closed_by_server()
+    assert server.stats.connections_open == 0
+
+
+async def _open_connections(server: Gt06Server, n: int) -> bool:
+    return server.stats.connections_open >= n
