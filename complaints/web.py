@@ -110,14 +110,8 @@ def page(title: str, body: str, *, user: auth.User | None = None, status: int = 
 <title>{e(title)} — SIAGA Wonosobo</title><style>{_CSS}</style>{head}</head>
 <body><header><h1>SIAGA · Pengaduan</h1>{nav}</header><main><h2>{e(title)}</h2>
 {body}</main></body></html>"""
-    resp = web.Response(text=text, content_type="text/html", status=status)
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'"
-    )
-    return resp
+    # no-store, framing and the one page policy: siaga.webapp._security_headers
+    return web.Response(text=text, content_type="text/html", status=status)
 
 
 def _csrf(request: web.Request) -> str:

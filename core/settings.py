@@ -41,7 +41,17 @@ class Settings(BaseSettings):
     alert_batch_max: int = 200
     telemetry_batch_max: int = 5000
     telemetry_flush_ms: int = 50
-    max_payload_bytes: int = 8192
+    # Largest device payload (MQTT alert, telemetry, status) the gateway parses. An alert is
+    # under 1 KiB and telemetry smaller, so 8 KiB leaves room for firmware that adds fields while
+    # a 20 MiB publish is refused before it is parsed. Brokers SIAGA configures refuse a packet
+    # above this plus ``mqtt_packet_overhead_bytes`` (Mosquitto ``max_packet_size``, the
+    # embedded broker likewise), so in production an oversized payload never reaches the gateway.
+    max_payload_bytes: int = Field(default=8192, ge=1024)
+    # Room for the PUBLISH header and topic (<root>/devices/<64-char id>/telemetry) in a packet.
+    mqtt_packet_overhead_bytes: int = Field(default=1024, ge=256)
+    # A refused payload is kept in ``dead_letter`` up to this many bytes, with its full length
+    # and SHA-256: enough to see what a device sent, never megabytes per refusal.
+    dead_letter_keep_bytes: int = Field(default=4096, ge=0)
     drain_timeout_s: float = 10.0
 
     # --- telemetry retention (gateway/retention.py) -----------------------------------------
@@ -162,6 +172,11 @@ class Settings(BaseSettings):
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", value):
             raise ValueError(f"{value!r}: use 1-64 of A-Z a-z 0-9 . _ - (it goes into MQTT topics and client ids)")
         return value
+
+    @property
+    def mqtt_max_packet_bytes(self) -> int:
+        """The broker's limit on one MQTT packet (payload plus header and topic)."""
+        return self.max_payload_bytes + self.mqtt_packet_overhead_bytes
 
     @property
     def mqtt(self) -> MqttTarget:

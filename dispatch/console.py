@@ -59,14 +59,7 @@ def _login_page(csrf: str, *, message: str = "", username: str = "", status: int
     )
     resp = web.Response(text=body, content_type="text/html", status=status)
     resp.set_cookie(auth.LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/login")
-    _no_store(resp)
-    return resp
-
-
-def _no_store(resp: web.StreamResponse) -> None:
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp  # no-store, framing and the page policy: siaga.webapp._security_headers
 
 
 @auth.public
@@ -148,13 +141,7 @@ async def console_page(request: web.Request) -> web.Response:
     # JSON inside <script>: escape '<' so no value can close the element
     config_json = orjson.dumps(config).decode().replace("<", "\\u003c")
     page = _console_template().replace("__CONFIG__", config_json)
-    resp = web.Response(text=page, content_type="text/html")
-    _no_store(resp)
-    resp.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data: https: http:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
-    )
-    return resp
+    return web.Response(text=page, content_type="text/html")  # headers: siaga.webapp._security_headers
 
 
 @functools.cache

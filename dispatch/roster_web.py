@@ -61,8 +61,6 @@ def _csv_response(text: str, name: str) -> web.Response:
 
 # --- the page -------------------------------------------------------------------------------------
 
-_CSP = "default-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
-
 
 def _page(title: str, body: str, user: User) -> web.Response:
     links = ['<a href="/console">Konsol</a>', '<a href="/piket">Piket</a>']
@@ -75,12 +73,7 @@ def _page(title: str, body: str, user: User) -> web.Response:
 <body><header><strong>SIAGA</strong> <span>Piket dan kehadiran</span> <nav>{" ".join(links)}</nav>
 <span class="who">{e(user.username)} ({e(user.role.value)})</span></header>
 <main><h1>{e(title)}</h1>{body}</main></body></html>"""
-    resp = web.Response(text=text, content_type="text/html")
-    resp.headers["Cache-Control"] = "no-store"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = _CSP
-    return resp
+    return web.Response(text=text, content_type="text/html")  # headers: siaga.webapp._security_headers
 
 
 def _csrf(request: web.Request) -> str:

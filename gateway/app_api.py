@@ -27,6 +27,7 @@ The alert goes through the same :class:`~gateway.store.AlertPipeline` as MQTT al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -48,13 +49,16 @@ from core import appkeys, auth, params
 from core.sender import LoggingSender, PhoneSender
 from core.settings import Settings
 from gateway.payloads import AlertIn
-from gateway.store import AlertPipeline, DeviceRefused, PayloadRefused
+from gateway.store import OVERSIZE, AlertPipeline, DeviceRefused, PayloadRefused
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "app"
 MAX_BODY = 16 * 1024
 MAX_NOTE = 1000
+# what an oversized alert body leaves in the dead letter (the pipeline bounds it again)
+_DEAD_LETTER_HEAD = 4096
+_DEAD_LETTER_READ_S = 2.0
 LONG_POLL_STEP_S = 1.0
 # The longest an alert waits for the pipeline (the database away) before a 503.
 STORE_TIMEOUT_S = 30.0
@@ -385,11 +389,24 @@ async def post_alert(request: web.Request) -> web.Response:
     wait = _limits(request)[0].take(str(install["id"]), time.monotonic())
     if wait:
         return _too_many(wait, "aplikasi ini")
+    declared = request.content_length
     try:
+        if declared is not None and declared > MAX_BODY:
+            raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=declared)
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
+        # Refused before it is read in full (declared too long, or a chunked body that grew past the
+        # limit): what is on record is the first bytes and the declared length, never the body.
+        head = b""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_DEAD_LETTER_READ_S):  # a sender that stalls leaves nothing
+                head = await request.content.read(_DEAD_LETTER_HEAD)
         await pipeline.dead_letter(
-            channel=CHANNEL, reason="oversize", payload=b"", device_id=install["device_id"], detail="body too large"
+            channel=CHANNEL,
+            reason=OVERSIZE,
+            payload=head,
+            device_id=install["device_id"],
+            detail=f"body over the limit of {MAX_BODY} bytes (Content-Length {declared}); not read",
         )
         return _error(413, "too_large", "Permintaan terlalu besar.")
     outcome = _decode_alert(raw, request.headers.get("Idempotency-Key"))
@@ -503,14 +520,17 @@ def setup(app: web.Application) -> None:
     app[_STATE] = _ApiState()
     app.router.add_post("/api/v1/apps/register", _limited_body(register))
     app.router.add_post("/api/v1/apps/verify", _limited_body(verify))
-    app.router.add_post("/api/v1/alerts", _limited_body(post_alert))
+    app.router.add_post("/api/v1/alerts", _limited_body(post_alert, records_oversize=True))
     app.router.add_get("/api/v1/alerts/{incident_id}/state", alert_state)
 
 
-def _limited_body(handler: Any) -> Any:
+def _limited_body(handler: Any, *, records_oversize: bool = False) -> Any:
+    """``records_oversize``: the handler refuses (and dead-letters) an oversized body itself,
+    once it knows which app sent it; unauthenticated routes are refused here, unrecorded."""
+
     @functools.wraps(handler)  # keeps the handler's access rule too
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        if not records_oversize and request.content_length is not None and request.content_length > MAX_BODY:
             return _error(413, "too_large", "Permintaan terlalu besar.")
         return await handler(request)
 

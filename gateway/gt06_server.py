@@ -78,15 +78,20 @@ class Gt06Server:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """Stop listening, then end every connection, including one the loop accepted just before
+        (its handler starts after ``close()``; Python 3.11's ``wait_closed`` does not wait for
+        it): when this returns, no socket of this server is left open for the collector."""
         assert self._server is not None
         self._server.close()
-        handlers = list(self._handlers)
-        for task in handlers:
-            task.cancel()
-        for task in handlers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.sleep(0)  # a connection accepted just before close() reaches connection_made
+        while live := [task for task in self._handlers if not task.done()]:
+            for task in live:
+                task.cancel()
+            # a handler's own failure is logged by _finished; here only its end matters
+            await asyncio.gather(*live, return_exceptions=True)
         await self._server.wait_closed()
+        # the aborted transports close their sockets on the loop's next turn
+        await asyncio.sleep(0)
         self._server = None
 
     def _protocol(self) -> asyncio.BaseProtocol:

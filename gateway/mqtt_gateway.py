@@ -39,7 +39,7 @@ from core.db import TRANSIENT_ERRORS
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
 from gateway.payloads import PayloadError, decode_alert, decode_telemetry, down_topic, parse_up_topic, receipt
-from gateway.store import AlertPipeline, DeviceRefused, Receipt, set_device_status
+from gateway.store import OVERSIZE, AlertPipeline, DeviceRefused, Receipt, set_device_status
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +280,8 @@ class MqttGateway:
         received_at = datetime.now(UTC)
         entry = self._alert_acks.track(msg.mid) if msg.qos > 0 else None
         payload = bytes(msg.payload)
+        if self._oversized(entry, self._alert_acks, payload, msg.topic):
+            return
         try:
             device_id, kind = parse_up_topic(msg.topic, self.root)
         except PayloadError as e:
@@ -328,6 +330,8 @@ class MqttGateway:
             self.stats.telemetry_shed += 1
             return
         entry = acks.track(msg.mid) if msg.qos > 0 else None
+        if self._oversized(entry, acks, payload, msg.topic):
+            return
         device_id: str | None = None
         try:
             device_id, kind = parse_up_topic(msg.topic, self.root)
@@ -350,6 +354,19 @@ class MqttGateway:
         exc = fut.exception()
         if exc is None or isinstance(exc, DeviceRefused):
             acks.complete(entry)
+
+    def _oversized(self, entry: _Pending | None, acks: OrderedAcks, payload: bytes, topic: str) -> bool:
+        """Refuse a payload over the limit before anything parses it (a broker without
+        ``max_packet_size`` lets 20 MiB through): dead-lettered bounded, counted, acked."""
+        limit = self.settings.max_payload_bytes
+        if len(payload) <= limit:
+            return False
+        try:
+            device_id: str | None = parse_up_topic(topic, self.root)[0]
+        except PayloadError:
+            device_id = None
+        self._dead(entry, acks, OVERSIZE, f"{len(payload)} bytes > limit {limit}", payload, topic, device_id)
+        return True
 
     def _dead(
         self,

@@ -22,7 +22,7 @@ from aiohttp import web
 from core.settings import Settings
 from gateway import osmand
 from gateway.payloads import PayloadError
-from gateway.store import AlertPipeline, DeviceRefused
+from gateway.store import OVERSIZE, AlertPipeline, DeviceRefused
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,13 @@ class OsmAndServer:
             await self._refuse("osmand_body_timeout", request.raw_path.encode(), "body not received in time")
             raise web.HTTPRequestTimeout() from None
         except web.HTTPRequestEntityTooLarge:
-            await self._refuse("oversize", request.raw_path.encode(), "body over the limit")
+            # aiohttp stopped reading at the limit: the request line and the declared length are on record
+            await self._refuse(
+                OVERSIZE,
+                request.raw_path.encode(),
+                f"body over the limit of {self.settings.osmand_max_body_bytes} bytes"
+                f" (Content-Length {request.content_length}); not read",
+            )
             raise
         raw = request.raw_path.encode() + (b"\n" + body if body else b"")
         try:

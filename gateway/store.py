@@ -10,6 +10,7 @@ telemetry flood never sits in front of an alert.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -100,11 +101,29 @@ class _PositionJob:
     future: asyncio.Future[None] | None
 
 
+# The reason of a payload refused for its size alone (MQTT, app API, OsmAnd, GT06 frames).
+OVERSIZE = "oversize"
+
+
+@dataclass(frozen=True)
+class KeptPayload:
+    """What a dead letter keeps of a payload: at most ``keep`` bytes of it, its full length and
+    the SHA-256 of all of it (so a 20 MiB refusal costs a few KiB of disk, and is still on record)."""
+
+    prefix: bytes
+    length: int
+    sha256: bytes
+
+    @classmethod
+    def of(cls, payload: bytes, keep: int) -> KeptPayload:
+        return cls(bytes(payload[:keep]), len(payload), hashlib.sha256(payload).digest())
+
+
 @dataclass
 class _DeadJob:
     channel: str
     reason: str
-    payload: bytes
+    payload: KeptPayload
     topic: str | None
     device_id: str | None
     detail: str | None
@@ -121,6 +140,8 @@ class PipelineStats:
     dead_letters: int = 0
     refused: int = 0
     db_errors: int = 0
+    # payloads refused for their size before they were parsed (stored bounded, as dead letters)
+    oversized: int = 0
     dead_by_reason: dict[str, int] = field(default_factory=dict)
 
 
@@ -233,7 +254,9 @@ class AlertPipeline:
         detail: str | None = None,
     ) -> asyncio.Future[None]:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._dead.append(_DeadJob(channel, reason, payload, topic, device_id, detail, fut))
+        # bounded now, so a huge payload is not held while it waits for the writer
+        kept = KeptPayload.of(payload, self.settings.dead_letter_keep_bytes)
+        self._dead.append(_DeadJob(channel, reason, kept, topic, device_id, detail, fut))
         self._dead_wake.set()
         return fut
 
@@ -321,11 +344,13 @@ class AlertPipeline:
         detail = f"{type(error).__name__}: {error}"[:1000]
         fut = job.future
         if isinstance(job, _DeadJob):
-            log.error("cannot store a dead letter (%s); it is dropped: %r", detail, job.payload[:200])
+            log.error("cannot store a dead letter (%s); it is dropped: %r", detail, job.payload.prefix[:200])
         else:
             log.warning("database refused a payload from %s: %s", job.device_id, detail)
             async with self.pool.acquire() as conn:
-                await _insert_dead(conn, [(job.channel, None, job.device_id, "rejected_by_database", detail, job.raw)])
+                await self._insert_dead(
+                    conn, [(job.channel, None, job.device_id, "rejected_by_database", detail, job.raw)]
+                )
             self.stats.dead_letters += 1
             self.stats.dead_by_reason["rejected_by_database"] = (
                 self.stats.dead_by_reason.get("rejected_by_database", 0) + 1
@@ -359,7 +384,7 @@ class AlertPipeline:
                 else:
                     accepted.append(job)
             if dead:
-                await _insert_dead(conn, dead)
+                await self._insert_dead(conn, dead)
             if accepted:
                 for job, receipt in await self._insert_alerts(conn, accepted, devices):
                     receipts.append((job, receipt))
@@ -471,7 +496,7 @@ class AlertPipeline:
                 )
                 await _touch_devices_after_positions(conn, known)
             if unknown:
-                await _insert_dead(
+                await self._insert_dead(
                     conn,
                     [(j.channel, None, j.device_id, reasons[j.device_id], "position refused", j.raw) for j in unknown],
                 )
@@ -488,11 +513,25 @@ class AlertPipeline:
             if j.future is not None and not j.future.done():
                 j.future.set_exception(DeviceRefused(j.device_id, reasons[j.device_id]))
 
+    async def _insert_dead(self, conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Rows of (channel, topic, device_id, reason, detail, payload); the payload (bytes or
+        already a KeptPayload) is stored bounded."""
+        keep = self.settings.dead_letter_keep_bytes
+        bounded = []
+        for *head, payload in rows:
+            kept = payload if isinstance(payload, KeptPayload) else KeptPayload.of(payload, keep)
+            bounded.append((*head, kept.prefix, kept.length, kept.sha256))
+        await _insert_dead(conn, bounded)
+
     async def _write_dead(self, batch: list[_DeadJob]) -> None:
         async with self.pool.acquire() as conn:
-            await _insert_dead(conn, [(j.channel, j.topic, j.device_id, j.reason, j.detail, j.payload) for j in batch])
+            await self._insert_dead(
+                conn, [(j.channel, j.topic, j.device_id, j.reason, j.detail, j.payload) for j in batch]
+            )
         for j in batch:
             self.stats.dead_letters += 1
+            if j.reason == OVERSIZE or j.reason.endswith("_" + OVERSIZE):  # gt06_oversize too
+                self.stats.oversized += 1
             self.stats.dead_by_reason[j.reason] = self.stats.dead_by_reason.get(j.reason, 0) + 1
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
@@ -543,8 +582,8 @@ def _text(value: Any) -> Any:
 
 async def _insert_dead(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
     await conn.executemany(
-        """INSERT INTO dead_letter (channel, topic, device_id, reason, detail, payload)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
+        """INSERT INTO dead_letter (channel, topic, device_id, reason, detail, payload, payload_length, payload_sha256)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
         [tuple(_text(v) for v in row) for row in rows],
     )
 

@@ -20,6 +20,9 @@ Limits of amqtt 0.12.1 that matter here (production uses Mosquitto):
 - amqtt does not enforce keep-alive (its read-timeout hook is empty), so a button that loses
   power or network without a TCP close would never get its Last Will published;
   :class:`_ClientHandler` closes such a connection after 1.5 x its keep-alive, as the spec says.
+- amqtt has no limit on a packet's size (it reads a 20 MiB PUBLISH whole): :class:`_BoundedReader`
+  reads each packet's declared length and closes the connection when it is over the limit,
+  before the payload is read, as Mosquitto's ``max_packet_size`` does.
 - amqtt applies a CONNECT to an existing session (credentials, will, take-over of the live
   connection) *before* authenticating it; :class:`_Broker` authenticates first (see there).
 """
@@ -44,7 +47,7 @@ from typing import Any
 from urllib.parse import quote
 
 import asyncpg
-from amqtt.adapters import ReaderAdapter, StreamWriterAdapter, WriterAdapter
+from amqtt.adapters import ReaderAdapter, StreamReaderAdapter, StreamWriterAdapter, WriterAdapter
 from amqtt.broker import Broker, BrokerContext
 from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import AMQTTError, BrokerError, MQTTError, NoDataError
@@ -322,6 +325,61 @@ class _ClientHandler(BrokerProtocolHandler):
             self.writer._writer.close()
 
 
+class PacketTooLarge(NoDataError):
+    """A packet declared a length over the limit; the connection is treated as closed (EOF)."""
+
+
+class _BoundedReader(ReaderAdapter):
+    """A reader that follows MQTT's framing and refuses a packet longer than ``limit`` bytes.
+
+    Every read amqtt makes goes through here, so the first byte of each packet and its
+    remaining-length bytes (read one at a time by amqtt's fixed-header decoder) pass by before
+    the body is asked for. A body over the limit is never read: the read raises, which amqtt
+    takes for the end of the stream (``NoDataError``), and the connection is closed.
+    """
+
+    def __init__(self, inner: ReaderAdapter, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self._body_left = 0  # bytes of the current packet's body still to come
+        self._header = 0  # bytes of the current fixed header seen so far (0: between packets)
+        self._length = 0
+        self._multiplier = 1
+
+    async def read(self, n: int = -1) -> bytes:
+        data = await self.inner.read(n)
+        self._follow(data)
+        return data
+
+    def _follow(self, data: bytes) -> None:
+        at = 0
+        while at < len(data):
+            if self._body_left:
+                taken = min(self._body_left, len(data) - at)
+                self._body_left -= taken
+                at += taken
+                continue
+            byte = data[at]
+            at += 1
+            if not self._header:  # the packet type byte
+                self._header, self._length, self._multiplier = 1, 0, 1
+                continue
+            self._header += 1
+            self._length += (byte & 0x7F) * self._multiplier
+            self._multiplier *= 128
+            if byte & 0x80:
+                continue  # more remaining-length bytes follow
+            total = self._header + self._length
+            self._header = 0
+            if total > self.limit:
+                log.warning("closed a connection whose packet of %d bytes is over the limit of %d", total, self.limit)
+                raise PacketTooLarge(f"packet of {total} bytes > limit {self.limit}")
+            self._body_left = self._length
+
+    def feed_eof(self) -> None:
+        self.inner.feed_eof()
+
+
 class _Broker(Broker):
     """amqtt's broker, authenticating a CONNECT before it touches an existing session.
 
@@ -333,6 +391,10 @@ class _Broker(Broker):
     first and refused with CONNACK 5 without touching the broker's state; amqtt's own check then
     runs again on the merged session (a cache hit).
     """
+
+    def __init__(self, config: BrokerConfig, *, max_packet_bytes: int) -> None:
+        super().__init__(config)
+        self.max_packet_bytes = max_packet_bytes
 
     async def _run_broadcast(self, running_tasks: Any) -> None:
         """amqtt 0.12.1's broadcast, over snapshots of the subscription tables (the original
@@ -370,7 +432,11 @@ class _Broker(Broker):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
     ) -> None:
         try:
-            await super().stream_connected(reader, writer, listener_name)
+            await self._client_connected(
+                listener_name,
+                _BoundedReader(StreamReaderAdapter(reader), self.max_packet_bytes),
+                StreamWriterAdapter(writer),
+            )
         finally:
             # amqtt's StreamWriterAdapter.close() drains before closing, and when the client has
             # gone already the drain raises and the transport is never closed (a leaked socket
@@ -462,22 +528,26 @@ async def embedded_broker(
     gateway_password: str,
     host: str = "127.0.0.1",
     port: int | None = None,
+    max_packet_bytes: int,
 ) -> AsyncIterator[tuple[str, int]]:
     """An MQTT 3.1.1 broker in this process; yields ``(host, port)``.
+
+    ``max_packet_bytes``: a client whose packet is longer is disconnected before its body is
+    read (``Settings.mqtt_max_packet_bytes``, as Mosquitto's ``max_packet_size``).
 
     ``port`` is the one wanted (default 1883); when it is taken (a machine may already run a
     broker there) any free port is used. ``0`` asks for any free port straight away.
     """
     wanted = DEFAULT_MQTT_PORT if port is None else port
     kw: dict[str, Any] = {"topic_root": topic_root, "gateway_password": gateway_password, "host": host}
-    broker = _Broker(_broker_config(pool, port=wanted, **kw))
+    broker = _Broker(_broker_config(pool, port=wanted, **kw), max_packet_bytes=max_packet_bytes)
     try:
         await broker.start()
     except BrokerError as e:
         if wanted == 0 or not _in_use(e):
             raise
         log.info("port %s:%s is taken; the embedded broker takes a free one", host, wanted)
-        broker = _Broker(_broker_config(pool, port=0, **kw))
+        broker = _Broker(_broker_config(pool, port=0, **kw), max_packet_bytes=max_packet_bytes)
         await broker.start()
     bound = _bound_port(broker)
     log.info("embedded MQTT broker on %s:%s", host, bound)

@@ -14,6 +14,14 @@ import subprocess
 import time
 from pathlib import Path
 
+from core.settings import Settings
+
+
+def default_max_packet_bytes() -> int:
+    """The packet limit of the default settings (``Settings.mqtt_max_packet_bytes``)."""
+    fields = Settings.model_fields
+    return int(fields["max_payload_bytes"].default) + int(fields["mqtt_packet_overhead_bytes"].default)
+
 
 def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or next(
@@ -21,7 +29,10 @@ def mosquitto_binary() -> str | None:
     )
 
 
-def render_config(port: int, directory: Path, *, bind: str = "127.0.0.1") -> str:
+def render_config(port: int, directory: Path, *, bind: str = "127.0.0.1", max_packet_bytes: int | None = None) -> str:
+    """``max_packet_bytes``: Mosquitto's ``max_packet_size`` (default: the settings' limit);
+    0 writes no limit (only tests of the gateway's own check want that)."""
+    limit = default_max_packet_bytes() if max_packet_bytes is None else max_packet_bytes
     return "\n".join(
         [
             "# Written by SIAGA.",
@@ -41,6 +52,10 @@ def render_config(port: int, directory: Path, *, bind: str = "127.0.0.1") -> str
             "max_connections -1",
             # Nagle would hold each small PUBLISH/PUBACK for the peer's delayed ACK (~40 ms)
             "set_tcp_nodelay true",
+            # A packet above this closes the connection before its payload is read, so a 20 MiB
+            # publish costs the broker neither memory nor disk (message_size_limit, its older
+            # sibling, reads the whole packet first). Both 2.0.11 and 2.0.22 take it.
+            f"max_packet_size {limit}" if limit else "",
             "user root" if os.geteuid() == 0 else "",
             f"log_dest file {directory / 'mosquitto.log'}",
             "log_type error",
@@ -54,7 +69,7 @@ def render_config(port: int, directory: Path, *, bind: str = "127.0.0.1") -> str
 class MosquittoProcess:
     """Start, stop, SIGKILL, restart and reload (SIGHUP) one Mosquitto on a port of its own."""
 
-    def __init__(self, directory: Path, port: int) -> None:
+    def __init__(self, directory: Path, port: int, *, max_packet_bytes: int | None = None) -> None:
         binary = mosquitto_binary()
         if binary is None:
             raise RuntimeError("the mosquitto binary is not installed (apt-get install mosquitto)")
@@ -64,7 +79,7 @@ class MosquittoProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         (directory / "data").mkdir(parents=True, exist_ok=True)
         self.conf = directory / "mosquitto.conf"
-        self.conf.write_text(render_config(port, directory), encoding="utf-8")
+        self.conf.write_text(render_config(port, directory, max_packet_bytes=max_packet_bytes), encoding="utf-8")
 
     def start(self, timeout: float = 10.0) -> None:
         if not (self.directory / "passwd").exists():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
 import time
 
 import asyncpg
@@ -15,6 +17,9 @@ from gateway.store import AlertPipeline
 PIPELINE_STATS = web.AppKey("siaga_metrics_pipeline", AlertPipeline)
 GATEWAY_STATS = web.AppKey("siaga_metrics_gateway", MqttGateway)
 _STARTED = time.time()
+# a probe must answer within its own timeout, also when the pool has no free connection
+HEALTH_DB_TIMEOUT_S = 2.0
+log = logging.getLogger(__name__)
 
 
 def _line(name: str, value: float, help_text: str, kind: str = "counter", labels: str = "") -> list[str]:
@@ -70,10 +75,13 @@ async def metrics(request: web.Request) -> web.Response:
 @auth.public
 async def healthz(request: web.Request) -> web.Response:
     try:
-        async with request.app[appkeys.POOL].acquire() as conn:
+        async with asyncio.timeout(HEALTH_DB_TIMEOUT_S), request.app[appkeys.POOL].acquire() as conn:
             await conn.fetchval("SELECT 1")
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
-        return web.json_response({"status": "error", "database": str(e)}, status=503)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
+        # /healthz is public: the reason goes to the log, never to whoever asks (an exception's
+        # text can name hosts, users and paths)
+        log.warning("healthz: database unavailable: %r", e)
+        return web.json_response({"status": "error", "database": "unavailable", "broker": None}, status=503)
     gateway = request.app.get(GATEWAY_STATS)
     broker = None if gateway is None else gateway.connected
     status = 200 if broker in (None, True) else 503

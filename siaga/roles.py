@@ -58,10 +58,13 @@ async def broker(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Settin
     password = secrets.token_urlsafe(18)
     # 1883 when it is free; a machine may already run a broker there (0 = any free port)
     wanted = 1883 if port_free(1883) else 0
-    async with embedded_broker(pool, topic_root=settings.topic_root, gateway_password=password, port=wanted) as (
-        host,
-        port,
-    ):
+    async with embedded_broker(
+        pool,
+        topic_root=settings.topic_root,
+        gateway_password=password,
+        port=wanted,
+        max_packet_bytes=settings.mqtt_max_packet_bytes,
+    ) as (host, port):
         log.info("embedded MQTT broker on %s:%s", host, port)
         yield settings.model_copy(update={"mqtt_url": f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}"})
 

@@ -9,6 +9,7 @@ import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import WSCloseCode, web
@@ -80,6 +81,57 @@ async def _close_websockets(app: web.Application) -> None:
         await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
 
+def page_policy(settings: Settings) -> str:
+    """The one Content-Security-Policy of every HTML page (sign-in, console, complaint desk,
+    citizen pages, roster, dashboard). Scripts only from SIAGA itself; inline style for the map
+    library's positioning and the complaint pages' own sheet; images from SIAGA, data:/blob:
+    (the photo preview) and the console's tile server when one is set."""
+    images = ["'self'", "data:", "blob:"]
+    tiles = _tile_source(settings.console_tile_url)
+    if tiles:
+        images.append(tiles)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {' '.join(images)}",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def _tile_source(url: str | None) -> str | None:
+    """The CSP source of a tile URL template such as ``https://{s}.tile.example.org/{z}/{x}/{y}.png``."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.netloc
+    if host.startswith("{") and "}." in host:
+        host = "*." + host.split("}.", 1)[1]  # a subdomain template: CSP allows a leftmost wildcard
+    if not host or "{" in host or parts.scheme not in ("http", "https"):
+        return f"{parts.scheme}:" if parts.scheme in ("http", "https") else None
+    return f"{parts.scheme}://{host}"
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Set once, for every response the app sends (handlers, raised HTTP errors, static files):
+    no MIME sniffing anywhere; on HTML pages the one policy and no framing; nothing a signed-in
+    request receives (pages, JSON, CSV exports) kept by a browser or a shared cache."""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    if response.content_type == "text/html":
+        headers["Content-Security-Policy"] = page_policy(request.app[appkeys.SETTINGS])
+        headers["X-Frame-Options"] = "DENY"
+        headers["Cache-Control"] = "no-store"
+    if request.get(auth.SESSION) is not None:
+        headers["Cache-Control"] = "no-store"
+
+
 @auth.public
 async def _root(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(location="/console")
@@ -95,6 +147,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     # body are refused with a 400, so a new route is protected without asking
     app = web.Application(middlewares=[auth.auth_middleware, params.input_guard], client_max_size=6 * 1024 * 1024)
     app[appkeys.SETTINGS] = settings
+    app.on_response_prepare.append(_security_headers)
     if pool is not None:
         app[appkeys.POOL] = pool
     else:

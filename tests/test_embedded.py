@@ -181,7 +181,13 @@ class Embedded:
 @pytest.fixture
 async def emb(pool: asyncpg.Pool, db_dsn: str, topic_root: str, tmp_path: Path) -> AsyncIterator[Embedded]:
     password = secrets.token_urlsafe(16)
-    async with embedded_broker(pool, topic_root=topic_root, gateway_password=password, port=0) as (host, port):
+    async with embedded_broker(
+        pool,
+        topic_root=topic_root,
+        gateway_password=password,
+        port=0,
+        max_packet_bytes=Settings().mqtt_max_packet_bytes,
+    ) as (host, port):
         settings = Settings(
             database_url=db_dsn,
             mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}",
@@ -341,7 +347,13 @@ async def test_taken_port_falls_back_to_a_free_one(pool: asyncpg.Pool, topic_roo
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        async with embedded_broker(pool, topic_root=topic_root, gateway_password="pw", port=port) as (host, bound):
+        async with embedded_broker(
+            pool,
+            topic_root=topic_root,
+            gateway_password="pw",
+            port=port,
+            max_packet_bytes=Settings().mqtt_max_packet_bytes,
+        ) as (host, bound):
             assert host == "127.0.0.1" and bound not in (port, 0)
             with socket.create_connection((host, bound), timeout=5):
                 pass
@@ -376,3 +388,30 @@ async def test_silent_client_is_dropped_after_its_keep_alive_and_its_will_publis
 
 async def _has(items: list[bytes], item: bytes) -> bool:
     return item in items
+
+
+async def test_oversized_packet_closes_the_connection_before_its_body_is_read(emb: Embedded) -> None:
+    """amqtt has no packet limit of its own; SIAGA's reader closes the connection at the declared
+    length, as Mosquitto's max_packet_size does, and the broker keeps serving."""
+    big_id, big_secret = await emb.add("btn-big")
+    creds = await emb.add("btn-0001")
+    async with gateway(emb):
+        raw = emb.client("btn-big-raw", big_id, big_secret)
+        await wait_for(lambda: _connected(raw), what="the raw client connected")
+        first = raw.generation
+        raw.client.publish(f"{emb.settings.topic_root}/devices/{big_id}/alert", b"[" * (20 * 1024 * 1024), qos=0)
+
+        async def dropped() -> bool:
+            return not raw.connected or raw.generation > first
+
+        await wait_for(dropped, timeout=20, what="the oversized publisher disconnected")
+        dev = emb.device(*creds)
+        await emb.connected(dev)
+        seq = dev.press()
+        async with asyncio.timeout(10):
+            await dev.wait_receipt(seq)
+    assert await emb.pool.fetchval("SELECT count(*) FROM dead_letter") == 0  # never reached the gateway
+
+
+async def _connected(conn: AsyncMqtt) -> bool:
+    return conn.connected

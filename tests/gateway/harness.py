@@ -134,14 +134,18 @@ async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[Al
 
 
 @contextlib.asynccontextmanager
-async def make_stack(db_dsn: str, workdir: Path, topic_root: str) -> AsyncIterator[Stack]:
+async def make_stack(
+    db_dsn: str, workdir: Path, topic_root: str, *, broker_max_packet_bytes: int | None = None
+) -> AsyncIterator[Stack]:
+    """``broker_max_packet_bytes``: Mosquitto's packet limit (default: the settings'; 0 = none,
+    for tests of the gateway's own size check)."""
     from core.db import open_pool
 
     password = secrets.token_urlsafe(16)
     async with open_pool(db_dsn, max_size=8) as pool:
         async with pool.acquire() as conn:
             await write_broker_auth(conn, workdir / "broker", topic_root=topic_root, gateway_password=password)
-        broker = MosquittoProcess(workdir / "broker", free_port())
+        broker = MosquittoProcess(workdir / "broker", free_port(), max_packet_bytes=broker_max_packet_bytes)
         broker.start()
         settings = Settings(
             database_url=db_dsn,

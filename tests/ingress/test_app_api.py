@@ -168,10 +168,17 @@ async def test_idempotency_key_and_refusals(pool: asyncpg.Pool, client: TestClie
     assert r.status == 401 and "Bearer" in r.headers["WWW-Authenticate"]
     r = await client.post("/api/v1/alerts", json=ALERT, headers=bearer("forged"))
     assert r.status == 401
-    r = await client.post("/api/v1/alerts", data=b"x" * 20000, headers=bearer(token))
+    oversize = b"x" * 20000
+    r = await client.post("/api/v1/alerts", data=oversize, headers=bearer(token))
     assert r.status == 413
-    reasons = [r["reason"] for r in await dead_letters(pool, "app")]
-    assert reasons == ["invalid", "malformed_json", "invalid"]
+    assert (await r.json())["message"] == "Permintaan terlalu besar."
+    refused = await dead_letters(pool, "app")
+    assert [r["reason"] for r in refused] == ["invalid", "malformed_json", "invalid", "oversize"]
+    # the oversized body was not read: its first bytes and declared length are on record
+    last = refused[-1]
+    assert len(last["payload"]) <= 4096 and bytes(last["payload"]) == oversize[: len(last["payload"])]
+    assert last["payload_length"] == len(last["payload"]) and "Content-Length 20000" in last["detail"]
+    assert last["device_id"] is not None
     assert await pool.fetchval("SELECT count(*) FROM incident") == 1
     # the admin disables the install's device
     device_id = await pool.fetchval("SELECT device_id FROM app_install LIMIT 1")

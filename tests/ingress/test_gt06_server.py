@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import ClassVar
 
 import asyncpg
 import pytest
@@ -21,14 +22,20 @@ from tests.support import wait_for
 IMEI = "123456789012345"
 LOGIN = gt06.encode(gt06.LOGIN, 1, bytes.fromhex("0" + IMEI))
 ALUN_ALUN = (-7.3605, 109.9030)  # Wonosobo's town square
-NOW = datetime.now(UTC).replace(microsecond=0)
-# an SOS alarm packet's content as a tracker sends it now, at the town square
-SOS_CONTENT = gt06.encode_alarm_content(NOW, *ALUN_ALUN)
+
+
+def sos_content() -> bytes:
+    """An SOS alarm packet's content as a tracker sends it now, at the town square. Taken when a
+    test sends it, never at import: on a slow run a fix dated at import time turns stale."""
+    return gt06.encode_alarm_content(datetime.now(UTC).replace(microsecond=0), *ALUN_ALUN)
+
+
 STATUS = gt06.encode(gt06.STATUS, 0x0F, bytes.fromhex("4004040001"))
 
 
 def gps_lbs(serial: int) -> bytes:
-    return gt06.encode(gt06.GPS_LBS, serial, gt06.encode_gps(NOW, *ALUN_ALUN) + gt06.encode_cell(510, 10, 1, 2))
+    fix = gt06.encode_gps(datetime.now(UTC).replace(microsecond=0), *ALUN_ALUN)  # now, as sent
+    return gt06.encode(gt06.GPS_LBS, serial, fix + gt06.encode_cell(510, 10, 1, 2))
 
 
 @contextlib.asynccontextmanager
@@ -38,8 +45,15 @@ async def serving(pipeline: AlertPipeline, settings: Settings) -> AsyncIterator[
 
 
 class Tracker:
+    """One tracker's TCP connection. Every one opened is closed when its test ends, pass or fail
+    (``_close_trackers``): a test that fails midway must not leave a socket for the garbage
+    collector to find in a later test, where ResourceWarning (an error here) blames that one."""
+
+    opened: ClassVar[list[Tracker]] = []
+
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        Tracker.opened.append(self)
 
     @classmethod
     async def connect(cls, port: int) -> Tracker:
@@ -69,6 +83,14 @@ class Tracker:
         self.writer.transport.abort()
 
 
+@pytest.fixture(autouse=True)
+async def _close_trackers() -> AsyncIterator[None]:
+    yield
+    while Tracker.opened:
+        Tracker.opened.pop().close()
+    await asyncio.sleep(0)  # one turn of the loop: the aborted transports release their sockets
+
+
 @pytest.fixture
 async def tracker_device(pool: asyncpg.Pool) -> str:
     await add_tracker(pool, "gt-0001", imei=IMEI)
@@ -78,23 +100,24 @@ async def tracker_device(pool: asyncpg.Pool) -> str:
 async def test_sos_becomes_exactly_one_incident(
     pool: asyncpg.Pool, pipeline: AlertPipeline, settings: Settings, tracker_device: str
 ) -> None:
+    sos = sos_content()  # one alarm, sent three times: the same content, the same fix time
     async with serving(pipeline, settings) as server:
         t = await Tracker.connect(server.port)
         await t.send(LOGIN)
         ack = await t.answer()
         assert (ack.protocol, ack.serial) == (gt06.LOGIN, 1)
-        await t.send(gt06.encode(0x16, 0x36, SOS_CONTENT))
+        await t.send(gt06.encode(0x16, 0x36, sos))
         ack = await t.answer()
         assert (ack.protocol, ack.serial) == (0x16, 0x36)
         # answered only after commit: the incident is there now
         rows = await pool.fetch("SELECT * FROM incident WHERE device_id = $1", tracker_device)
         assert len(rows) == 1 and rows[0]["type"] == "panic" and rows[0]["location_source"] == "gps"
         # the tracker did not see our answer and sends it again, and again after reconnecting
-        await t.send(gt06.encode(0x16, 0x37, SOS_CONTENT))
+        await t.send(gt06.encode(0x16, 0x37, sos))
         assert (await t.answer()).serial == 0x37
         t.close()
         t = await Tracker.connect(server.port)
-        await t.send(LOGIN + gt06.encode(0x16, 0x01, SOS_CONTENT))
+        await t.send(LOGIN + gt06.encode(0x16, 0x01, sos))
         await t.answer()
         assert (await t.answer()).protocol == 0x16
         assert await pool.fetchval("SELECT count(*) FROM incident") == 1
@@ -118,7 +141,7 @@ async def test_unknown_imei_and_packets_before_login_are_refused(
         await t.send(gt06.encode(gt06.LOGIN, 1, bytes.fromhex("0999999999999999")))
         assert await t.closed_by_server()
         t = await Tracker.connect(server.port)
-        await t.send(gt06.encode(0x16, 5, SOS_CONTENT))
+        await t.send(gt06.encode(0x16, 5, sos_content()))
         assert await t.closed_by_server()
         reasons = [r["reason"] for r in await dead_letters(pool, "gt06")]
         assert reasons == ["unknown_device", "gt06_not_logged_in"]
@@ -146,13 +169,16 @@ async def test_bad_frames_are_dead_lettered_and_the_connection_kept(
         await t.send(b"GET / HTTP/1.1\r\n\r\n" + bytes(bad_crc) + oversize + STATUS)
         assert (await t.answer()).protocol == gt06.STATUS
         # a short alarm (truncated content inside a valid frame)
-        await t.send(gt06.encode(0x16, 9, SOS_CONTENT[:10]) + STATUS)
+        await t.send(gt06.encode(0x16, 9, sos_content()[:10]) + STATUS)
         assert (await t.answer()).protocol == gt06.STATUS
         got = await wait_for(lambda: dead_letters(pool, "gt06"), what="dead letters")
         reasons = [r["reason"] for r in got]
         assert reasons == ["gt06_garbage", "gt06_bad_crc", "gt06_oversize", "gt06_garbage", "gt06_short_content"]
         assert all(r["device_id"] == tracker_device for r in got)
         assert bytes(got[1]["payload"]) == bytes(bad_crc)
+        # an oversized frame is refused by its declared length: only its header is kept, counted
+        assert bytes(got[2]["payload"]) == oversize[:4] and got[2]["payload_length"] == 4
+        assert pipeline.stats.oversized == 1
         t.close()
 
 
@@ -237,7 +263,7 @@ async def test_many_trackers_at_once(pool: asyncpg.Pool, pipeline: AlertPipeline
             t = await Tracker.connect(server.port)
             await t.send(gt06.encode(gt06.LOGIN, 1, bytes.fromhex(f"086{i:013d}")))
             await t.answer()
-            content = bytearray(SOS_CONTENT)
+            content = bytearray(sos_content())
             content[5] = i % 60  # a different second: a different alarm
             await t.send(gps_lbs(2) + gt06.encode(0x16, 3, bytes(content)))
             await t.answer()
@@ -286,3 +312,23 @@ async def test_memory_stays_bounded_under_junk(pipeline: AlertPipeline, tracker_
 
 async def _frames_held(server: Gt06Server, n: int) -> bool:
     return server.stats.by_reason.get("gt06_garbage", 0) >= n and server.stats.connections_open == n
+
+
+async def test_leaving_the_server_closes_every_connection(
+    pool: asyncpg.Pool, pipeline: AlertPipeline, settings: Settings, tracker_device: str
+) -> None:
+    """When ``async with Gt06Server`` ends, every connection it accepted is closed (the clients
+    see the end of the stream), logged in or not: none is left for the garbage collector."""
+    async with serving(pipeline, settings) as server:
+        logged_in = await Tracker.connect(server.port)
+        await logged_in.send(LOGIN)
+        await logged_in.answer()
+        silent = [await Tracker.connect(server.port) for _ in range(20)]
+        await wait_for(lambda: _open_connections(server, 21), what="21 connections served")
+    for t in (logged_in, *silent):
+        assert await t.closed_by_server()
+    assert server.stats.connections_open == 0
+
+
+async def _open_connections(server: Gt06Server, n: int) -> bool:
+    return server.stats.connections_open >= n

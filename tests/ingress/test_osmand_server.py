@@ -125,6 +125,9 @@ async def test_refused_requests_are_dead_lettered(
             "oversize",
         ]
         assert b"id=999999" in bytes(got[0]["payload"]) and bytes(got[3]["payload"]).endswith(b"{broken")
+        # the oversized body was not stored: the request line, what was kept and the declared length
+        assert got[4]["payload_length"] == len(got[4]["payload"]) < 1024 and "Content-Length 5000" in got[4]["detail"]
+        assert pipeline.stats.oversized == 1
         assert await pool.fetchval("SELECT count(*) FROM incident") == 0
 
 
