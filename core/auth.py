@@ -361,13 +361,27 @@ class Access:
 
 @dataclass(frozen=True)
 class ApiDoc:
-    """What the OpenAPI document says about a route (models are pydantic classes)."""
+    """What the OpenAPI document says about a route (models are pydantic classes).
+
+    ``errors`` are the refusals the handler itself answers (status -> when), declared next to its
+    code; the generator adds those of the middlewares (sign-in, role, CSRF, body size, control
+    characters). ``ok`` are its success statuses. ``params`` gives a JSON schema per path or query
+    parameter (default: a string); ``query`` describes the query parameters the handler reads."""
 
     summary: str
     request: type | None = None
     response: type | None = None
     query: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    errors: dict[int, str] = field(default_factory=dict)
+    ok: dict[int, str] = field(default_factory=lambda: {200: "OK"})
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_type: str = "application/json"
+    response_type: str = "application/json"
+    # what a body that does not fit ``request`` gets (pydantic's 422; the app API answers 400)
+    body_status: int = 422
+    # the app API's routes authenticate with the phone's own install token, not a user session
+    security: str | None = None
 
 
 _ACCESS_ATTR = "__siaga_access__"
@@ -406,9 +420,32 @@ def describe(
     response: type | None = None,
     query: dict[str, str] | None = None,
     tags: Iterable[str] = (),
+    errors: dict[int, str] | None = None,
+    ok: dict[int, str] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    request_type: str = "application/json",
+    response_type: str = "application/json",
+    body_status: int = 422,
+    security: str | None = None,
 ) -> Callable[[H], H]:
+    """Describe a route for the OpenAPI document (see :class:`ApiDoc`)."""
+    doc = ApiDoc(
+        summary,
+        request,
+        response,
+        query or {},
+        tuple(tags),
+        errors or {},
+        ok or {200: "OK"},
+        params or {},
+        request_type,
+        response_type,
+        body_status,
+        security,
+    )
+
     def mark(handler: H) -> H:
-        setattr(handler, _DOC_ATTR, ApiDoc(summary, request, response, query or {}, tuple(tags)))
+        setattr(handler, _DOC_ATTR, doc)
         return handler
 
     return mark
