@@ -203,7 +203,7 @@ async def login(
     """Check a password and open a session; returns (token, session). Raises :class:`AuthError`."""
     username = username.strip().lower()[:64]
     if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no account name has one
-        raise AuthError("bad_credentials", "wrong user name or password")
+        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
     failures = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
                   count(*) FILTER (WHERE client_ip = $2) AS by_ip
@@ -224,7 +224,7 @@ async def login(
             object_type="user",
             object_id=username,
         )
-        raise AuthError("rate_limited", "too many failed sign-ins; try again later")
+        raise AuthError("rate_limited", "Terlalu banyak percobaan masuk yang gagal; coba lagi nanti.")
 
     row = await conn.fetchrow(
         """SELECT id, username, full_name, role, agency_id, password_hash
@@ -275,7 +275,7 @@ async def login(
             )
             await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]), after={"kind": kind})
     if raise_after:
-        raise AuthError("bad_credentials", "wrong user name or password")
+        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
     return token, Session(_user(row), kind, csrf, expires_at)
 
 
@@ -511,7 +511,7 @@ async def auth_middleware(
     rule = access_of(request.match_info.handler)
     if rule is None:
         log.error("route %s %s declares no access rule; refused", request.method, request.path)
-        return json_error(403, "no_rule", "route has no access rule")
+        return json_error(403, "no_rule", "Alamat ini belum punya aturan akses.")
 
     token, via_cookie = token_of(request)
     session = None
@@ -531,11 +531,11 @@ async def auth_middleware(
     if session is None:
         if request.method == "GET" and not _wants_json(request):
             raise web.HTTPSeeOther(location="/login")
-        return json_error(401, "unauthenticated", "sign in first")
+        return json_error(401, "unauthenticated", "Silakan masuk terlebih dahulu.")
     if session.user.role not in (rule.roles or ()):
-        return json_error(403, "forbidden", "your role may not do this")
+        return json_error(403, "forbidden", "Peran Anda tidak boleh melakukan ini.")
     if session.via_cookie and rule.csrf and request.method not in _SAFE_METHODS and not await csrf_ok(request, session):
-        return json_error(403, "csrf", "missing or wrong CSRF token")
+        return json_error(403, "csrf", "Token CSRF tidak ada atau salah.")
     return await handler(request)
 
 

@@ -169,7 +169,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             text=dumps(
                 {
                     "error": "invalid",
-                    "message": "invalid request body",
+                    "message": "Isi permintaan tidak sah.",
                     "detail": e.errors(include_url=False, include_context=False, include_input=False),
                 }
             ).decode(),
@@ -182,7 +182,7 @@ def _incident_id(request: web.Request) -> uuid.UUID:
         return uuid.UUID(request.match_info["incident_id"])
     except ValueError:
         raise web.HTTPNotFound(
-            text='{"error": "not_found", "message": "no such incident"}', content_type="application/json"
+            text='{"error": "not_found", "message": "Kejadian tidak ditemukan."}', content_type="application/json"
         ) from None
 
 
@@ -261,11 +261,11 @@ async def agencies(request: web.Request) -> web.Response:
 async def list_incidents(request: web.Request) -> web.Response:
     which = request.query.get("state", "open")
     if which not in ("open", "closed", "all"):
-        return auth.json_error(400, "bad_state", "state must be open, closed or all")
+        return auth.json_error(400, "bad_state", "state harus open, closed atau all.")
     try:
         limit = max(1, min(1000, int(request.query.get("limit", "200"))))
     except ValueError:
-        return auth.json_error(400, "bad_limit", "limit must be a number")
+        return auth.json_error(400, "bad_limit", "limit harus bilangan bulat.")
     async with request.app[appkeys.POOL].acquire() as conn:
         rows = await service.list_incidents(conn, auth.current_user(request), which=which, limit=limit)
     return _json({"incidents": rows})
@@ -399,7 +399,7 @@ async def put_rules(request: web.Request) -> web.Response:
     body = await _body(request, RoutingRules)
     for rule in body.rules:
         if (rule.target == "agency_kind") != (rule.agency_kind is not None):
-            return auth.json_error(422, "invalid", "agency_kind is required exactly for target agency_kind")
+            return auth.json_error(422, "invalid", "agency_kind wajib diisi tepat untuk target agency_kind.")
     user = auth.current_user(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         before = [
