@@ -151,6 +151,28 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dumps(data), content_type="application/json")
 
 
+def holds_nul(value: Any) -> bool:
+    """True if any text of a parsed body holds a NUL, which PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(body: BaseModel) -> BaseModel:
+    """The parsed body, or a 400 in the API's error shape if a text in it holds a NUL (a 500 from
+    the database otherwise)."""
+    if holds_nul(body.model_dump()):
+        raise web.HTTPBadRequest(
+            text=dumps({"error": "nul_byte", "message": "Isi permintaan berisi karakter NUL."}).decode(),
+            content_type="application/json",
+        )
+    return body
+
+
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
         raw = await request.read()
@@ -163,7 +185,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             content_type="application/json",
         ) from None
     try:
-        return model.model_validate_json(raw)
+        body = model.model_validate_json(raw)
     except ValidationError as e:
         raise web.HTTPUnprocessableEntity(
             text=dumps(
@@ -175,6 +197,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             ).decode(),
             content_type="application/json",
         ) from None
+    return refuse_nul(body)
 
 
 def _incident_id(request: web.Request) -> uuid.UUID:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from core import appkeys, auth
 from core.auth import Role, User
 from dispatch import presence, roster
+from dispatch.api import refuse_nul
 from dispatch.roster import WIB, RosterError
 
 EDITORS = (Role.SUPERVISOR, Role.ADMIN)
@@ -540,15 +541,16 @@ async def _read(request: web.Request) -> bytes:
 
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
-        return model.model_validate_json(await _read(request))
+        body = model.model_validate_json(await _read(request))
     except ValidationError as err:
         detail = err.errors(include_url=False, include_context=False, include_input=False)
         raise web.HTTPUnprocessableEntity(
             text=orjson.dumps(
-                {"error": "invalid", "message": "invalid request body", "detail": detail}, default=str
+                {"error": "invalid", "message": "Isi permintaan tidak sah.", "detail": detail}, default=str
             ).decode(),
             content_type="application/json",
         ) from None
+    return refuse_nul(body)
 
 
 @auth.allow(*DESK)

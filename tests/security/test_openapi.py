@@ -12,6 +12,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from core import auth
+from tests.dispatch import factory
 from tests.security.conftest import Site, bearer
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -117,3 +118,25 @@ async def test_the_event_stream_without_a_websocket_upgrade_is_refused_in_the_er
     async with aiohttp.ClientSession(base_url=site.url) as s, s.get("/api/v1/stream", headers=bearer(token)) as r:
         assert r.status == 400
         assert (await r.json())["error"] == "websocket_required"
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "body"),
+    [
+        ("operator", "/api/v1/incidents/{incident}/notes", {"body": "catatan\u0000"}),
+        (
+            "supervisor",
+            "/api/v1/roster/t-polsek-wsb/entries",
+            {"day": "2026-01-05", "shift": "P\u0000", "username": "x"},
+        ),
+    ],
+)
+async def test_a_nul_in_a_json_body_is_a_400_in_the_error_shape(site: Site, role: str, path: str, body: dict) -> None:
+    # found by schemathesis's long run (make fuzz): a 500 from PostgreSQL, which stores no NUL
+    async with site.pool.acquire() as conn:
+        made = await factory.incident(conn, police_agency_id=site.world.polsek_wonosobo)
+    token, _ = await site.mint(role)
+    url = path.format(incident=made.incident_id)
+    async with aiohttp.ClientSession(base_url=site.url) as s, s.post(url, json=body, headers=bearer(token)) as r:
+        assert r.status == 400
+        assert (await r.json())["error"] == "nul_byte"
