@@ -203,7 +203,7 @@ async def login(
     """Check a password and open a session; returns (token, session). Raises :class:`AuthError`."""
     username = username.strip().lower()[:64]
     if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no account name has one
-        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
+        raise AuthError("bad_credentials", "wrong user name or password")
     failures = await conn.fetchrow(
         """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
                   count(*) FILTER (WHERE client_ip = $2) AS by_ip
@@ -224,7 +224,7 @@ async def login(
             object_type="user",
             object_id=username,
         )
-        raise AuthError("rate_limited", "Terlalu banyak percobaan masuk yang gagal; coba lagi nanti.")
+        raise AuthError("rate_limited", "too many failed sign-ins; try again later")
 
     row = await conn.fetchrow(
         """SELECT id, username, full_name, role, agency_id, password_hash
@@ -275,7 +275,7 @@ async def login(
             )
             await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]), after={"kind": kind})
     if raise_after:
-        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
+        raise AuthError("bad_credentials", "wrong user name or password")
     return token, Session(_user(row), kind, csrf, expires_at)
 
 

@@ -37,7 +37,7 @@ import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -198,9 +198,8 @@ _STATE = web.AppKey("siaga_app_api_state", _ApiState)
 # --- the shapes of the OpenAPI document (the handlers read the bodies themselves, as dead letters
 # need the raw bytes) --------------------------------------------------------------------------
 
-WireState = Literal[
-    "received", "acknowledged", "dispatched", "on_scene", "resolved", "false_alarm", "handed_to_complaints"
-]
+# the states a device is told of (WIRE_STATES' values)
+_WIRE_STATE = Field(json_schema_extra={"enum": list(STATE_LABELS)})
 
 
 class RegisterIn(BaseModel):
@@ -224,8 +223,8 @@ class VerifyOut(BaseModel):
 
 
 class AlertBody(AlertIn):
-    seq: Annotated[int, Field(ge=0, le=2**62)] | None = Field(
-        default=None, description="required unless an Idempotency-Key header is sent"
+    seq: int | None = Field(
+        default=None, ge=0, le=2**62, description="required unless an Idempotency-Key header is sent"
     )
     note: str | None = Field(default=None, max_length=MAX_NOTE)
     phone: str | None = None
@@ -236,7 +235,7 @@ class AlertReceipt(BaseModel):
     number: int
     seq: int
     duplicate: bool
-    state: WireState
+    state: str = _WIRE_STATE
     label: str
     state_url: str
 
@@ -244,7 +243,7 @@ class AlertReceipt(BaseModel):
 class AlertStateOut(BaseModel):
     incident_id: uuid.UUID
     number: int
-    state: WireState
+    state: str = _WIRE_STATE
     label: str
     updated_at: datetime
 
