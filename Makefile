@@ -30,7 +30,9 @@ test: $(STAMP) services lint
 faults: $(STAMP) services
 	$(PY) -m pytest -m "faults" -p no:cacheprovider -s
 
-## Fuzzing (long): at least 100,000 inputs per decoder, then a table of inputs per decoder and seconds per test.
+## Fuzzing (long): at least 100,000 inputs per decoder, then a table of inputs per decoder and seconds per test;
+## schemathesis against the API as each role, SIAGA_FUZZ_EXAMPLES/1000 examples per operation and mode
+## (SIAGA_SCHEMATHESIS_EXAMPLES overrides).
 fuzz: $(STAMP) services
 	SIAGA_FUZZ_EXAMPLES=100000 nice -n 10 $(PY) -m pytest tests -m "fuzz" -p no:cacheprovider --timeout=0 --durations=10
 

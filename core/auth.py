@@ -355,13 +355,27 @@ class Access:
 
 @dataclass(frozen=True)
 class ApiDoc:
-    """What the OpenAPI document says about a route (models are pydantic classes)."""
+    """What the OpenAPI document says about a route (models are pydantic classes).
+
+    ``errors`` are the refusals the handler itself answers (status -> when), declared next to its
+    code; the generator adds those of the middlewares (sign-in, role, CSRF, body size, control
+    characters). ``ok`` are its success statuses. ``params`` gives a JSON schema per path or query
+    parameter (default: a string); ``query`` describes the query parameters the handler reads."""
 
     summary: str
     request: type | None = None
     response: type | None = None
     query: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    errors: dict[int, str] = field(default_factory=dict)
+    ok: dict[int, str] = field(default_factory=lambda: {200: "OK"})
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    request_type: str = "application/json"
+    response_type: str = "application/json"
+    # what a body that does not fit ``request`` gets (pydantic's 422; the app API answers 400)
+    body_status: int = 422
+    # the app API's routes authenticate with the phone's own install token, not a user session
+    security: str | None = None
 
 
 _ACCESS_ATTR = "__siaga_access__"
@@ -400,9 +414,32 @@ def describe(
     response: type | None = None,
     query: dict[str, str] | None = None,
     tags: Iterable[str] = (),
+    errors: dict[int, str] | None = None,
+    ok: dict[int, str] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    request_type: str = "application/json",
+    response_type: str = "application/json",
+    body_status: int = 422,
+    security: str | None = None,
 ) -> Callable[[H], H]:
+    """Describe a route for the OpenAPI document (see :class:`ApiDoc`)."""
+    doc = ApiDoc(
+        summary,
+        request,
+        response,
+        query or {},
+        tuple(tags),
+        errors or {},
+        ok or {200: "OK"},
+        params or {},
+        request_type,
+        response_type,
+        body_status,
+        security,
+    )
+
     def mark(handler: H) -> H:
-        setattr(handler, _DOC_ATTR, ApiDoc(summary, request, response, query or {}, tuple(tags)))
+        setattr(handler, _DOC_ATTR, doc)
         return handler
 
     return mark
@@ -468,7 +505,7 @@ async def auth_middleware(
     rule = access_of(request.match_info.handler)
     if rule is None:
         log.error("route %s %s declares no access rule; refused", request.method, request.path)
-        return json_error(403, "no_rule", "route has no access rule")
+        return json_error(403, "no_rule", "Alamat ini belum punya aturan akses.")
 
     token, via_cookie = token_of(request)
     session = None
@@ -488,11 +525,11 @@ async def auth_middleware(
     if session is None:
         if request.method == "GET" and not _wants_json(request):
             raise web.HTTPSeeOther(location="/login")
-        return json_error(401, "unauthenticated", "sign in first")
+        return json_error(401, "unauthenticated", "Silakan masuk terlebih dahulu.")
     if session.user.role not in (rule.roles or ()):
-        return json_error(403, "forbidden", "your role may not do this")
+        return json_error(403, "forbidden", "Peran Anda tidak boleh melakukan ini.")
     if session.via_cookie and rule.csrf and request.method not in _SAFE_METHODS and not await csrf_ok(request, session):
-        return json_error(403, "csrf", "missing or wrong CSRF token")
+        return json_error(403, "csrf", "Token CSRF tidak ada atau salah.")
     return await handler(request)
 
 

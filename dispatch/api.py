@@ -128,6 +128,15 @@ class RoutingRules(BaseModel):
     rules: list[RoutingRuleModel]
 
 
+class Ok(BaseModel):
+    ok: bool
+
+
+# path and query parameters, as the handlers parse them
+_INCIDENT_ID = {"incident_id": {"type": "string", "format": "uuid"}}
+_NOT_FOUND = "no such incident, or not one this user may see (the same answer for both)"
+
+
 def _default(value: Any) -> Any:
     # asyncpg's UUID is its own type; orjson only knows the standard one
     if isinstance(value, uuid.UUID | Decimal) or type(value).__name__ == "UUID":
@@ -143,9 +152,41 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dumps(data), content_type="application/json")
 
 
+def holds_nul(value: Any) -> bool:
+    """True if any text of a parsed body holds a NUL, which PostgreSQL text cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(v) for v in value)
+    return False
+
+
+def refuse_nul(body: BaseModel) -> BaseModel:
+    """The parsed body, or a 400 in the API's error shape if a text in it holds a NUL (a 500 from
+    the database otherwise)."""
+    if holds_nul(body.model_dump()):
+        raise web.HTTPBadRequest(
+            text=dumps({"error": "nul_byte", "message": "Isi permintaan berisi karakter NUL."}).decode(),
+            content_type="application/json",
+        )
+    return body
+
+
 async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
-        return model.model_validate_json(await request.read())
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own answer is plain text; the API answers every refusal in one shape
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size,
+            actual_size=request.content_length or 0,
+            text=dumps({"error": "too_large", "message": "Isi permintaan terlalu besar."}).decode(),
+            content_type="application/json",
+        ) from None
+    try:
+        body = model.model_validate_json(raw)
     except ValidationError as e:
         raise web.HTTPUnprocessableEntity(
             text=dumps(
@@ -157,6 +198,7 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             ).decode(),
             content_type="application/json",
         ) from None
+    return refuse_nul(body)
 
 
 def _incident_id(request: web.Request) -> uuid.UUID:
@@ -164,7 +206,7 @@ def _incident_id(request: web.Request) -> uuid.UUID:
         return uuid.UUID(request.match_info["incident_id"])
     except ValueError:
         raise web.HTTPNotFound(
-            text='{"error": "not_found", "message": "no such incident"}', content_type="application/json"
+            text='{"error": "not_found", "message": "Kejadian tidak ditemukan."}', content_type="application/json"
         ) from None
 
 
@@ -176,7 +218,13 @@ def _error(e: service.DispatchError) -> web.Response:
 
 
 @auth.public
-@auth.describe("Sign in; returns a bearer token", request=LoginRequest, response=LoginResponse, tags=["auth"])
+@auth.describe(
+    "Sign in; returns a bearer token",
+    request=LoginRequest,
+    response=LoginResponse,
+    tags=["auth"],
+    errors={401: "wrong user name or password", 429: "too many failed sign-ins for this name or address"},
+)
 async def login(request: web.Request) -> web.Response:
     body = await _body(request, LoginRequest)
     async with request.app[appkeys.POOL].acquire() as conn:
@@ -196,7 +244,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 @auth.signed_in
-@auth.describe("End this session", tags=["auth"])
+@auth.describe("End this session", response=Ok, tags=["auth"])
 async def logout(request: web.Request) -> web.Response:
     token, _ = auth.token_of(request)
     user = auth.current_user(request)
@@ -227,23 +275,34 @@ async def agencies(request: web.Request) -> web.Response:
     "Incidents this user may see; open ones ordered by urgency",
     response=IncidentList,
     query={"state": "open (default) | closed | all", "limit": "at most this many (default 200, max 1000)"},
+    params={
+        "state": {"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 200},
+    },
     tags=["incidents"],
+    errors={400: "state is not one of open, closed, all; or limit is not a whole number"},
 )
 async def list_incidents(request: web.Request) -> web.Response:
     which = request.query.get("state", "open")
     if which not in ("open", "closed", "all"):
-        return auth.json_error(400, "bad_state", "state must be open, closed or all")
+        return auth.json_error(400, "bad_state", "state harus open, closed atau all.")
     try:
         limit = max(1, min(1000, int(request.query.get("limit", "200"))))
     except ValueError:
-        return auth.json_error(400, "bad_limit", "limit must be a number")
+        return auth.json_error(400, "bad_limit", "limit harus bilangan bulat.")
     async with request.app[appkeys.POOL].acquire() as conn:
         rows = await service.list_incidents(conn, auth.current_user(request), which=which, limit=limit)
     return _json({"incidents": rows})
 
 
 @auth.allow(*_READERS)
-@auth.describe("One incident with device, place, history and notes", response=IncidentDetail, tags=["incidents"])
+@auth.describe(
+    "One incident with device, place, history and notes",
+    response=IncidentDetail,
+    params=_INCIDENT_ID,
+    tags=["incidents"],
+    errors={404: _NOT_FOUND},
+)
 async def get_incident(request: web.Request) -> web.Response:
     iid = _incident_id(request)
     async with request.app[appkeys.POOL].acquire() as conn:
@@ -259,7 +318,14 @@ async def get_incident(request: web.Request) -> web.Response:
     "hand over to complaints); the device is told",
     request=TransitionBody,
     response=IncidentDetail,
+    params=_INCIDENT_ID,
     tags=["incidents"],
+    errors={
+        403: "this role may not make that move",
+        404: _NOT_FOUND,
+        409: "the incident's state does not allow that move (e.g. already resolved)",
+        422: "the unit cannot be sent to this incident, or none was named",
+    },
 )
 async def transition(request: web.Request) -> web.Response:
     iid = _incident_id(request)
@@ -285,7 +351,15 @@ async def transition(request: web.Request) -> web.Response:
     "retry after a lost reply returns the first note (200) instead of storing it twice",
     request=NoteBody,
     response=Note,
+    params=_INCIDENT_ID,
     tags=["incidents"],
+    ok={200: "a retry with the same Idempotency-Key: the first note", 201: "the note, stored"},
+    errors={
+        403: "this role may not add notes",
+        404: _NOT_FOUND,
+        409: "the Idempotency-Key was used for another note",
+        422: "empty note, or an Idempotency-Key that is empty or longer than 200 characters",
+    },
 )
 async def add_note(request: web.Request) -> web.Response:
     iid = _incident_id(request)
@@ -311,9 +385,18 @@ async def add_note(request: web.Request) -> web.Response:
     "WebSocket of live events. Messages: {type: hello|caught_up|event, cursor, ...}. Reconnect with "
     "?cursor=<cursor of the last event seen> to receive everything missed.",
     query={"cursor": "resume after this event cursor"},
+    params={"cursor": {"type": "string", "pattern": r"^\d+\.\d+$"}},
     tags=["events"],
+    ok={101: "switching to the WebSocket protocol"},
+    errors={
+        400: "not a WebSocket upgrade request, or a cursor that is not of the form 123.456",
+        403: "a browser's WebSocket from another site (Origin)",
+    },
 )
 async def event_stream(request: web.Request) -> web.StreamResponse:
+    if not web.WebSocketResponse().can_prepare(request).ok:
+        # else aiohttp's plain-text 400 from deep inside prepare()
+        return auth.json_error(400, "websocket_required", "Alamat ini hanya melayani WebSocket.")
     return await stream.stream(request)
 
 
@@ -329,12 +412,18 @@ async def get_rules(request: web.Request) -> web.Response:
 
 
 @auth.allow(Role.ADMIN)
-@auth.describe("Replace the routing rules", request=RoutingRules, response=RoutingRules, tags=["admin"])
+@auth.describe(
+    "Replace the routing rules",
+    request=RoutingRules,
+    response=RoutingRules,
+    tags=["admin"],
+    errors={422: "agency_kind given without target agency_kind, or missing with it"},
+)
 async def put_rules(request: web.Request) -> web.Response:
     body = await _body(request, RoutingRules)
     for rule in body.rules:
         if (rule.target == "agency_kind") != (rule.agency_kind is not None):
-            return auth.json_error(422, "invalid", "agency_kind is required exactly for target agency_kind")
+            return auth.json_error(422, "invalid", "agency_kind wajib diisi tepat untuk target agency_kind.")
     user = auth.current_user(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
         before = [
@@ -387,12 +476,35 @@ def setup(app: web.Application) -> None:
 # --- OpenAPI ----------------------------------------------------------------------------------
 
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]*)?}")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every refusal: a stable code for programs and a sentence for people (Bahasa Indonesia); "
+    "some carry more (detail, errors, retry_after, attempts_left)",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "stable code, e.g. not_found"},
+        "message": {"type": "string", "description": "for people, in Bahasa Indonesia"},
+    },
+    "additionalProperties": True,
+}
+
+# The statuses the middlewares answer for a route, not its handler: the door refuses a NUL or
+# control character in the path, query or body (siaga/webapp.py), core/auth.py the session, the
+# role and the CSRF token, and a body above the limit is refused before any handler parses it.
+_BAD_INPUT = "refused input: a control character (NUL, ...) or a malformed value in the path, query or body"
+_UNAUTHENTICATED = "not signed in: no session, or an expired or revoked one"
+_FORBIDDEN = "this role may not call the route"
+_CSRF = "a cookie session without its CSRF token (X-CSRF-Token)"
+_TOO_LARGE = "the body is larger than the route accepts"
+_NO_ROUTE = "the path matches no route (the router answers in plain text)"
 
 
-def _schema(model: Any, components: dict[str, Any]) -> dict[str, Any]:
+def _schema(model: Any, components: dict[str, Any], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
     from pydantic import TypeAdapter
 
-    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}")
+    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode=mode)
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
     if isinstance(model, type) and issubclass(model, BaseModel):
@@ -401,10 +513,53 @@ def _schema(model: Any, components: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _error_response(description: str, *, plain_too: bool = False) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    if plain_too:
+        content["text/plain"] = {"schema": {"type": "string"}}
+    return {"description": description, "content": content}
+
+
+def _responses(
+    method: str, path_params: list[str], doc: auth.ApiDoc | None, rule: auth.Access | None, components: dict[str, Any]
+) -> dict[str, Any]:
+    errors: dict[int, list[str]] = {400: [_BAD_INPUT]}
+    if rule is None or not rule.public:
+        errors.setdefault(401, []).append(_UNAUTHENTICATED)
+        errors.setdefault(403, []).append(_FORBIDDEN)
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            errors[403].append(_CSRF)
+    if method in _BODY_METHODS and doc is not None and doc.request is not None:
+        errors.setdefault(413, []).append(_TOO_LARGE)
+        if doc.request_type == "application/json":
+            errors.setdefault(doc.body_status, []).append("the body is not JSON or does not match the request schema")
+    for status, why in (doc.errors if doc else {}).items():
+        errors.setdefault(status, []).append(why)
+    if path_params:
+        errors.setdefault(404, []).append(_NO_ROUTE)
+    responses: dict[str, Any] = {}
+    for status, text in (doc.ok if doc else {200: "OK"}).items():
+        ok: dict[str, Any] = {"description": text}
+        if doc and doc.response is not None and status != 101:
+            schema = (
+                _schema(doc.response, components, "serialization")
+                if doc.response_type == "application/json"
+                else {"type": "string"}
+            )
+            ok["content"] = {doc.response_type: {"schema": schema}}
+        responses[str(status)] = ok
+    for status in sorted(errors):
+        # the router's own 404 (a path that fits no route) is aiohttp's plain text
+        responses[str(status)] = _error_response("; ".join(errors[status]), plain_too=_NO_ROUTE in errors[status])
+    return responses
+
+
 def openapi_document(app: web.Application) -> dict[str, Any]:
-    """OpenAPI 3.1 for every /api/ route, from each handler's access rule and description."""
+    """OpenAPI 3.1 for every /api/ route, from each handler's access rule and description: every
+    status the route can answer (its handler's and the middlewares'), each refusal with the
+    ``Error`` body."""
     paths: dict[str, dict[str, Any]] = {}
-    components: dict[str, Any] = {}
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     for route in app.router.routes():
         if route.method == "HEAD" or route.resource is None:
             continue
@@ -417,33 +572,44 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
             "operationId": f"{route.method.lower()}_{route.handler.__name__}",
             "summary": doc.summary if doc else route.handler.__name__,
             "tags": list(doc.tags) if doc else [],
-            "responses": {},
         }
+        given = doc.params if doc else {}
+        path_params = _PARAM.findall(path)
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in _PARAM.findall(path)
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": given.get(name, {"type": "string", "minLength": 1}),
+            }
+            for name in path_params
         ]
         if doc:
             params += [
-                {"name": k, "in": "query", "required": False, "description": v, "schema": {"type": "string"}}
+                {
+                    "name": k,
+                    "in": "query",
+                    "required": False,
+                    "description": v,
+                    "schema": given.get(k, {"type": "string"}),
+                }
                 for k, v in doc.query.items()
             ]
         if params:
             op["parameters"] = params
         if doc and doc.request is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": _schema(doc.request, components)}},
-            }
-        ok: dict[str, Any] = {"description": "OK"}
-        if doc and doc.response is not None:
-            ok["content"] = {"application/json": {"schema": _schema(doc.response, components)}}
-        op["responses"]["200"] = ok
-        if rule is None or not rule.public:
+            schema = (
+                _schema(doc.request, components, "validation")
+                if doc.request_type == "application/json"
+                else {"type": "string"}
+            )
+            op["requestBody"] = {"required": True, "content": {doc.request_type: {"schema": schema}}}
+        op["responses"] = _responses(route.method, path_params, doc, rule, components)
+        if doc and doc.security:
+            op["security"] = [{doc.security: []}]
+        elif rule is None or not rule.public:
             op["security"] = [{"bearer": []}, {"session": []}]
             op["x-roles"] = sorted(r.value for r in (rule.roles or ())) if rule else []
-            op["responses"]["401"] = {"description": "not signed in"}
-            op["responses"]["403"] = {"description": "role not allowed (or CSRF token missing)"}
         paths.setdefault(_PARAM.sub(r"{\1}", path), {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -452,8 +618,13 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         "components": {
             "schemas": components,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a user session (POST /api/v1/login)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": auth.SESSION_COOKIE},
+                "appToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the citizen app's install token (POST /api/v1/apps/verify)",
+                },
             },
         },
     }

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 from core import appkeys, auth, params
 from core.auth import Role, User
 from dispatch import presence, roster
+from dispatch.api import refuse_nul
 from dispatch.roster import WIB, RosterError
 
 EDITORS = (Role.SUPERVISOR, Role.ADMIN)
@@ -456,21 +457,87 @@ class SwapIn(BaseModel):
     username: params.Line | None = Field(default=None, max_length=64)
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+# response shapes, for the OpenAPI document
+class EntryOut(BaseModel):
+    id: int
+    day: date
+    shift: str
+    shift_name: str
+    username: str
+    full_name: str
+    on_call: bool
+    starts_at: datetime
+    ends_at: datetime
+
+
+class PresenceOut(BaseModel):
+    agencies: list[dict[str, Any]]
+
+
+class MonthOut(BaseModel):
+    agency_id: int
+    month: str
+    entries: list[EntryOut]
+
+
+class SwapOut(BaseModel):
+    entries: list[EntryOut]
+
+
+class ShiftRemoved(BaseModel):
+    removed: str
+
+
+class EntryRemoved(BaseModel):
+    removed: int
+
+
+class Imported(BaseModel):
+    imported: int
+
+
+class ReportOut(BaseModel):
+    from_: datetime = Field(alias="from")
+    to: datetime
+    rows: list[dict[str, Any]]
+
+
+_AGENCY = "an agency by id or code"
+_AGENCY_PARAMS: dict[str, dict[str, Any]] = {"agency": {"type": "string", "minLength": 1, "description": _AGENCY}}
+_MONTH_PARAMS = _AGENCY_PARAMS | {"month": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}}
+_NO_AGENCY = "no such agency, or (for an operator) not their own"
+_TOO_LARGE = {"error": "too_large", "message": "Isi permintaan terlalu besar."}
+
+
+async def _read(request: web.Request) -> bytes:
     try:
-        return model.model_validate_json(await request.read())
-    except ValidationError as err:
-        detail = err.errors(include_url=False, include_context=False, include_input=False)
-        raise web.HTTPUnprocessableEntity(
-            text=orjson.dumps(
-                {"error": "invalid", "message": "isi permintaan tidak sah", "detail": detail}, default=str
-            ).decode(),
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        # aiohttp's own answer is plain text; the API answers every refusal in one shape
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size,
+            actual_size=request.content_length or 0,
+            text=orjson.dumps(_TOO_LARGE).decode(),
             content_type="application/json",
         ) from None
 
 
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        body = model.model_validate_json(await _read(request))
+    except ValidationError as err:
+        detail = err.errors(include_url=False, include_context=False, include_input=False)
+        raise web.HTTPUnprocessableEntity(
+            text=orjson.dumps(
+                {"error": "invalid", "message": "Isi permintaan tidak sah.", "detail": detail}, default=str
+            ).decode(),
+            content_type="application/json",
+        ) from None
+    return refuse_nul(body)
+
+
 @auth.allow(*DESK)
-@auth.describe("Who is at a console now, per agency", tags=["roster"])
+@auth.describe("Who is at a console now, per agency", response=PresenceOut, tags=["roster"])
 async def api_presence(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         rows = await presence.present(conn, request.app[appkeys.SETTINGS].presence_stale_s)
@@ -478,7 +545,13 @@ async def api_presence(request: web.Request) -> web.Response:
 
 
 @auth.allow(*READERS)
-@auth.describe("An agency's shift patterns (agency by id or code)", response=list[ShiftOut], tags=["roster"])
+@auth.describe(
+    "An agency's shift patterns (agency by id or code)",
+    response=list[ShiftOut],
+    params=_AGENCY_PARAMS,
+    tags=["roster"],
+    errors={404: _NO_AGENCY},
+)
 async def api_shifts(request: web.Request) -> web.Response:
     try:
         agency_id = await _read_agency(request, request.match_info["agency"])
@@ -490,7 +563,12 @@ async def api_shifts(request: web.Request) -> web.Response:
 
 @auth.allow(*EDITORS)
 @auth.describe(
-    "Add or change one shift (refused if it overlaps another)", request=ShiftIn, response=ShiftOut, tags=["roster"]
+    "Add or change one shift (refused if it overlaps another)",
+    request=ShiftIn,
+    response=ShiftOut,
+    params=_AGENCY_PARAMS,
+    tags=["roster"],
+    errors={404: "no such agency", 422: "a bad shift code, name, start or length, or an overlap with another shift"},
 )
 async def api_put_shift(request: web.Request) -> web.Response:
     body = await _body(request, ShiftIn)
@@ -506,7 +584,13 @@ async def api_put_shift(request: web.Request) -> web.Response:
 
 
 @auth.allow(*EDITORS)
-@auth.describe("Retire a shift", tags=["roster"])
+@auth.describe(
+    "Retire a shift",
+    response=ShiftRemoved,
+    params=_AGENCY_PARAMS,
+    tags=["roster"],
+    errors={404: "no such agency or shift"},
+)
 async def api_delete_shift(request: web.Request) -> web.Response:
     user = auth.current_user(request)
     try:
@@ -519,7 +603,13 @@ async def api_delete_shift(request: web.Request) -> web.Response:
 
 
 @auth.allow(*READERS)
-@auth.describe("The roster of a month (YYYY-MM)", tags=["roster"])
+@auth.describe(
+    "The roster of a month (YYYY-MM)",
+    response=MonthOut,
+    params=_MONTH_PARAMS,
+    tags=["roster"],
+    errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
+)
 async def api_month(request: web.Request) -> web.Response:
     try:
         agency_id = await _read_agency(request, request.match_info["agency"])
@@ -533,7 +623,14 @@ async def api_month(request: web.Request) -> web.Response:
 
 
 @auth.allow(*READERS)
-@auth.describe("The roster of a month as CSV (tanggal,shift,pengguna,siaga)", tags=["roster"])
+@auth.describe(
+    "The roster of a month as CSV (tanggal,shift,pengguna,siaga)",
+    response=str,
+    response_type="text/csv",
+    params=_MONTH_PARAMS,
+    tags=["roster"],
+    errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
+)
 async def api_month_csv(request: web.Request) -> web.Response:
     month = request.match_info["month"]
     try:
@@ -547,11 +644,17 @@ async def api_month_csv(request: web.Request) -> web.Response:
 
 @auth.allow(*EDITORS)
 @auth.describe(
-    "Replace the month's roster from CSV (text/csv body); line-numbered errors, all or nothing", tags=["roster"]
+    "Replace the month's roster from CSV (text/csv body); line-numbered errors, all or nothing",
+    request=str,
+    request_type="text/csv",
+    response=Imported,
+    params=_MONTH_PARAMS,
+    tags=["roster"],
+    errors={404: "no such agency", 422: "not UTF-8, not a month of 2000-2099, or line-numbered errors in the CSV"},
 )
 async def api_import_csv(request: web.Request) -> web.Response:
     user = auth.current_user(request)
-    raw = await request.read()
+    raw = await _read(request)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -568,7 +671,19 @@ async def api_import_csv(request: web.Request) -> web.Response:
 
 
 @auth.allow(*EDITORS)
-@auth.describe("Put one person on a shift", request=EntryIn, tags=["roster"])
+@auth.describe(
+    "Put one person on a shift",
+    request=EntryIn,
+    response=EntryOut,
+    params=_AGENCY_PARAMS,
+    ok={201: "the new roster entry"},
+    tags=["roster"],
+    errors={
+        404: "no such agency",
+        409: "that person is already on that shift",
+        422: "no such shift or user, or the user is not of this agency",
+    },
+)
 async def api_add_entry(request: web.Request) -> web.Response:
     body = await _body(request, EntryIn)
     user = auth.current_user(request)
@@ -584,7 +699,13 @@ async def api_add_entry(request: web.Request) -> web.Response:
 
 
 @auth.allow(*EDITORS)
-@auth.describe("Remove one roster entry", tags=["roster"])
+@auth.describe(
+    "Remove one roster entry",
+    response=EntryRemoved,
+    params=_AGENCY_PARAMS | {"entry_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
+    tags=["roster"],
+    errors={404: "no such agency or entry", 422: "the entry id is not a whole number from 1 to 2^63-1"},
+)
 async def api_remove_entry(request: web.Request) -> web.Response:
     user = auth.current_user(request)
     try:
@@ -599,7 +720,16 @@ async def api_remove_entry(request: web.Request) -> web.Response:
 
 @auth.allow(*EDITORS)
 @auth.describe(
-    "Swap the people of two entries, or give an entry to someone else (audited)", request=SwapIn, tags=["roster"]
+    "Swap the people of two entries, or give an entry to someone else (audited)",
+    request=SwapIn,
+    response=SwapOut,
+    params=_AGENCY_PARAMS,
+    tags=["roster"],
+    errors={
+        404: "no such agency or entry",
+        409: "the swap would put one person on a shift twice",
+        422: "neither another entry nor a user, the same entry or shift, or no such user of this agency",
+    },
 )
 async def api_swap(request: web.Request) -> web.Response:
     body = await _body(request, SwapIn)
@@ -635,7 +765,17 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
 @auth.describe(
     "Shift report: per agency and shift, alerts, time to acknowledge, unacknowledged escalations, hours unattended",
     query={"month": "YYYY-MM (WIB)", "from": "ISO-8601 instant", "to": "ISO-8601 instant", "agency": "id or code"},
+    params={
+        "month": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+        "from": {"type": "string", "format": "date-time"},
+        "to": {"type": "string", "format": "date-time"},
+    },
+    response=ReportOut,
     tags=["roster"],
+    errors={
+        404: _NO_AGENCY,
+        422: "a bad month, from/to not ISO-8601 with an offset, from not before to, or more than 400 days apart",
+    },
 )
 async def api_report(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]

@@ -43,7 +43,7 @@ from typing import Any
 import asyncpg
 import orjson
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from core import appkeys, auth, params
 from core.sender import LoggingSender, PhoneSender
@@ -192,6 +192,62 @@ class _ApiState:
 _STATE = web.AppKey("siaga_app_api_state", _ApiState)
 
 
+# --- the shapes of the OpenAPI document (the handlers read the bodies themselves, as dead letters
+# need the raw bytes) --------------------------------------------------------------------------
+
+# the states a device is told of (WIRE_STATES' values)
+_WIRE_STATE = Field(json_schema_extra={"enum": list(STATE_LABELS)})
+
+
+class RegisterIn(BaseModel):
+    phone: str = Field(description="Indonesian mobile number, e.g. 0812... or +62812...")
+
+
+class RegisterOut(BaseModel):
+    registration_id: uuid.UUID
+    expires_in: int
+
+
+class VerifyIn(BaseModel):
+    registration_id: uuid.UUID
+    code: str = Field(description="the six digits sent to the phone")
+    platform: str | None = Field(default=None, max_length=40)
+
+
+class VerifyOut(BaseModel):
+    token: str = Field(description="send as 'Authorization: Bearer <token>'")
+    device_id: str
+
+
+class AlertBody(AlertIn):
+    seq: int | None = Field(
+        default=None, ge=0, le=2**62, description="required unless an Idempotency-Key header is sent"
+    )
+    note: str | None = Field(default=None, max_length=MAX_NOTE)
+    phone: str | None = None
+
+
+class AlertReceipt(BaseModel):
+    incident_id: uuid.UUID
+    number: int
+    seq: int
+    duplicate: bool
+    state: str = _WIRE_STATE
+    label: str
+    state_url: str
+
+
+class AlertStateOut(BaseModel):
+    incident_id: uuid.UUID
+    number: int
+    state: str = _WIRE_STATE
+    label: str
+    updated_at: datetime
+
+
+_RATE_LIMITED = "too many requests from this address (Retry-After says when to try again)"
+
+
 def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": code, "message": message, **extra}, status=status, dumps=_dumps)
 
@@ -254,6 +310,19 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
 
 
 @auth.public  # the app authenticates with its own install token, checked here
+@auth.describe(
+    "Register a phone: a one-time code is sent to it",
+    request=RegisterIn,
+    response=RegisterOut,
+    ok={202: "the code is on its way"},
+    body_status=400,
+    tags=["app"],
+    errors={
+        400: "not a phone number",
+        429: _RATE_LIMITED + ", or too many registrations of this number in an hour",
+        502: "the code could not be sent",
+    },
+)
 async def register(request: web.Request) -> web.Response:
     if limited := _ip_limited(request):
         return limited
@@ -299,6 +368,22 @@ async def register(request: web.Request) -> web.Response:
 
 
 @auth.public  # the app authenticates with its own install token, checked here
+@auth.describe(
+    "Verify the code; returns the install token",
+    request=VerifyIn,
+    response=VerifyOut,
+    ok={201: "the install and its token"},
+    body_status=400,
+    tags=["app"],
+    errors={
+        400: "a registration_id that is not a UUID, or a wrong code (attempts_left)",
+        403: "too many wrong codes: register again",
+        404: "no such registration",
+        409: "the code was used already",
+        410: "the code has expired",
+        429: _RATE_LIMITED,
+    },
+)
 async def verify(request: web.Request) -> web.Response:
     if limited := _ip_limited(request):
         return limited
@@ -379,6 +464,22 @@ def _state_url(incident_id: uuid.UUID) -> str:
 
 
 @auth.public  # the app authenticates with its own install token, checked here
+@auth.describe(
+    "Send an alert (idempotent by seq, or by the Idempotency-Key header)",
+    request=AlertBody,
+    response=AlertReceipt,
+    ok={200: "a repeat of an alert already received", 201: "a new incident"},
+    body_status=400,
+    security="appToken",
+    tags=["app"],
+    errors={
+        400: "the alert cannot be read or stored (kept as a dead letter)",
+        401: "no install token, or an unknown or revoked one",
+        403: "this install is disabled",
+        429: "too many alerts from this install, or too many refused tokens from this address",
+        503: "not stored yet (the database is away); the app retries with the same seq",
+    },
+)
 async def post_alert(request: web.Request) -> web.Response:
     received_at = datetime.now(UTC)
     pipeline = _pipeline(request)
@@ -474,6 +575,24 @@ def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[st
 
 
 @auth.public  # the app authenticates with its own install token, checked here
+@auth.describe(
+    "The state of one of this install's alerts; with wait, a long poll until it differs from since",
+    response=AlertStateOut,
+    query={"wait": "seconds to wait for a change (capped by the server)", "since": "the state the app knows"},
+    params={
+        "incident_id": {"type": "string", "format": "uuid"},
+        "wait": {"type": "number", "minimum": 0, "maximum": 60},
+        "since": {"type": "string", "enum": list(STATE_LABELS)},
+    },
+    security="appToken",
+    tags=["app"],
+    errors={
+        400: "incident_id is not a UUID, or wait is not a number",
+        401: "no install token, or an unknown or revoked one",
+        404: "no such incident of this install",
+        429: "too many refused tokens from this address",
+    },
+)
 async def alert_state(request: web.Request) -> web.Response:
     try:
         incident_id = uuid.UUID(request.match_info["incident_id"])
