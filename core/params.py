@@ -408,3 +408,29 @@ async def input_guard(
     except BadParam as err:
         log.info("refused %s %s: %s", request.method, request.path[:200], err.message)
         return await refuse(request, err)
+    except web.HTTPException as exc:
+        # the router's own 404/405 and a handler's bare `raise web.HTTPNotFound()` carry aiohttp's
+        # English "404: Not Found": answer them in the module's shape and in Bahasa Indonesia; an
+        # exception that says something of its own (a JSON body, a redirect) goes out as it is
+        if exc.status < 400 or exc.text != f"{exc.status}: {exc.reason}":
+            raise
+        response = await refuse(request, _http_refusal(request, exc))
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
+# The words of a bare HTTP refusal (no text of its own), by status.
+_HTTP_REFUSALS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Permintaan tidak dapat dibaca."),
+    403: ("forbidden", "Anda tidak boleh membuka alamat ini."),
+    404: ("not_found", "Alamat atau data itu tidak ditemukan."),
+    405: ("method_not_allowed", "Alamat ini tidak melayani cara permintaan itu."),
+    413: ("too_large", "Isi permintaan terlalu besar."),
+    415: ("unsupported_type", "Jenis isi permintaan tidak didukung."),
+}
+
+
+def _http_refusal(request: web.Request, exc: web.HTTPException) -> BadParam:
+    code, message = _HTTP_REFUSALS.get(exc.status, ("refused", "Permintaan ditolak."))
+    return BadParam("path", message, code=code, status=exc.status)

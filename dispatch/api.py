@@ -468,7 +468,7 @@ _UNAUTHENTICATED = "not signed in: no session, or an expired or revoked one"
 _FORBIDDEN = "this role may not call the route"
 _CSRF = "a cookie session without its CSRF token (X-CSRF-Token)"
 _TOO_LARGE = "the body is larger than the route accepts"
-_NO_ROUTE = "the path matches no route (the router answers in plain text)"
+_NO_ROUTE = "the path matches no route"
 
 
 def _schema(model: Any, components: dict[str, Any], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
@@ -483,11 +483,10 @@ def _schema(model: Any, components: dict[str, Any], mode: Literal["validation", 
     return schema
 
 
-def _error_response(description: str, *, plain_too: bool = False) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    if plain_too:
-        content["text/plain"] = {"schema": {"type": "string"}}
-    return {"description": description, "content": content}
+def _error_response(description: str) -> dict[str, Any]:
+    # the router's own 404/405 too: core.params' input_guard answers them in this shape
+    error = {"schema": {"$ref": "#/components/schemas/Error"}}
+    return {"description": description, "content": {"application/json": error}}
 
 
 def _responses(
@@ -519,8 +518,7 @@ def _responses(
             ok["content"] = {doc.response_type: {"schema": schema}}
         responses[str(status)] = ok
     for status in sorted(errors):
-        # the router's own 404 (a path that fits no route) is aiohttp's plain text
-        responses[str(status)] = _error_response("; ".join(errors[status]), plain_too=_NO_ROUTE in errors[status])
+        responses[str(status)] = _error_response("; ".join(errors[status]))
     return responses
 
 

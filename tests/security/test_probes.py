@@ -690,6 +690,12 @@ _SHAPES = [
     ("supervisor", "POST", "/piket/shift", b"instansi=1&jam=nan", _FORM, 200, "html", "jam harus angka"),
     (None, "POST", "/login", b"username=a%00", _FORM, 400, "html", "isian &#x27;username&#x27; berisi"),
     (None, "GET", "/open311/v2/services.json?jurisdiction_id=%00", None, None, 400, "open311", "berisi karakter"),
+    # the router's own refusals and a handler's bare HTTPNotFound, which aiohttp words in English
+    (None, "GET", "/api/v1/tidak-ada", None, None, 404, "json", "tidak ditemukan"),
+    (None, "GET", "/tidak-ada", None, None, 404, "json", "tidak ditemukan"),
+    ("supervisor", "DELETE", "/api/v1/incidents", None, None, 405, "json", "tidak melayani"),
+    (None, "GET", "/static/dispatch/tidak-ada.js", None, None, 404, "json", "tidak ditemukan"),
+    ("complaint_staff", "GET", "/pengaduan/tidak/ada/sama/sekali", None, None, 404, "html", "tidak ditemukan"),
 ]
 
 
