@@ -418,14 +418,14 @@ def apply(state: ComplaintState, action: Action, actor: Actor) -> Transition:
         case AutoClose():
             after = replace(s, status=Status.SELESAI, close_reason="otomatis")
             return Transition(action, s, after, restart_stage=False)
-    raise InvalidAction("action", f"unknown action {action!r}")
+    raise InvalidAction("action", f"tindakan {action!r} tidak dikenal")
 
 
 def parse_action(name: str, data: dict[str, object]) -> Action:
     """An action from a form or JSON body (strings in, typed fields out); InvalidAction if bad."""
     cls = ACTIONS.get(name)
     if cls is None:
-        raise InvalidAction("action", f"unknown action {name!r}")
+        raise InvalidAction("action", f"tindakan {name!r} tidak dikenal")
     fields = {f for f in cls.__dataclass_fields__ if f not in ("name", "sources", "roles")}
     kwargs: dict[str, object] = {}
     for key in fields:

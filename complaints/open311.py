@@ -52,10 +52,10 @@ def split_format(name: str) -> tuple[str, str]:
     the spec's required format)."""
     base, dot, fmt = name.rpartition(".")
     if not dot:
-        raise bad("add a format: .json or .xml")
+        raise bad("Tambahkan format di akhir alamat: .json atau .xml.")
     fmt = fmt.lower()
     if fmt not in FORMATS:
-        raise bad(f"unsupported format {fmt[:20]!r}; use json or xml")
+        raise bad(f"Format {fmt[:20]!r} tidak didukung; pakai json atau xml.")
     return base, fmt
 
 
@@ -74,15 +74,15 @@ def parse_datetime(name: str, value: str) -> datetime:
     """ISO 8601 with a zone (Z or an offset); a value without a zone is taken as WIB."""
     text = value.strip()
     if not text or len(text) > 40:
-        raise bad(f"{name}: not a date-time")
+        raise bad(f"{name}: bukan tanggal dan waktu.")
     try:
         t = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
-        raise bad(f"{name}: not an ISO 8601 date-time") from None
+        raise bad(f"{name}: bukan tanggal dan waktu ISO 8601.") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=WIB)
     if not 1970 <= t.year <= 9998:
-        raise bad(f"{name}: out of range")
+        raise bad(f"{name}: di luar rentang yang diterima.")
     return t
 
 
@@ -90,9 +90,9 @@ def _float(name: str, value: str, lo: float, hi: float) -> float:
     try:
         x = float(value.strip())
     except ValueError:
-        raise bad(f"{name}: not a number") from None
+        raise bad(f"{name}: bukan angka.") from None
     if not math.isfinite(x) or not lo <= x <= hi:
-        raise bad(f"{name}: out of range")
+        raise bad(f"{name}: di luar rentang yang diterima.")
     return x
 
 
@@ -102,7 +102,7 @@ def _text(form: Mapping[str, str], name: str, limit: int = 500) -> str | None:
         return None
     value = clean_text(value).strip()
     if len(value) > limit:
-        raise bad(f"{name}: longer than {limit} characters")
+        raise bad(f"{name}: lebih dari {limit} karakter.")
     return value or None
 
 
@@ -136,7 +136,7 @@ def parse_post(form: Mapping[str, str] | Sequence[tuple[str, str]]) -> PostReque
     attributes: dict[str, str | list[str]] = {}
     for key, value in pairs:
         if not isinstance(value, str):
-            raise bad(f"{key[:64]}: must be text")
+            raise bad(f"{key[:64]}: harus berupa teks.")
         m = _ATTR_KEY.match(key)
         if m:
             code = m.group(1)
@@ -146,34 +146,34 @@ def parse_post(form: Mapping[str, str] | Sequence[tuple[str, str]]) -> PostReque
             else:
                 attributes[code] = clean_text(value)[:500]
             if len(attributes) > 50:
-                raise bad("too many attributes")
+                raise bad("Atribut terlalu banyak (paling banyak 50).")
         elif key.startswith("attribute"):
-            raise bad(f"malformed attribute key {key[:80]!r}")
+            raise bad(f"Kunci atribut {key[:80]!r} tidak sah.")
         else:
             single.setdefault(key, value)
 
     code = _text(single, "service_code", 64)
     if not code:
-        raise bad("service_code is required")
+        raise bad("service_code wajib diisi.")
     lat = lon = None
     if single.get("lat") or single.get("long"):
         if not (single.get("lat") and single.get("long")):
-            raise bad("lat and long go together")
+            raise bad("lat dan long harus diisi bersama.")
         lat = _float("lat", single["lat"], -90, 90)
         lon = _float("long", single["long"], -180, 180)
     address = _text(single, "address_string")
     address_id = _text(single, "address_id", 100)
     if lat is None and address is None and address_id is None:
-        raise bad("a location is required: lat and long, address_string or address_id")
+        raise bad("Lokasi wajib diisi: lat dan long, address_string atau address_id.")
     description = _text(single, "description", MAX_TEXT)
     if not description:
-        raise bad("description is required")
+        raise bad("description wajib diisi.")
     email = _text(single, "email", 254)
     if email is not None and not _EMAIL.match(email):
-        raise bad("email: not an address")
+        raise bad("email: bukan alamat surel.")
     media = _text(single, "media_url", 500)
     if media is not None and not media.lower().startswith(("http://", "https://")):
-        raise bad("media_url: must be an http(s) URL")
+        raise bad("media_url: harus alamat http(s).")
     return PostRequest(
         service_code=code,
         description=description,
@@ -197,20 +197,20 @@ def check_attributes(definition: Sequence[Mapping[str, Any]], given: Mapping[str
     known = {a["code"]: a for a in definition}
     for code in given:
         if code not in known:
-            raise bad(f"attribute[{code}]: not part of this service")
+            raise bad(f"attribute[{code}]: bukan bagian dari layanan ini.")
     for code, a in known.items():
         value = given.get(code)
         if value in (None, "", []):
             if a.get("required"):
-                raise bad(f"attribute[{code}] is required")
+                raise bad(f"attribute[{code}] wajib diisi.")
             continue
         values = {str(v["key"]) for v in a.get("values") or []}
         kind = a.get("datatype", "string")
         items = value if isinstance(value, list) else [value]
         if kind == "singlevaluelist" and (len(items) != 1 or items[0] not in values):
-            raise bad(f"attribute[{code}]: one of {sorted(values)}")
+            raise bad(f"attribute[{code}]: harus salah satu dari {', '.join(sorted(values))}.")
         if kind == "multivaluelist" and not set(items) <= values:
-            raise bad(f"attribute[{code}]: values from {sorted(values)}")
+            raise bad(f"attribute[{code}]: nilainya harus dari {', '.join(sorted(values))}.")
         if kind == "number":
             for item in items:
                 _float(f"attribute[{code}]", str(item), -1e12, 1e12)
@@ -239,7 +239,7 @@ def parse_query(params: Mapping[str, str]) -> Query:
     if params.get("service_request_id"):
         ids = tuple(i.strip().upper() for i in params["service_request_id"].split(",") if i.strip())
         if len(ids) > MAX_IDS:
-            raise bad(f"service_request_id: at most {MAX_IDS} ids")
+            raise bad(f"service_request_id: paling banyak {MAX_IDS} nomor.")
     statuses: list[str] = []
     if params.get("status"):
         for s in params["status"].split(","):
@@ -251,14 +251,14 @@ def parse_query(params: Mapping[str, str]) -> Query:
             elif s in OPEN_STATUSES or s in CLOSED_STATUSES:  # SIAGA's own statuses, an extension
                 statuses.append(s)
             else:
-                raise bad("status: open or closed")
+                raise bad("status: harus open atau closed.")
     start = parse_datetime("start_date", params["start_date"]) if params.get("start_date") else None
     end = parse_datetime("end_date", params["end_date"]) if params.get("end_date") else None
     if start and end and end < start:
-        raise bad("end_date is before start_date")
+        raise bad("end_date lebih awal dari start_date.")
     code = params.get("service_code")
     if code is not None and len(code) > 64:
-        raise bad("service_code: too long")
+        raise bad("service_code terlalu panjang.")
     return Query(ids, code or None, start, end, tuple(dict.fromkeys(statuses)))
 
 

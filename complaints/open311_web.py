@@ -49,7 +49,7 @@ def _error(err: open311.Open311Error, fmt: str) -> web.Response:
 def _format_of(request: web.Request) -> str:
     fmt = request.match_info.get("fmt", "xml").lower()
     if fmt not in open311.FORMATS:
-        raise open311.Open311Error(400, f"unsupported format {fmt[:20]!r}; use json or xml")
+        raise open311.Open311Error(400, f"Format {fmt[:20]!r} tidak didukung; pakai json atau xml.")
     return fmt
 
 
@@ -68,7 +68,7 @@ def _endpoint(handler: Callable[[web.Request, str], Awaitable[web.Response]]) ->
             return _error(open311.bad(str(e)), fmt)
         except (asyncpg.DataError, UnicodeDecodeError, ValueError) as e:
             log.info("open311 bad input on %s: %s", request.path, e)
-            return _error(open311.bad("malformed request"), fmt)
+            return _error(open311.bad("Permintaan tidak dapat dibaca."), fmt)
 
     wrapped.__name__ = handler.__name__
     return wrapped
@@ -90,13 +90,13 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         cat = await store.category_by_code(conn, code[:64])
     if cat is None or not cat["active"]:
-        raise open311.Open311Error(404, f"no service {code[:64]!r}")
+        raise open311.Open311Error(404, f"Layanan {code[:64]!r} tidak ada.")
     return _respond(open311.service_definition(cat), fmt, "service_definition")
 
 
 async def post_request(request: web.Request, fmt: str) -> web.Response:
     if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data", ""):
-        raise open311.bad("send the fields form-encoded")
+        raise open311.bad("Kirim isian sebagai formulir (form-encoded).")
     form = await request.post()
     pairs = list(form.items())
     key = form.get("api_key") or request.query.get("api_key")
@@ -104,11 +104,11 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     async with pool.acquire() as conn:
         client_id = await store.open311_client_for_key(conn, key) if isinstance(key, str) and key else None
         if client_id is None:
-            raise open311.Open311Error(403, "api_key is missing or not valid")
+            raise open311.Open311Error(403, "api_key tidak ada atau tidak sah.")
         req = open311.parse_post([(k, v) for k, v in pairs if k != "api_key"])  # type: ignore[misc]
         cat = await store.category_by_code(conn, req.service_code)
         if cat is None or not cat["active"]:
-            raise open311.bad(f"service_code {req.service_code!r} not found")
+            raise open311.bad(f"service_code {req.service_code!r} tidak ditemukan.")
         open311.check_attributes(cat["attributes"], req.attributes)
         area = await locate(request.app, req.lat, req.lon)
         new = store.NewComplaint(
@@ -195,7 +195,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
 async def get_request(request: web.Request, fmt: str) -> web.Response:
     rid = request.match_info["id"].strip().upper()
     if not rid or len(rid) > 40:
-        raise open311.bad("service_request_id: not valid")
+        raise open311.bad("service_request_id tidak sah.")
     return await _answer_requests(request, fmt, store.RequestFilter(ids=(rid,), limit=1), missing_404=True)
 
 
@@ -206,7 +206,7 @@ async def _answer_requests(
         rows = await store.search(conn, f)
         clock = await store.load_clock(conn)
     if missing_404 and not rows:
-        raise open311.Open311Error(404, "no such service request")
+        raise open311.Open311Error(404, "Laporan tidak ditemukan.")
     now = open311.now_utc()
     limits = limits_of(request.app)
     return _respond([open311.service_request(r, clock, limits, now) for r in rows], fmt, "service_requests")
@@ -216,7 +216,7 @@ async def token(request: web.Request, fmt: str) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_token(conn, request.match_info["token"])
     if row is None:
-        raise open311.Open311Error(404, "no such token")
+        raise open311.Open311Error(404, "Token tidak ditemukan.")
     return _respond([{"service_request_id": row["tracking_id"], "token": row["token"]}], fmt, "service_requests")
 
 
@@ -258,7 +258,7 @@ async def locate(app: web.Application, lat: float | None, lon: float | None) -> 
 
 
 async def not_found(request: web.Request, fmt: str) -> web.Response:
-    raise open311.Open311Error(404, "no such endpoint; see discovery.xml")
+    raise open311.Open311Error(404, "Alamat ini tidak ada; lihat discovery.xml.")
 
 
 def _refusal(request: web.Request, err: params.BadParam) -> web.Response:

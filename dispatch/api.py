@@ -162,8 +162,8 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
             text=dumps(
                 {
                     "error": "invalid",
-                    "message": "isi permintaan tidak sah",
-                    "detail": e.errors(include_url=False, include_context=False, include_input=False),
+                    "message": "Isi permintaan tidak sah.",
+                    "detail": params.validation_detail(e),
                 }
             ).decode(),
             content_type="application/json",

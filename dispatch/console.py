@@ -95,13 +95,8 @@ async def login_submit(request: web.Request) -> web.Response:
                 user_agent=request.headers.get("User-Agent"),
             )
         except auth.AuthError as e:
-            message = (
-                "Terlalu banyak percobaan gagal. Coba lagi nanti."
-                if e.code == "rate_limited"
-                else "Nama pengguna atau kata sandi salah."
-            )
             # the form is shown again with the reason (a 4xx would only add noise in the browser)
-            return _login_page(secrets.token_urlsafe(24), message=message, username=username)
+            return _login_page(secrets.token_urlsafe(24), message=str(e), username=username)
     resp = web.HTTPSeeOther(location="/console")
     resp.set_cookie(
         auth.SESSION_COOKIE,
@@ -134,6 +129,7 @@ async def console_page(request: web.Request) -> web.Response:
     config = {
         "user": session.user.public(),
         "csrf": session.csrf_token,
+        "states": {str(state): label for state, label in states.LABEL.items()},
         "tileUrl": settings.console_tile_url,
         "tileAttribution": settings.console_tile_attribution,
         "geo": "/geo/desa.geojson" if (GEO_DIR / "desa.geojson").is_file() else None,

@@ -151,9 +151,10 @@ def parse_csv(
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:
         return _parse_rows(reader, month, first, nxt, shift_codes, people, agency_id)
-    except csv.Error as e:  # a field over the csv module's limit, a stray quote at the end
-        where = f"baris {reader.line_num}"
-        raise RosterError("bad_csv", f"{where}: CSV tidak sah ({e})", [f"{where}: {e}"]) from None
+    except csv.Error:  # a field over the csv module's limit, a stray quote at the end
+        # the csv module's own words are English, so they are not passed on
+        problem = f"baris {reader.line_num}: CSV tidak sah (isian terlalu panjang atau tanda kutip tidak tertutup)"
+        raise RosterError("bad_csv", problem, [problem]) from None
 
 
 def _parse_rows(

@@ -511,10 +511,9 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
     try:
         body = model.model_validate_json(await params.read_body(request))
     except ValidationError as err:
-        detail = err.errors(include_url=False, include_context=False, include_input=False)
         raise web.HTTPUnprocessableEntity(
             text=orjson.dumps(
-                {"error": "invalid", "message": "Isi permintaan tidak sah.", "detail": detail}, default=str
+                {"error": "invalid", "message": "Isi permintaan tidak sah.", "detail": params.validation_detail(err)}
             ).decode(),
             content_type="application/json",
         ) from None
@@ -644,7 +643,7 @@ async def api_import_csv(request: web.Request) -> web.Response:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return auth.json_error(422, "bad_encoding", "CSV must be UTF-8")
+        return auth.json_error(422, "bad_encoding", "Berkas CSV harus UTF-8.")
     try:
         async with request.app[appkeys.POOL].acquire() as conn:
             agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
@@ -743,7 +742,7 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
     until = params.instant(request.query["to"], "to") if "to" in request.query else datetime.now(UTC)
     since = params.instant(request.query["from"], "from") if "from" in request.query else until - timedelta(days=7)
     if not since < until or until - since > timedelta(days=400):
-        raise RosterError("bad_period", "from must be before to, at most 400 days apart")
+        raise RosterError("bad_period", "Awal periode (from) harus sebelum akhirnya (to), paling jauh 400 hari.")
     return since, until
 
 

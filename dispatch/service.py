@@ -37,7 +37,7 @@ class DispatchError(Exception):
 
 def _not_found() -> DispatchError:
     # the same answer for "does not exist" and "not yours", so nothing leaks
-    return DispatchError(404, "not_found", "no such incident")
+    return DispatchError(404, "not_found", "Insiden tidak ditemukan.")
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -371,10 +371,10 @@ async def transition(
                     incident_id,
                 )
                 if unit is None or (user.role == "operator" and unit["agency_id"] != user.agency_id):
-                    raise DispatchError(422, "bad_unit", "that unit cannot be sent to this incident")
+                    raise DispatchError(422, "bad_unit", "Unit itu tidak dapat dikirim ke insiden ini.")
                 unit_label = unit_label or unit["name"]
             if target is State.DISPATCHED and unit_label is None:
-                raise DispatchError(422, "unit_required", "say which unit is sent")
+                raise DispatchError(422, "unit_required", "Sebutkan unit yang dikirim.")
             await _apply(
                 conn,
                 settings,
@@ -403,13 +403,13 @@ async def add_note(
     Idempotency-Key) a retry of the same request returns the note it stored the first time."""
     body = body.strip()
     if not body:
-        raise DispatchError(422, "empty_note", "a note needs text")
+        raise DispatchError(422, "empty_note", "Catatan tidak boleh kosong.")
     if len(body) > 4000:
-        raise DispatchError(422, "note_too_long", "a note has at most 4000 characters")
+        raise DispatchError(422, "note_too_long", "Catatan paling banyak 4000 karakter.")
     if request_key is not None and not 1 <= len(request_key) <= 200:
-        raise DispatchError(422, "bad_idempotency_key", "an Idempotency-Key has 1 to 200 characters")
+        raise DispatchError(422, "bad_idempotency_key", "Idempotency-Key harus 1 sampai 200 karakter.")
     if user.role not in states.NOTE_WRITERS:
-        raise DispatchError(403, "forbidden", "your role may not add notes")
+        raise DispatchError(403, "forbidden", "Peran Anda tidak boleh menambah catatan.")
     async with pool.acquire() as conn, conn.transaction():
         await _lock_visible(conn, settings, user, incident_id)
         note = await conn.fetchrow(
@@ -433,7 +433,7 @@ async def add_note(
             )
             if first["incident_id"] != incident_id or first["body"] != body:
                 raise DispatchError(
-                    409, "idempotency_key_reused", "this Idempotency-Key was used for a different note"
+                    409, "idempotency_key_reused", "Idempotency-Key ini sudah dipakai untuk catatan lain."
                 )
             return {k: first[k] for k in ("id", "at", "username", "kind", "body", "unit_label")}, False
         await audit.record(

@@ -18,6 +18,17 @@ class State(StrEnum):
     HANDED_TO_COMPLAINTS = "handed_to_complaints"
 
 
+# What a person reads for each state: the console's badges and the refusals below, one catalogue.
+LABEL: Mapping[str, str] = {
+    State.NEW: "Baru",
+    State.ACKNOWLEDGED: "Diterima",
+    State.DISPATCHED: "Unit dikirim",
+    State.ON_SCENE: "Di lokasi",
+    State.RESOLVED: "Selesai",
+    State.FALSE_ALARM: "Alarm palsu",
+    State.HANDED_TO_COMPLAINTS: "Diteruskan ke pengaduan",
+}
+
 CLOSED = frozenset({State.RESOLVED, State.FALSE_ALARM, State.HANDED_TO_COMPLAINTS})
 
 # Roles that act on incidents; an operator only on incidents assigned to their agency.
@@ -64,11 +75,23 @@ class TransitionError(Exception):
     """A move the state machine does not allow."""
 
     def __init__(self, current: str, target: str, role: str, reason: str) -> None:
-        super().__init__(f"{current} -> {target} not allowed for {role}: {reason}")
+        super().__init__(refusal(current, target, reason))
         self.current = current
         self.target = target
         self.role = role
         self.reason = reason  # 'same_state' | 'no_such_move' | 'role'
+
+
+def refusal(current: str, target: str, reason: str) -> str:
+    """The sentence a person reads when a move is refused (Bahasa Indonesia, state names from LABEL)."""
+    cur, tgt = LABEL.get(current), LABEL.get(target)
+    if cur is None or tgt is None:
+        return "Status itu tidak dikenal."
+    if reason == "same_state":
+        return f"Insiden ini sudah berstatus {cur}."
+    if reason == "role":
+        return f"Peran Anda tidak boleh mengubah status insiden dari {cur} menjadi {tgt}."
+    return f"Status insiden tidak dapat diubah dari {cur} menjadi {tgt}."
 
 
 def check(current: str, target: str, role: str) -> None:

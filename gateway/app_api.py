@@ -552,26 +552,24 @@ async def post_alert(request: web.Request) -> web.Response:
 def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[str, str]:
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        return "malformed_json", str(e)
+    except orjson.JSONDecodeError:
+        return "malformed_json", "isi bukan JSON yang sah"  # (the payload itself is dead-lettered)
     if not isinstance(body, dict):
-        return "invalid", "expected a JSON object"
+        return "invalid", "isi harus berupa objek JSON"
     note, phone = body.pop("note", None), body.pop("phone", None)
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-        return "invalid", f"note: a text of at most {MAX_NOTE} characters"
+        return "invalid", f"isian 'note' harus teks, paling banyak {MAX_NOTE} karakter"
     if phone is not None and (not isinstance(phone, str) or normalize_phone(phone) is None):
-        return "invalid", "phone: not a phone number"
+        return "invalid", "isian 'phone' bukan nomor telepon"
     if body.get("seq") is None:
         key = (idempotency_key or "").strip()
         if not key or len(key) > 200:
-            return "invalid", "seq or an Idempotency-Key header (1..200 characters) is required"
+            return "invalid", "isian 'seq' atau kepala Idempotency-Key (1 sampai 200 karakter) wajib ada"
         body["seq"] = seq_from_key(key)
     try:
         return AlertIn.model_validate(body)
     except ValidationError as e:
-        return "invalid", "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in e.errors()[:5]
-        )
+        return "invalid", "; ".join(err["msg"] for err in params.validation_detail(e)[:5])
 
 
 @auth.public  # the app authenticates with its own install token, checked here

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "osmand"
 # The longest a request waits for the pipeline (the database away) before a 503.
 STORE_TIMEOUT_S = 30.0
+# after the stable reason code, the sentence a person reading the answer gets
+_REFUSED = "Laporan posisi tidak dapat dibaca."
+_UNAVAILABLE = "Laporan belum tersimpan; kirim lagi nanti."
+_DEVICE_REFUSED = {"unknown_device": "Perangkat tidak terdaftar.", "disabled_device": "Perangkat ini dinonaktifkan."}
 
 
 @dataclass
@@ -134,22 +138,22 @@ class OsmAndServer:
             reports = osmand.decode(request.query_string, body, request.headers.get("Content-Type"))
         except PayloadError as e:
             await self._refuse(e.reason, raw, e.detail)
-            return web.Response(status=400, text=f"{e.reason}\n")
+            return web.Response(status=400, text=f"{e.reason}: {_REFUSED}\n")
         headers: dict[str, str] = {}
         try:
             async with asyncio.timeout(STORE_TIMEOUT_S):
                 await self._store(reports, raw, received_at, headers)
         except ValueError as e:  # decoded, but outside what a payload may hold (pydantic)
             await self._refuse("invalid", raw, str(e).replace("\n", " ")[:500])
-            return web.Response(status=400, text="invalid\n")
+            return web.Response(status=400, text=f"invalid: {_REFUSED}\n")
         except DeviceRefused as e:
             # already dead-lettered by the pipeline
             self._count(e.reason)
-            return web.Response(status=400, text=f"{e.reason}\n")
+            return web.Response(status=400, text=f"{e.reason}: {_DEVICE_REFUSED.get(e.reason, _REFUSED)}\n")
         except TimeoutError:
             # not answered 200, so the client sends it again; a repeat is absorbed
             log.warning("OsmAnd: store not answering within %.0fs", STORE_TIMEOUT_S)
-            return web.Response(status=503, headers={"Retry-After": "10"}, text="store unavailable\n")
+            return web.Response(status=503, headers={"Retry-After": "10"}, text=f"unavailable: {_UNAVAILABLE}\n")
         return web.Response(status=200, headers=headers)
 
     async def _store(

@@ -43,7 +43,7 @@ def parse_device_time(value: object) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise ValueError("a boolean is not a time")
+        raise ValueError("nilai boolean bukan waktu")
     if isinstance(value, int | float):
         seconds = float(value)
         if seconds > _MAX_EPOCH * 10:  # milliseconds
@@ -62,11 +62,11 @@ def parse_device_time(value: object) -> datetime | None:
             # an offset can push 0001-01-01 or 9999-12-31 out of datetime's range (OverflowError)
             parsed = parsed.astimezone(UTC)
         except (ValueError, OverflowError):
-            raise ValueError(f"not an ISO-8601 time: {value[:40]!r}") from None
+            raise ValueError(f"bukan waktu ISO-8601: {value[:40]!r}") from None
         if not _MIN_EPOCH <= parsed.timestamp() <= _MAX_EPOCH:
             return None
         return parsed
-    raise ValueError(f"not a time: {value!r}")
+    raise ValueError(f"bukan waktu: {value!r}")
 
 
 class _Strict(BaseModel):

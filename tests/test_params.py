@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime
+from typing import Literal
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from core import params
 from core.params import INT64_MAX, BadParam
@@ -212,3 +214,68 @@ def test_the_documented_patterns_say_what_the_validators_do(value: str, line: bo
     text_pattern = schema["note"]["anyOf"][0]["pattern"]
     assert bool(re.fullmatch(line_pattern, value)) is line is (params.bad_character(value, bidi=False) is None)
     assert bool(re.fullmatch(text_pattern, value)) is text is (params.bad_character(value, multiline=True) is None)
+
+
+class _Choice(BaseModel):
+    to: Literal["open", "closed", "all"]
+    ref: uuid.UUID | None = None
+    unit: str | None = Field(default=None, max_length=3)
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "kind", "loc", "msg"),
+    [
+        (_Body, "{}", "missing", ["name"], "isian 'name' wajib diisi"),
+        (_Body, "[]", "model_type", [], "isi harus berupa objek JSON"),
+        (_Body, "{", "json_invalid", [], "isi bukan JSON yang sah"),
+        (_Body, '{"name": 5}', "string_type", ["name"], "isian 'name' harus berupa teks"),
+        (_Body, '{"name": "a", "unit_id": 0}', "greater_than_equal", ["unit_id"], "isian 'unit_id' paling kecil 1"),
+        (_Body, '{"name": "a", "unit_id": "x"}', "int_parsing", ["unit_id"], "isian 'unit_id' harus bilangan bulat"),
+        (_Body, '{"name": "a", "hours": 1e400}', "finite_number", ["hours"], "isian 'hours' harus angka terhingga"),
+        (
+            _Body,
+            '{"name": "a", "day": "3000-01-01"}',
+            "value_error",
+            ["day"],
+            "isian 'day' tahun harus antara 1900 dan 2100",
+        ),
+        (
+            _Body,
+            '{"name": "a\\u202e"}',
+            "value_error",
+            ["name"],
+            "isian 'name' berisi karakter yang tidak diizinkan (U+202E RIGHT-TO-LEFT OVERRIDE)",
+        ),
+        (
+            _Choice,
+            '{"to": "x"}',
+            "literal_error",
+            ["to"],
+            "isian 'to' harus salah satu dari 'open', 'closed' atau 'all'",
+        ),
+        (_Choice, '{"to": "all", "ref": "z"}', "uuid_parsing", ["ref"], "isian 'ref' harus UUID"),
+        (
+            _Choice,
+            '{"to": "all", "unit": "abcd"}',
+            "string_too_long",
+            ["unit"],
+            "isian 'unit' paling banyak 3 karakter",
+        ),
+    ],
+)
+def test_pydantic_refusals_are_told_in_bahasa_indonesia(
+    model: type[BaseModel], body: str, kind: str, loc: list[object], msg: str
+) -> None:
+    with pytest.raises(ValidationError) as e:
+        model.model_validate_json(body)
+    assert params.validation_detail(e.value)[0] == {"type": kind, "loc": loc, "msg": msg}
+
+
+def test_a_pydantic_error_type_without_a_sentence_gets_a_general_one_never_pydantic_s_english() -> None:
+    class _Odd(BaseModel):
+        at: complex
+
+    with pytest.raises(ValidationError) as e:
+        _Odd.model_validate({"at": object()})
+    (detail,) = params.validation_detail(e.value)
+    assert detail["msg"] == "isian 'at' tidak sah" and detail["loc"] == ["at"]

@@ -6,10 +6,7 @@
   const config = JSON.parse(document.getElementById("siaga-config").textContent);
   const $ = (id) => document.getElementById(id);
 
-  const STATE = {
-    new: "Baru", acknowledged: "Diterima", dispatched: "Unit dikirim", on_scene: "Di lokasi",
-    resolved: "Selesai", false_alarm: "Alarm palsu", handed_to_complaints: "Diteruskan ke pengaduan",
-  };
+  const STATE = config.states; // dispatch/states.py LABEL, the one catalogue of state names
   const ACTION = {
     acknowledged: "Terima", dispatched: "Kirim unit", on_scene: "Tiba di lokasi", resolved: "Selesai",
     false_alarm: "Alarm palsu", handed_to_complaints: "Teruskan ke pengaduan",

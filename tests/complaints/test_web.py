@@ -83,7 +83,8 @@ async def test_discovery_and_services(site: Site, anon: aiohttp.ClientSession) -
 
 async def test_post_token_fetch_filter_round_trip(site: Site, anon: aiohttp.ClientSession) -> None:
     r = await post_request(anon, "salah")
-    assert r.status == 403 and (await r.json()) == [{"code": 403, "description": "api_key is missing or not valid"}]
+    # Open311's error document carries no code beyond the status; the description is for people
+    assert r.status == 403 and [e["code"] for e in await r.json()] == [403]
 
     r = await post_request(anon, site.key, first_name="Budi", email="budi@example.id", phone="0812")
     assert r.status == 201, await r.text()

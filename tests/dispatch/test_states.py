@@ -1,7 +1,7 @@
 import pytest
 
 from core.auth import Role
-from dispatch.states import DEVICE_STATE, TRANSITIONS, State, TransitionError, allowed_targets, check
+from dispatch.states import DEVICE_STATE, LABEL, TRANSITIONS, State, TransitionError, allowed_targets, check
 
 RESPONDERS = {Role.OPERATOR, Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN}
 DESK = {Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN}
@@ -33,6 +33,8 @@ def test_every_move_for_every_role(current: State, target: State, role: Role) ->
     else:
         with pytest.raises(TransitionError) as e:
             check(current, target, role)
+        # the sentence a person reads names both states by their Indonesian labels, never by code
+        assert LABEL[current] in str(e.value) and current.value not in str(e.value).split()
         if current is target:
             assert e.value.reason == "same_state"
         elif (current, target) in EXPECTED:
@@ -66,3 +68,27 @@ def test_unknown_names(bad: tuple[str, str, str]) -> None:
 def test_device_is_told_wire_contract_states_only() -> None:
     wire = {"received", "acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"}
     assert {v for v in DEVICE_STATE.values() if v} <= wire
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "role", "sentence"),
+    [
+        ("acknowledged", "acknowledged", "operator", "Insiden ini sudah berstatus Diterima."),
+        ("resolved", "new", "admin", "Status insiden tidak dapat diubah dari Selesai menjadi Baru."),
+        (
+            "new",
+            "false_alarm",
+            "operator",
+            "Peran Anda tidak boleh mengubah status insiden dari Baru menjadi Alarm palsu.",
+        ),
+        ("new", "exploded", "operator", "Status itu tidak dikenal."),
+    ],
+)
+def test_each_refusal_is_one_indonesian_sentence(current: str, target: str, role: str, sentence: str) -> None:
+    with pytest.raises(TransitionError) as e:
+        check(current, target, role)
+    assert str(e.value) == sentence
+
+
+def test_every_state_has_a_label() -> None:
+    assert set(LABEL) == set(State)

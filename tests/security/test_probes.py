@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import csv
+import html
 import inspect
 import io
 import itertools
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
+import pytest
 from pydantic import BaseModel
 from yarl import URL
 
@@ -517,6 +519,81 @@ async def _integrity(site: Site) -> tuple[object, ...]:
 # bounded, so the probes do not starve the rest of the machine (and stay under the pool's size)
 _CONCURRENCY = 6
 
+# Words of English that never occur in a sentence of Bahasa Indonesia: a refusal that holds one
+# was written in English (issue 14: every refusal in Bahasa Indonesia).
+ENGLISH = re.compile(
+    r"\b(the|must|not|no such|invalid|missing|unknown|allowed|please|should|cannot|only|required|field"
+    r"|expected|is|are|may|at least|at most|characters|or|wrong|password|too many|try again)\b",
+    re.IGNORECASE,
+)
+# what a message may quote of the request (a value or a name, echoed as typed) and the names of
+# characters (``U+202E RIGHT-TO-LEFT OVERRIDE``): not the message's own words
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|U\+[0-9A-F]{4,6}(?: [A-Z0-9 -]+)?")
+# the main paragraph of an HTML error page: the sign-in form's, the complaint desk's (and the
+# reason after it), the roster's list
+_HTML_ERROR = re.compile(
+    r"<(p|div) class=['\"](?:err|error)['\"][^>]*>(.*?)</\1>(?:\s*<p>(.*?)</p>)?", re.DOTALL
+)
+_TAG = re.compile(r"<[^>]+>")
+_XML_DESCRIPTION = re.compile(r"<description>(.*?)</description>", re.DOTALL)
+
+
+def human_messages(content_type: str, body: bytes) -> list[str]:
+    """The words of a refusal a person reads: JSON ``message`` and ``detail[].msg`` (or a ``detail``
+    sentence), Open311's ``description`` (JSON or XML), an HTML error page's main paragraph."""
+    text = body.decode("utf-8", "replace")
+    found: list[str] = []
+    if content_type == "application/json":
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return [text]
+        for item in doc if isinstance(doc, list) else [doc]:
+            if not isinstance(item, dict):
+                continue
+            found += [item[k] for k in ("message", "description") if isinstance(item.get(k), str)]
+            detail = item.get("detail")
+            if isinstance(detail, str):
+                found.append(detail)
+            elif isinstance(detail, list):
+                found += [d["msg"] for d in detail if isinstance(d, dict) and isinstance(d.get("msg"), str)]
+    elif content_type in ("text/xml", "application/xml"):
+        found += [html.unescape(m) for m in _XML_DESCRIPTION.findall(text)]
+    elif content_type == "text/html":
+        for m in _HTML_ERROR.finditer(text):
+            found += [html.unescape(_TAG.sub(" ", part)) for part in m.groups()[1:] if part]
+    return found
+
+
+def english_in(message: str) -> str | None:
+    """The first English word of ``message`` outside what it quotes, or None."""
+    m = ENGLISH.search(_QUOTED.sub(" ", message))
+    return m.group(0) if m else None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "word"),
+    [
+        # messages SIAGA used to send
+        ("application/json", b'{"error": "not_found", "message": "no such incident"}', "no such"),
+        ("application/json", b'{"error": "invalid", "message": "x", "detail": [{"msg": "Field required"}]}', "Field"),
+        ("application/json", b'[{"code": 403, "description": "api_key is missing or not valid"}]', "is"),
+        ("text/xml", b"<errors><error><description>no such token</description></error></errors>", "no such"),
+        ("text/html", b'<p class="error" role="alert">wrong user name or password</p>', "wrong"),
+        ("text/html", b"<p class='err'>Isian tidak sah.</p><p>action: unknown action 'x'</p>", "unknown"),
+        ("application/json", b'{"error": "bad_period", "message": "from must be before to"}', "must"),
+        # and what they say now; a quoted echo of the request is not the message's own words
+        ("application/json", b'{"error": "not_found", "message": "Insiden tidak ditemukan."}', None),
+        ("application/json", b'{"message": "isian \'the field\' berisi (U+202E RIGHT-TO-LEFT OVERRIDE)"}', None),
+        ("text/html", b"<p class='err'>Isian tidak sah.</p><p>action: tindakan 'must not' tidak dikenal</p>", None),
+    ],
+)
+def test_the_english_check_finds_the_old_messages_and_passes_the_new(
+    content_type: str, body: bytes, word: str | None
+) -> None:
+    found = [w for m in human_messages(content_type, body) if (w := english_in(m))]
+    assert found[:1] == ([word] if word else [])
+
 
 async def test_every_hostile_value_alone_in_every_parameter_of_every_route(site: Site) -> None:
     routes = app_routes(site.app)
@@ -534,6 +611,7 @@ async def test_every_hostile_value_alone_in_every_parameter_of_every_route(site:
             await _principal(site, r, tokens)
         before = await _integrity(site)
         failures: list[str] = []
+        english: dict[tuple[str, str, str], str] = {}  # one line per route and message
         gate = asyncio.Semaphore(_CONCURRENCY)
 
         async def send(probe: Probe) -> None:
@@ -559,6 +637,10 @@ async def test_every_hostile_value_alone_in_every_parameter_of_every_route(site:
                 failures.append(f"{r.method} {r.path} {probe.describe()}: {resp.status} {text[:160]!r}")
             elif 400 <= resp.status < 500 and not text.strip():
                 failures.append(f"{r.method} {r.path} {probe.describe()}: {resp.status} without a message")
+            elif 400 <= resp.status < 500:
+                for message in human_messages(resp.content_type, text):
+                    if (word := english_in(message)) is not None and len(english) < 200:
+                        english.setdefault((r.method, r.path, message[:200]), f"{probe.describe()}: {word!r}")
 
         started = time.monotonic()
         await asyncio.gather(*(send(p) for p in todo))
@@ -568,6 +650,9 @@ async def test_every_hostile_value_alone_in_every_parameter_of_every_route(site:
         f"\nprobes: {len(todo)} requests over {len(routes)} routes and {len(names)} parameter names in {elapsed:.1f} s"
     )
     assert not failures, f"{len(failures)} of {len(todo)} probes failed:\n" + "\n".join(sorted(failures))
+    assert not english, f"{len(english)} refusals in English:\n" + "\n".join(
+        f"{m} {p} {msg!r} ({why})" for (m, p, msg), why in sorted(english.items())
+    )
     after = await _integrity(site)
     assert after[:3] == before[:3]
     assert after[3] >= before[3] and after[4] >= before[4]
