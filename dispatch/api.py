@@ -396,6 +396,9 @@ async def put_rules(request: web.Request) -> web.Response:
             return auth.json_error(422, "invalid", "agency_kind wajib diisi tepat untuk target agency_kind.")
     user = auth.current_user(request)
     async with request.app[appkeys.POOL].acquire() as conn, conn.transaction():
+        # one replacement at a time (two at once deadlocked on each other's deleted rows, a 500);
+        # this mode lets the router keep reading the rules meanwhile
+        await conn.execute("LOCK TABLE routing_rule IN SHARE ROW EXCLUSIVE MODE")
         before = [
             dict(r)
             for r in await conn.fetch(

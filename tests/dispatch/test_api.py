@@ -291,3 +291,22 @@ async def test_a_note_retried_with_its_idempotency_key_is_stored_once(
     assert audited == 4
     r = await s.post(path, json={"body": "x"}, headers={"Idempotency-Key": "k" * 201})
     assert r.status == 422
+
+
+async def test_routing_rules_replaced_by_several_admins_at_once(pool: asyncpg.Pool, client: Client) -> None:
+    """Concurrent replacements each answer 200 and the last one stands whole; two at once used to
+    deadlock in PostgreSQL (a 500, found by the probe suite)."""
+    admin = await client("admin")
+    rules = (await (await admin.get("/api/v1/routing-rules")).json())["rules"]
+
+    async def replace(i: int) -> int:
+        body = {"rules": [{**r, "note": f"versi {i}"} for r in rules]}
+        async with admin.put("/api/v1/routing-rules", json=body) as r:
+            await r.read()
+            return r.status
+
+    statuses = await asyncio.gather(*(replace(i) for i in range(8)))
+    assert statuses == [200] * 8
+    notes = {r["note"] for r in await pool.fetch("SELECT note FROM routing_rule")}
+    assert len(notes) == 1 and notes.pop().startswith("versi "), "one replacement, whole, is left"
+    assert await pool.fetchval("SELECT count(*) FROM routing_rule") == len(rules)
