@@ -271,6 +271,16 @@ async def _may_read(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Reco
     return None
 
 
+def _disposition_outcome_cells(d: asyncpg.Record) -> str:
+    """A disposition row's cells from its deadline on, the same on the full and on an OPD's own view."""
+    return (
+        f"<td>{e(wib(d['due_at']))}</td><td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
+        f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
+        + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")
+        + f"</td><td>{'' if d['on_time'] is None else ('ya' if d['on_time'] else 'tidak')}</td></tr>"
+    )
+
+
 async def _own_part(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> web.Response:
     """What an OPD that no longer holds a complaint still sees: its own dispositions and its own
     entries in the history, nothing of what came after or of other OPDs."""
@@ -285,11 +295,7 @@ async def _own_part(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Reco
             ["Ke", "Didisposisikan", "Pesan disposisi", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
             [
                 f"<tr><td>{d['round']}</td><td>{e(wib(d['disposed_at']))}</td><td class='pre'>{e(d['note'])}</td>"
-                f"<td>{e(wib(d['due_at']))}</td>"
-                f"<td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
-                f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
-                + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")
-                + f"</td><td>{'' if d['on_time'] is None else ('ya' if d['on_time'] else 'tidak')}</td></tr>"
+                + _disposition_outcome_cells(d)
                 for d in disps
             ],
             "—",
@@ -375,10 +381,7 @@ async def detail(request: web.Request) -> web.Response:
         ["Ke", "OPD", "Didisposisikan", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
         [
             f"<tr><td>{d['round']}</td><td>{e(d['opd_name'])}</td><td>{e(wib(d['disposed_at']))}</td>"
-            f"<td>{e(wib(d['due_at']))}</td><td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
-            f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
-            + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")
-            + f"</td><td>{'' if d['on_time'] is None else ('ya' if d['on_time'] else 'tidak')}</td></tr>"
+            + _disposition_outcome_cells(d)
             for d in disps
         ],
         "Belum didisposisikan.",
