@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from core import appkeys, audit, auth, params
 from core.auth import Role
@@ -152,25 +152,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dumps(data), content_type="application/json")
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    # a control character in a JSON body never gets here (core.params' input_guard refused it);
-    # read_body answers an oversized body of any type in the API's error shape
-    try:
-        body = model.model_validate_json(await params.read_body(request))
-    except ValidationError as e:
-        raise web.HTTPUnprocessableEntity(
-            text=dumps(
-                {
-                    "error": "invalid",
-                    "message": "Isi permintaan tidak sah.",
-                    "detail": params.validation_detail(e),
-                }
-            ).decode(),
-            content_type="application/json",
-        ) from None
-    return body
-
-
 def _incident_id(request: web.Request) -> uuid.UUID:
     try:
         return uuid.UUID(request.match_info["incident_id"])
@@ -196,7 +177,7 @@ def _error(e: service.DispatchError) -> web.Response:
     errors={401: "wrong user name or password", 429: "too many failed sign-ins for this name or address"},
 )
 async def login(request: web.Request) -> web.Response:
-    body = await _body(request, LoginRequest)
+    body = await params.read_model(request, LoginRequest)
     async with request.app[appkeys.POOL].acquire() as conn:
         try:
             token, session = await auth.login(
@@ -299,7 +280,7 @@ async def get_incident(request: web.Request) -> web.Response:
 )
 async def transition(request: web.Request) -> web.Response:
     iid = _incident_id(request)
-    body = await _body(request, TransitionBody)
+    body = await params.read_model(request, TransitionBody)
     try:
         detail = await service.transition(
             request.app[appkeys.POOL],
@@ -333,7 +314,7 @@ async def transition(request: web.Request) -> web.Response:
 )
 async def add_note(request: web.Request) -> web.Response:
     iid = _incident_id(request)
-    body = await _body(request, NoteBody)
+    body = await params.read_model(request, NoteBody)
     key = request.headers.get("Idempotency-Key")
     try:
         note, new = await service.add_note(
@@ -390,7 +371,7 @@ async def get_rules(request: web.Request) -> web.Response:
     errors={422: "agency_kind given without target agency_kind, or missing with it"},
 )
 async def put_rules(request: web.Request) -> web.Response:
-    body = await _body(request, RoutingRules)
+    body = await params.read_model(request, RoutingRules)
     for rule in body.rules:
         if (rule.target == "agency_kind") != (rule.agency_kind is not None):
             return auth.json_error(422, "invalid", "agency_kind wajib diisi tepat untuk target agency_kind.")

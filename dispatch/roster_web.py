@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from core import appkeys, auth, params
 from core.auth import Role, User
@@ -507,20 +507,6 @@ _MONTH_PARAMS = _AGENCY_PARAMS | {"month": {"type": "string", "pattern": r"^\d{4
 _NO_AGENCY = "no such agency, or (for an operator) not their own"
 
 
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    try:
-        body = model.model_validate_json(await params.read_body(request))
-    except ValidationError as err:
-        raise web.HTTPUnprocessableEntity(
-            text=orjson.dumps(
-                {"error": "invalid", "message": "Isi permintaan tidak sah.", "detail": params.validation_detail(err)}
-            ).decode(),
-            content_type="application/json",
-        ) from None
-    # (a control character in a JSON body never gets here: core.params' input_guard refused it)
-    return body
-
-
 @auth.allow(*DESK)
 @auth.describe("Who is at a console now, per agency", response=PresenceOut, tags=["roster"])
 async def api_presence(request: web.Request) -> web.Response:
@@ -556,7 +542,7 @@ async def api_shifts(request: web.Request) -> web.Response:
     errors={404: "no such agency", 422: "a bad shift code, name, start or length, or an overlap with another shift"},
 )
 async def api_put_shift(request: web.Request) -> web.Response:
-    body = await _body(request, ShiftIn)
+    body = await params.read_model(request, ShiftIn)
     user = auth.current_user(request)
     try:
         async with request.app[appkeys.POOL].acquire() as conn:
@@ -670,7 +656,7 @@ async def api_import_csv(request: web.Request) -> web.Response:
     },
 )
 async def api_add_entry(request: web.Request) -> web.Response:
-    body = await _body(request, EntryIn)
+    body = await params.read_model(request, EntryIn)
     user = auth.current_user(request)
     try:
         async with request.app[appkeys.POOL].acquire() as conn:
@@ -717,7 +703,7 @@ async def api_remove_entry(request: web.Request) -> web.Response:
     },
 )
 async def api_swap(request: web.Request) -> web.Response:
-    body = await _body(request, SwapIn)
+    body = await params.read_model(request, SwapIn)
     user = auth.current_user(request)
     try:
         async with request.app[appkeys.POOL].acquire() as conn:
