@@ -442,21 +442,23 @@ async def _install(request: web.Request, conn: asyncpg.Connection) -> asyncpg.Re
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        if limited := _ip_limited(request):  # a refused request costs its address a token
-            return limited
-        resp = _error(401, "unauthorized", "Token aplikasi diperlukan.")
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="siaga"'
-        return resp
+        return _token_refused(request, "Token aplikasi diperlukan.", 'Bearer realm="siaga"')
     row = await conn.fetchrow(
         "SELECT * FROM app_install WHERE token_hash = $1 AND revoked_at IS NULL", token_hash(token.strip())
     )
     if row is None:
-        if limited := _ip_limited(request):
-            return limited
-        resp = _error(401, "unauthorized", "Token aplikasi tidak dikenal atau dicabut.")
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="siaga", error="invalid_token"'
-        return resp
+        return _token_refused(
+            request, "Token aplikasi tidak dikenal atau dicabut.", 'Bearer realm="siaga", error="invalid_token"'
+        )
     return row
+
+
+def _token_refused(request: web.Request, message: str, challenge: str) -> web.Response:
+    if limited := _ip_limited(request):  # a refused request costs its address a token
+        return limited
+    resp = _error(401, "unauthorized", message)
+    resp.headers["WWW-Authenticate"] = challenge
+    return resp
 
 
 def _state_url(incident_id: uuid.UUID) -> str:
