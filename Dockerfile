@@ -7,6 +7,7 @@ COPY dispatch dispatch
 COPY complaints complaints
 COPY firmware_sim firmware_sim
 COPY siaga siaga
+COPY bench bench
 RUN pip install --no-cache-dir .
 USER nobody
 EXPOSE 8080 5055 5023

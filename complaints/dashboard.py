@@ -3,7 +3,7 @@ compliance per OPD (share of follow-ups within the limit) ranked, the red list; 
 time to acknowledge, who is at a console now and the per-shift duty report; CSV of each table.
 
 The queries read the stored yellow/due instants, so a colour is a comparison, and are shaped for
-the indexes of migration 0004 (benchmark: complaints/bench.py).
+the indexes of migration 0004 (benchmark: bench/dashboard.py).
 """
 
 from __future__ import annotations

@@ -425,14 +425,14 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from siaga.bench_scale import SCENARIOS
+    from bench.scale import SCENARIOS
 
     if args.what in SCENARIOS:
-        from siaga.bench_scale import main as scale_main
+        from bench.scale import main as scale_main
 
         scale_main(args.what, args.devices, args.seconds, args.ramp, args.json)
         return
-    from siaga.bench import main as bench_main
+    from bench.gateway import main as bench_main
 
     bench_main(args)
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from bench.dashboard import bench_dashboard
 from complaints import dashboard, store
-from complaints.bench import bench_dashboard
 from complaints.clock import WorkingDayClock
 from complaints.model import FollowUp, ReturnToVerification
 from complaints.synthetic import FastCalendar, seed_synthetic

@@ -5,8 +5,8 @@ import asyncio
 import aiohttp
 import asyncpg
 
+from bench.dispatch import press_to_console, summarise
 from core.settings import Settings
-from dispatch.bench import press_to_console, summarise
 from dispatch.runner import run_dispatch
 from tests.dispatch import factory
 

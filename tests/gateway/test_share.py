@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from bench.share import member_settings, start_member
 from firmware_sim.device import SimDevice
 from gateway.mqtt_gateway import gateway_client_id
-from siaga.bench_share import member_settings, start_member
 from tests.gateway.harness import GatewayProcess, Stack
 from tests.support import wait_for
 

@@ -1,12 +1,12 @@
 """The geo benchmark runs and reports what `siaga bench geo` prints (speed itself is not asserted
-here: the machine is shared; run `python -m gateway.geo_bench` to measure)."""
+here: the machine is shared; run `python -m bench.geo` to measure)."""
 
 from __future__ import annotations
 
 import io
 
+from bench import geo as geo_bench
 from core.areas import AreaIndex
-from gateway import geo_bench
 
 
 def test_bench_reports_both_indexes(desa_index: AreaIndex, kecamatan_index: AreaIndex) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from bench import ingress as ingress_bench
 from core.settings import Settings
-from gateway import ingress_bench
 from gateway.store import AlertPipeline
 
 

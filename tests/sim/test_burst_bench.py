@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-import siaga.bench
-from siaga.bench_scale import scenario_burst
+import bench.gateway
+from bench.scale import scenario_burst
 
 
 @pytest.mark.slow
 async def test_small_burst_reaches_the_console_with_nothing_lost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(siaga.bench, "DEVICE_CACHE", tmp_path / "devices.json")
+    monkeypatch.setattr(bench.gateway, "DEVICE_CACHE", tmp_path / "devices.json")
     result = await scenario_burst(200, ramp=500.0, presses=200, within_s=1.0)
     assert result["outcome"]["pressed"] == 200
     assert result["outcome"]["lost"] == 0 and result["outcome"]["duplicate"] == 0

@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bench.gateway import register_bench_devices
+from bench.scale import console_latency, ratio, rss_summary
 from firmware_sim.fleet import Fleet, raise_fd_limit, rss_kib
-from siaga.bench import register_bench_devices
-from siaga.bench_scale import console_latency, ratio, rss_summary
 from tests.gateway.harness import ALUN_ALUN, Stack, make_stack, running_gateway
 from tests.support import wait_for
 

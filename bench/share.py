@@ -9,7 +9,7 @@ Measured in one run, on one broker, database and machine:
          a supervisor would): alerts sent, committed, lost, doubled, and how long until the alerts
          that were in flight at the kill held their receipts.
 
-Run ``python -m siaga.bench_share [SECONDS [BUTTONS]]``; ``scenario_share`` returns the figures as a dict.
+Run ``python -m bench.share [SECONDS [BUTTONS]]``; ``scenario_share`` returns the figures as a dict.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from typing import Any
 
 import orjson
 
+from bench.gateway import Env, bench_env, count_rows, phase_alerts, start_devices, start_raw
+from bench.raw import Flooder, running
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME
 from gateway.mqtt_gateway import gateway_client_id
-from siaga.bench import Env, bench_env, count_rows, phase_alerts, start_devices, start_raw
-from siaga.bench_raw import Flooder, running
 from siaga.procs import RoleProcess, role_env
 
 SHARE_GROUP = "siaga"

@@ -1,6 +1,6 @@
 """Dashboard benchmark: p50/p95 of each dashboard query and of the whole page's queries.
 
-``python -m complaints.bench DSN [--seed N --incidents M] [--runs R]`` (the database must be
+``python -m bench.dashboard DSN [--seed N --incidents M] [--runs R]`` (the database must be
 migrated; with --seed it is first filled by :func:`complaints.synthetic.seed_synthetic`).
 """
 

@@ -14,7 +14,7 @@ deploys it, so the gateway's RSS can be read from /proc over time; the simulated
   flood   telemetry at the raw QoS 1 ceiling while alerts flow: alert p99 beside the p99 without
           the flood, committed telemetry beside the ceiling; raw: a plain client answering every
           alert with a receipt (and swallowing telemetry) in place of SIAGA, same flood.
-  share   two gateways on $share (siaga.bench_share).
+  share   two gateways on $share (bench.share).
   scale   all of them.
 """
 
@@ -38,9 +38,9 @@ import aiohttp
 import asyncpg
 import orjson
 
+from bench.gateway import Env, bench_env, phase_latency, phase_raw, phase_telemetry, start_raw
 from firmware_sim.device import SimConfig, SimDevice
 from firmware_sim.fleet import Fleet, cpu_seconds, raise_fd_limit, rss_kib
-from siaga.bench import Env, bench_env, phase_latency, phase_raw, phase_telemetry, start_raw
 from siaga.procs import RoleProcess, role_env
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ class RawAlerts:
 @dataclass
 class ConsoleWatch:
     """A signed-in command-centre console on the WebSocket stream, noting when each incident of a
-    device arrived ('incident.routed', as dispatch/bench.py press_to_console counts it). Like the
+    device arrived ('incident.routed', as bench/dispatch.py press_to_console counts it). Like the
     console page, it reconnects with its cursor when the server closes the socket (a subscriber
     that falls 5,000 events behind is closed with 4008)."""
 
@@ -690,7 +690,7 @@ async def telemetry_settled(env: Env, timeout_s: float = 300.0) -> None:
 
 
 async def scenario_flood(seconds: float, ramp: float, alert_rate: float = 20.0) -> dict[str, Any]:
-    """Telemetry at the raw ceiling while alerts flow (reuses siaga.bench's phases), first with a
+    """Telemetry at the raw ceiling while alerts flow (reuses bench.gateway's phases), first with a
     plain echo client in SIAGA's place, then with SIAGA."""
     raise_fd_limit()
     publishers, buttons = 8, 200
@@ -781,13 +781,13 @@ async def scenario_flood(seconds: float, ramp: float, alert_rate: float = 20.0) 
 
 async def scenario_share_lazy(seconds: float) -> dict[str, Any]:
     try:
-        from siaga import bench_share  # written alongside; imported only when asked for
+        from bench import share as bench_share  # imported only when asked for
     except ImportError:
         bench_share = None  # type: ignore[assignment]
     scenario = getattr(bench_share, "scenario_share", None)
     if scenario is None:
-        _say("share: siaga.bench_share.scenario_share is not there yet; skipped\n")
-        return {"skipped": "siaga.bench_share.scenario_share missing"}
+        _say("share: bench.share.scenario_share is not there yet; skipped\n")
+        return {"skipped": "bench.share.scenario_share missing"}
     result: dict[str, Any] = await scenario(seconds)
     return result
 

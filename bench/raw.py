@@ -1,17 +1,17 @@
 """Load-generator processes of ``siaga bench``, each in its own process as the gateway is.
 
-``python -m siaga.bench_raw sub URL TOPIC CLIENT_ID``: the raw ceiling's consumer, a plain paho
+``python -m bench.raw sub URL TOPIC CLIENT_ID``: the raw ceiling's consumer, a plain paho
 subscriber (QoS 1, acks on receipt); prints its running count every 100 ms.
-``python -m siaga.bench_raw alerts URL ROOT CLIENT_ID``: the raw baseline of the scale scenarios, a
+``python -m bench.raw alerts URL ROOT CLIENT_ID``: the raw baseline of the scale scenarios, a
 plain paho subscriber to every device's alert topic (QoS 1) in place of the gateway; prints
 ``a DEVICE SEQ WALL_TIME`` for each alert as it arrives.
-``python -m siaga.bench_raw echo URL ROOT CLIENT_ID``: the raw baseline of the flood scenario, a
+``python -m bench.raw echo URL ROOT CLIENT_ID``: the raw baseline of the flood scenario, a
 plain paho client in place of the gateway that answers every alert (QoS 1) with a ``received``
 receipt on the device's down topic, and consumes every telemetry message (QoS 1) without storing it.
-``python -m siaga.bench_raw flood URL ROOT RATE SECONDS DEVICE:SECRET...``: device telemetry at
+``python -m bench.raw flood URL ROOT RATE SECONDS DEVICE:SECRET...``: device telemetry at
 RATE messages/s overall, QoS 1, from RawPublishers (ready-made packets: the flood's own CPU is
 not the server's in a deployment); prints ``ready`` once connected and the count sent at the end.
-The ceilings (``sub``, and siaga.bench's phases) are measured with paho on both ends.
+The ceilings (``sub``, and bench.gateway's phases) are measured with paho on both ends.
 """
 
 from __future__ import annotations
@@ -330,4 +330,4 @@ if __name__ == "__main__":
     elif sys.argv[1:2] == ["flood"]:
         asyncio.run(flood(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6:]))
     else:
-        sys.exit("usage: python -m siaga.bench_raw sub|alerts|echo|flood ...")
+        sys.exit("usage: python -m bench.raw sub|alerts|echo|flood ...")

@@ -30,11 +30,11 @@ import aiohttp
 import asyncpg
 import orjson
 
+from bench.raw import Flooder, running, telemetry_payload
 from core.db import migrate, open_pool
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
 from gateway.devices import GATEWAY_USERNAME, mosquitto_hash, write_broker_auth
-from siaga.bench_raw import Flooder, running, telemetry_payload
 from siaga.mosquitto import MosquittoProcess, mosquitto_binary
 from siaga.procs import RoleProcess, free_port, role_env
 from siaga.roles import ROLES
@@ -147,10 +147,10 @@ async def bench_env(n_devices: int, *, pool_size: int = 6) -> AsyncIterator[Env]
 
 
 async def start_raw(*args: str, preexec_fn: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
-    """``python -m siaga.bench_raw ARGS`` (a load generator or plain subscriber in a process of its
+    """``python -m bench.raw ARGS`` (a load generator or plain subscriber in a process of its
     own), returned once it prints "ready"; killed if it does not within 30 s."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "siaga.bench_raw", *args, stdout=asyncio.subprocess.PIPE, preexec_fn=preexec_fn
+        sys.executable, "-m", "bench.raw", *args, stdout=asyncio.subprocess.PIPE, preexec_fn=preexec_fn
     )
     assert proc.stdout is not None
     try:
@@ -349,8 +349,8 @@ async def phase_console(
     env: Env, web_url: str, devices: list[SimDevice], telemetry_rate: float, publishers: int, samples: int = 100
 ) -> Any:
     """(e) press -> the incident is on a connected operator console (one press in flight)."""
+    from bench.dispatch import press_to_console
     from core.auth import create_user
-    from dispatch.bench import press_to_console
 
     username = f"bench-{secrets.token_hex(3)}"
     password = secrets.token_urlsafe(12)
@@ -475,7 +475,7 @@ def main(args: argparse.Namespace) -> None:
     if what in ("all", "gateway"):
         results["gateway"] = asyncio.run(bench_gateway(args.seconds, args.layout))
     if what in ("all", "geo"):
-        from gateway.geo_bench import run as geo_run
+        from bench.geo import run as geo_run
 
         print()
         results["geo"] = geo_run(seconds=min(args.seconds, 3.0))
@@ -484,7 +484,7 @@ def main(args: argparse.Namespace) -> None:
     if what == "dashboard":
         results["dashboard"] = asyncio.run(_dashboard())
     if what == "retention":
-        from gateway.retention_bench import bench_retention
+        from bench.retention import bench_retention
 
         results["retention"] = asyncio.run(bench_retention(ADMIN_DSN, rows=args.devices or 1_000_000))
     path = Path(args.json or f"bench-results/bench-{int(time.time())}.json")
@@ -494,7 +494,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 async def _ingress(seconds: float) -> Any:
-    from gateway.ingress_bench import run as ingress_run
+    from bench.ingress import run as ingress_run
     from gateway.service import alert_pipeline
 
     async with bench_env(0) as env, alert_pipeline(env.settings, env.pool) as pipeline:
@@ -503,7 +503,7 @@ async def _ingress(seconds: float) -> Any:
 
 
 async def _dashboard() -> Any:
-    from complaints.bench import bench_dashboard
+    from bench.dashboard import bench_dashboard
 
     dsn = os.environ.get("SIAGA_DATABASE_URL")
     if not dsn:
