@@ -31,12 +31,13 @@ import asyncpg
 import orjson
 
 from bench.raw import Flooder, running, telemetry_payload
+from bench.stack import ALUN_ALUN, gateway_settings, mosquitto_broker, sim_config
 from core.db import migrate, open_pool
 from core.settings import Settings
-from firmware_sim.device import SimConfig, SimDevice
-from gateway.devices import GATEWAY_USERNAME, mosquitto_hash, write_broker_auth
+from firmware_sim.device import SimDevice
+from gateway.devices import GATEWAY_USERNAME, mosquitto_hash
 from siaga.mosquitto import MosquittoProcess, mosquitto_binary
-from siaga.procs import RoleProcess, free_port, role_env
+from siaga.procs import RoleProcess, role_env
 from siaga.roles import ROLES
 
 ADMIN_DSN = os.environ.get("SIAGA_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -124,26 +125,24 @@ async def bench_env(n_devices: int, *, pool_size: int = 6) -> AsyncIterator[Env]
             async with open_pool(dsn, max_size=pool_size) as pool:
                 async with pool.acquire() as conn:
                     creds = await register_bench_devices(conn, n_devices)
-                    await write_broker_auth(conn, workdir / "broker", topic_root=root, gateway_password=password)
                 from gateway.reference import load_reference
 
                 await load_reference(pool)
-                broker = MosquittoProcess(workdir / "broker", free_port())
-                broker.start()
-                settings = Settings(
-                    database_url=dsn,
-                    mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@127.0.0.1:{broker.port}",
-                    topic_root=root,
-                    mqtt_client_id=f"bench-gw-{secrets.token_hex(2)}",
-                )
-                try:
+                async with mosquitto_broker(pool, workdir, root, password) as broker:
+                    settings = gateway_settings(dsn, "127.0.0.1", broker.port, password, root, client_prefix="bench-gw")
                     yield Env(settings, pool, broker, workdir, creds)
-                finally:
-                    broker.stop()
     finally:
         admin = await asyncpg.connect(ADMIN_DSN)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+def print_figures(title: str, rows: list[tuple[str, str, float | None]], *, figure_width: int, ratio_to: str) -> None:
+    """A benchmark's table: measure, figure, and its ratio to the baseline ``ratio_to`` names."""
+    print(f"\n{title}")
+    print(f"{'measure':<48} {'figure':>{figure_width}} {'ratio to ' + ratio_to:>13}")
+    for name, fig, ratio in rows:
+        print(f"{name:<48} {fig:>{figure_width}} {'' if ratio is None else f'{ratio:.2f}':>13}")
 
 
 async def start_raw(*args: str, preexec_fn: Callable[[], None] | None = None) -> asyncio.subprocess.Process:
@@ -226,16 +225,10 @@ async def phase_telemetry(env: Env, seconds: float, publishers: int) -> float:
 async def start_devices(env: Env, creds: list[tuple[str, str]]) -> tuple[list[SimDevice], list[Any]]:
     """Buttons without a state file: a benchmark's seq and outbox need not outlive it."""
     target = env.settings.mqtt
-    config = SimConfig(
-        host=target.host,
-        port=target.port,
-        topic_root=env.settings.topic_root,
-        heartbeat_s=0,
-        resend_base_s=30.0,
-        resend_max_s=60.0,
-        gps_loss=0.0,
+    config = sim_config(
+        target.host, target.port, env.settings.topic_root, resend_base_s=30.0, resend_max_s=60.0, keepalive=60
     )
-    devices = [SimDevice(d, s, config, (-7.3605, 109.903), state_dir=None) for d, s in creds]
+    devices = [SimDevice(d, s, config, ALUN_ALUN, state_dir=None) for d, s in creds]
     tasks = [asyncio.create_task(dev.run()) for dev in devices]
     async with asyncio.timeout(30):
         for dev in devices:
@@ -445,13 +438,13 @@ async def bench_gateway(seconds: float, layout: str = "one") -> dict[str, Any]:
         ),
         ("    lost / duplicate incidents", f"{lost} / {dup}", None),
     ]
-    print(
-        f"\nSIAGA gateway benchmark, layout {layout!r} (broker, database, load generators and SIAGA share"
-        f" this machine's {os.cpu_count()} cores)"
+    print_figures(
+        f"SIAGA gateway benchmark, layout {layout!r} (broker, database, load generators and SIAGA share"
+        f" this machine's {os.cpu_count()} cores)",
+        rows,
+        figure_width=18,
+        ratio_to="(a)",
     )
-    print(f"{'measure':<48} {'figure':>18} {'ratio to (a)':>13}")
-    for name, fig, ratio in rows:
-        print(f"{name:<48} {fig:>18} {'' if ratio is None else f'{ratio:.2f}':>13}")
     return {
         "raw_per_s": raw,
         "telemetry_per_s": tel,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import secrets
 import socket
@@ -19,14 +18,14 @@ import orjson
 import paho.mqtt.client as mqtt
 import pytest
 
+from bench.stack import ALUN_ALUN, gateway_settings, running_gateway, sim_config
 from core.db import migrate
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
-from firmware_sim.device import SimConfig, SimDevice
+from firmware_sim.device import SimDevice
 from gateway.devices import GATEWAY_USERNAME, add_device, disable_device
 from gateway.mqtt_gateway import MqttGateway
 from siaga.embedded import BrokerAccess, embedded_broker, embedded_postgres
-from tests.gateway.harness import ALUN_ALUN, running_gateway
 from tests.support import wait_for
 
 GW = GATEWAY_USERNAME
@@ -133,17 +132,7 @@ class Embedded:
         return nd.device_id, nd.secret
 
     def device(self, device_id: str, secret: str, **kw: Any) -> SimDevice:
-        config = SimConfig(
-            host=self.host,
-            port=self.port,
-            topic_root=self.settings.topic_root,
-            heartbeat_s=0,
-            resend_base_s=1.0,
-            resend_max_s=3.0,
-            gps_loss=0.0,
-            keepalive=5,
-        )
-        config = dataclasses.replace(config, **kw)
+        config = sim_config(self.host, self.port, self.settings.topic_root, **kw)
         state = self.workdir / "sim-state"
         state.mkdir(exist_ok=True)
         dev = SimDevice(device_id, secret, config, ALUN_ALUN, state_dir=state)
@@ -188,13 +177,7 @@ async def emb(pool: asyncpg.Pool, db_dsn: str, topic_root: str, tmp_path: Path) 
         port=0,
         max_packet_bytes=Settings().mqtt_max_packet_bytes,
     ) as (host, port):
-        settings = Settings(
-            database_url=db_dsn,
-            mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@{host}:{port}",
-            topic_root=topic_root,
-            mqtt_client_id=f"gw-{secrets.token_hex(3)}",
-            mqtt_keepalive_s=5,
-        )
+        settings = gateway_settings(db_dsn, host, port, password, topic_root, mqtt_keepalive_s=5)
         e = Embedded(pool, settings, host, port, tmp_path, password)
         try:
             yield e

@@ -11,25 +11,13 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.stack import ALUN_ALUN, gateway_settings, mosquitto_broker, running_gateway, sim_config
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
-from gateway.devices import GATEWAY_USERNAME, add_device, write_broker_auth
-from gateway.mqtt_gateway import MqttGateway
-from gateway.service import alert_pipeline, load_areas, run_mqtt_gateway
+from gateway.devices import add_device, write_broker_auth
 from gateway.store import AlertPipeline
 from siaga.mosquitto import MosquittoProcess
 from siaga.procs import RoleProcess, role_env
-from tests.support import free_port
-
-ALUN_ALUN = (-7.3605, 109.9030)
-_areas = None
-
-
-async def shared_areas():  # the desa index is immutable: build it once per test session
-    global _areas
-    if _areas is None:
-        _areas = await load_areas()
-    return _areas
 
 
 @dataclass
@@ -64,18 +52,7 @@ class Stack:
         self.broker.reload()
 
     def sim_config(self, **kw: object) -> SimConfig:
-        base: dict[str, object] = {
-            "host": "127.0.0.1",
-            "port": self.broker.port,
-            "topic_root": self.settings.topic_root,
-            "heartbeat_s": 0,
-            "resend_base_s": 1.0,
-            "resend_max_s": 3.0,
-            "gps_loss": 0.0,
-            "keepalive": 5,
-        }
-        base.update(kw)
-        return SimConfig(**base)  # type: ignore[arg-type]
+        return sim_config("127.0.0.1", self.broker.port, self.settings.topic_root, **kw)
 
     async def start_devices(self, creds: list[tuple[str, str]], **kw: object) -> list[SimDevice]:
         config = self.sim_config(**kw)
@@ -104,27 +81,6 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def running_gateway(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[MqttGateway]:
-    """Pipeline + MQTT gateway in this process, connected and subscribed, until the block ends
-    (then a clean, draining stop). ``gateway.pipeline`` is the pipeline."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    async with alert_pipeline(settings, pool, await shared_areas()) as pipeline:
-        gateway = MqttGateway(settings, pool, pipeline)
-        task = asyncio.create_task(run_mqtt_gateway(gateway, stop, ready), name="gateway")
-        waiter = asyncio.create_task(ready.wait())
-        try:
-            async with asyncio.timeout(15):
-                await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if task.done():
-                task.result()
-            yield gateway
-        finally:
-            waiter.cancel()
-            stop.set()
-            await task
-
-
-@contextlib.asynccontextmanager
 async def gateway_running(stack: Stack, **overrides: object) -> AsyncIterator[AlertPipeline]:
     """The gateway on the stack's broker and database until the block ends."""
     settings = stack.settings.model_copy(update=overrides) if overrides else stack.settings
@@ -142,24 +98,16 @@ async def make_stack(
     from core.db import open_pool
 
     password = secrets.token_urlsafe(16)
-    async with open_pool(db_dsn, max_size=8) as pool:
-        async with pool.acquire() as conn:
-            await write_broker_auth(conn, workdir / "broker", topic_root=topic_root, gateway_password=password)
-        broker = MosquittoProcess(workdir / "broker", free_port(), max_packet_bytes=broker_max_packet_bytes)
-        broker.start()
-        settings = Settings(
-            database_url=db_dsn,
-            mqtt_url=f"mqtt://{GATEWAY_USERNAME}:{password}@127.0.0.1:{broker.port}",
-            topic_root=topic_root,
-            mqtt_client_id=f"gw-{secrets.token_hex(3)}",
-            mqtt_keepalive_s=5,
-        )
+    async with (
+        open_pool(db_dsn, max_size=8) as pool,
+        mosquitto_broker(pool, workdir, topic_root, password, max_packet_bytes=broker_max_packet_bytes) as broker,
+    ):
+        settings = gateway_settings(db_dsn, "127.0.0.1", broker.port, password, topic_root, mqtt_keepalive_s=5)
         stack = Stack(pool, db_dsn, broker, settings, workdir, password)
         try:
             yield stack
         finally:
             await stack.stop_devices()
-            broker.stop()
 
 
 class GatewayProcess(RoleProcess):

@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 
+from bench.stack import shared_areas
 from gateway.mqtt_gateway import MqttGateway
 from gateway.service import alert_pipeline
 from gateway.store import set_device_status
-from tests.gateway.harness import Stack, shared_areas
+from tests.gateway.harness import Stack
 
 
 def _status(topic: str, payload: bytes, *, retain: bool) -> mqtt.MQTTMessage:
