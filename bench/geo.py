@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
@@ -61,43 +61,45 @@ class _Live:
         print("\r" + " " * 60 + "\r", end="", file=self.out, flush=True)
 
 
+def _rate(step: Callable[[int], int], seconds: float, live: _Live) -> float:
+    """Points per second of ``step(k)`` (round ``k``, returning the points it looked up), called
+    until ``seconds`` have passed."""
+    count = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    k = 0
+    while True:
+        count += step(k)
+        k += 1
+        now = time.perf_counter()
+        live.update(count, now - start)
+        if now >= deadline:
+            break
+    live.done()
+    return count / (now - start)
+
+
 def _single_rate(index: AreaIndex, lats: list[float], lons: list[float], seconds: float, live: _Live) -> float:
     lookup = index.lookup
     n = len(lats)
-    count = 0
-    start = time.perf_counter()
-    deadline = start + seconds
-    i = 0
-    while True:
-        for k in range(i, i + 2000):
-            lookup(lats[k % n], lons[k % n])
-        i += 2000
-        count += 2000
-        now = time.perf_counter()
-        live.update(count, now - start)
-        if now >= deadline:
-            break
-    live.done()
-    return count / (now - start)
+
+    def step(k: int) -> int:
+        for j in range(k * 2000, k * 2000 + 2000):
+            lookup(lats[j % n], lons[j % n])
+        return 2000
+
+    return _rate(step, seconds, live)
 
 
 def _batch_rate(index: AreaIndex, lats: np.ndarray, lons: np.ndarray, seconds: float, live: _Live) -> float:
-    count = 0
-    start = time.perf_counter()
-    deadline = start + seconds
     chunks = [(lats[s : s + _BATCH], lons[s : s + _BATCH]) for s in range(0, len(lats), _BATCH)]
-    k = 0
-    while True:
+
+    def step(k: int) -> int:
         la, lo = chunks[k % len(chunks)]
         index.lookup_many(la, lo)
-        k += 1
-        count += len(la)
-        now = time.perf_counter()
-        live.update(count, now - start)
-        if now >= deadline:
-            break
-    live.done()
-    return count / (now - start)
+        return len(la)
+
+    return _rate(step, seconds, live)
 
 
 def _latencies_us(index: AreaIndex, lats: list[float], lons: list[float]) -> np.ndarray:

@@ -113,6 +113,12 @@ def print_table(title: str, rows: list[Row]) -> None:
         print(f"{name:<52} {siaga:>24} {raw:>16} {'' if r is None else f'{r:.2f}':>8}")
 
 
+def loss_rows(outcome: tuple[str, str], raw: str, console: tuple[str, str]) -> list[Row]:
+    """The rows that say whether anything went missing: alerts lost or doubled (beside what the raw
+    run failed to deliver), then console events missing; each a (measure, figure) pair."""
+    return [(*outcome, raw, None), (*console, "", None)]
+
+
 # --- pieces ------------------------------------------------------------------------------------
 
 
@@ -491,13 +497,14 @@ async def scenario_steady(devices: int, seconds: float, ramp: float, alert_rate:
                 f"{raw_summary['p99_ms']:.1f} ms",
                 ratio(cons["p99_ms"], raw_summary["p99_ms"]),
             ),
-            (
-                "alerts pressed / lost / duplicate",
-                f"{outcome['pressed']} / {outcome['lost']} / {outcome['duplicate']}",
+            *loss_rows(
+                (
+                    "alerts pressed / lost / duplicate",
+                    f"{outcome['pressed']} / {outcome['lost']} / {outcome['duplicate']}",
+                ),
                 f"{len(raw_pressed)} / {raw_lost} / -",
-                None,
+                ("console events missing / stream reconnects", f"{console_missing} / {len(console.closes)}"),
             ),
-            ("console events missing / stream reconnects", f"{console_missing} / {len(console.closes)}", "", None),
             ("buttons connected at the end", f"{connected_end:,}", "", None),
             ("telemetry committed / sent (QoS 0)", f"{tel_rows:,} / {tel_sent:,}", "", None),
             (
@@ -614,13 +621,11 @@ async def scenario_burst(devices: int, ramp: float, presses: int = 2000, within_
                 f"{raw_last:.3f} s",
                 ratio(last_receipt_s, raw_last),
             ),
-            (
-                "lost / duplicate (raw: not delivered)",
-                f"{outcome['lost']} / {outcome['duplicate']}",
+            *loss_rows(
+                ("lost / duplicate (raw: not delivered)", f"{outcome['lost']} / {outcome['duplicate']}"),
                 f"{presses - len(raw_got)} / -",
-                None,
+                ("console events missing", f"{console_missing}"),
             ),
-            ("console events missing", f"{console_missing}", "", None),
             ("alerts committed per second (first to last commit)", f"{presses / commit_span:,.0f} /s", "", None),
             ("gateway RSS before / after", f"{rss_before / 1024:.1f} / {rss_after / 1024:.1f} MiB", "", None),
         ],

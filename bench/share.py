@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from bench.gateway import Env, bench_env, count_rows, phase_alerts, start_devices, start_raw
+from bench.gateway import Env, bench_env, count_rows, phase_alerts, print_figures, start_devices, start_raw
 from bench.raw import Flooder, running
 from core.settings import Settings
 from firmware_sim.device import SimConfig, SimDevice
@@ -396,13 +396,13 @@ async def scenario_share(seconds: float, buttons: int = 100) -> dict[str, Any]:
         ("    ... all receipted after", _seconds(kill["in_flight_receipted_s"]), None),
         ("(kill) every alert receipted after", _seconds(kill["all_receipted_s"]), None),
     ]
-    print(
-        f"\nSIAGA share-group benchmark, {n_buttons} buttons, {seconds:.0f} s per phase (broker, database, load"
-        f" generator and gateways share this machine's {os.cpu_count()} cores)"
+    print_figures(
+        f"SIAGA share-group benchmark, {n_buttons} buttons, {seconds:.0f} s per phase (broker, database, load"
+        f" generator and gateways share this machine's {os.cpu_count()} cores)",
+        rows,
+        figure_width=24,
+        ratio_to="raw",
     )
-    print(f"{'measure':<48} {'figure':>24} {'ratio to raw':>13}")
-    for name, fig, ratio in rows:
-        print(f"{name:<48} {fig:>24} {'' if ratio is None else f'{ratio:.2f}':>13}")
     return {
         "cpus": os.cpu_count(),
         "buttons": n_buttons,
