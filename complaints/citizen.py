@@ -15,7 +15,8 @@ import logging
 import secrets
 from urllib.parse import quote
 
-from complaints.model import Actor, Role
+from complaints.model import Actor
+from core.roles import Role
 
 log = logging.getLogger(__name__)
 

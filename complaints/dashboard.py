@@ -22,8 +22,9 @@ import asyncpg
 from aiohttp import web
 
 from complaints.clock import WIB
-from complaints.model import LABEL, Role, Status
+from complaints.model import LABEL, Status
 from core import appkeys, auth
+from core.roles import Role
 
 READERS = (Role.LEADER, Role.ADMIN)
 DEFAULT_DAYS = 90

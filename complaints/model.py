@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar, Literal
 
 from core.params import as_id
+from core.roles import Role
 
 # --- vocabulary --------------------------------------------------------------------
 
@@ -75,20 +76,6 @@ LABEL: dict[str, str] = {
     Kind.ASPIRASI: "Aspirasi",
     Kind.PERMINTAAN_INFORMASI: "Permintaan informasi",
 }
-
-
-class Role(enum.StrEnum):
-    """The roles of core.auth that act on complaints, plus the two non-users."""
-
-    COMPLAINT_STAFF = "complaint_staff"
-    OPD_OFFICER = "opd_officer"
-    LEADER = "leader"
-    ADMIN = "admin"
-    COMMAND_CENTRE = "command_centre"
-    OPERATOR = "operator"
-    SUPERVISOR = "supervisor"
-    CITIZEN = "citizen"  # the reporter, proven by the complaint's secret (complaints/citizen.py)
-    SYSTEM = "system"  # the SLA sweep
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import asyncpg
 from aiohttp import web
 
 from complaints import citizen, open311, store
-from complaints.model import Actor, InvalidAction, Kind, Role, SlaLimits
+from complaints.model import Actor, InvalidAction, Kind, SlaLimits
 from core import appkeys, auth, params
+from core.roles import Role
 from core.sender import LoggingSender
 
 log = logging.getLogger(__name__)

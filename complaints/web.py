@@ -32,10 +32,10 @@ from complaints.model import (
     InvalidTransition,
     Kind,
     NotFound,
-    Role,
     Status,
 )
 from core import appkeys, auth, params, ratelimit
+from core.roles import Role
 
 log = logging.getLogger(__name__)
 

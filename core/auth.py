@@ -20,7 +20,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, TypeVar
 
 import argon2
@@ -29,22 +28,12 @@ import orjson
 from aiohttp import web
 
 from core import appkeys, audit, ratelimit
+from core.roles import USER_ROLES, Role
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class Role(StrEnum):
-    OPERATOR = "operator"
-    SUPERVISOR = "supervisor"
-    COMMAND_CENTRE = "command_centre"
-    COMPLAINT_STAFF = "complaint_staff"
-    OPD_OFFICER = "opd_officer"
-    LEADER = "leader"
-    ADMIN = "admin"
-
-
-ALL_ROLES = frozenset(Role)
 SESSION_COOKIE = "siaga_session"
 LOGIN_CSRF_COOKIE = "siaga_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -146,8 +135,10 @@ async def create_user(
         raise AuthError("bad_username", "Nama tidak boleh memuat karakter NUL.")
     try:
         role_ = Role(role)
+        if role_ not in USER_ROLES:
+            raise ValueError(role)
     except ValueError:
-        known = ", ".join(sorted(ALL_ROLES))
+        known = ", ".join(sorted(USER_ROLES))
         raise AuthError("bad_role", f"Peran {role!r} tidak dikenal; pilih salah satu: {known}.") from None
     if len(password) < 8:
         raise AuthError("weak_password", "Kata sandi minimal 8 karakter.")
@@ -399,7 +390,7 @@ def allow(*roles: Role | str) -> Callable[[H], H]:
 
 def signed_in(handler: H) -> H:
     """Any signed-in user may call the route."""
-    setattr(handler, _ACCESS_ATTR, Access(ALL_ROLES))
+    setattr(handler, _ACCESS_ATTR, Access(USER_ROLES))
     return handler
 
 

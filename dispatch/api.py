@@ -13,8 +13,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from core import appkeys, audit, auth, params
-from core.auth import Role
 from core.params import Id, Line, Text
+from core.roles import Role
 from dispatch import service, states, stream
 
 PREFIX = "/api/v1"

@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 
 from core import audit, events
-from core.auth import Role, User
+from core.auth import User
+from core.roles import Role
 from core.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from core import appkeys, auth, params
-from core.auth import Role, User
+from core.auth import User
+from core.roles import Role
 from dispatch import presence, roster
 from dispatch.roster import WIB, RosterError
 

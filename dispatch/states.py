@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
-from core.auth import Role
+from core.roles import Role
 
 
 class State(StrEnum):

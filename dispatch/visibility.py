@@ -33,8 +33,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.auth import Role, User
+from core.auth import User
 from core.events import Event
+from core.roles import Role
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import asyncpg
 from core.areas import AreaIndex, AreaMatch
 from core.settings import Settings
 from gateway.cells import lookup_cell
+from gateway.jurisdiction import Jurisdiction
 from gateway.locate import DeviceLocation, Located, LocateLimits, LocationSource, choose_location
 from gateway.payloads import AlertIn
-from gateway.reference import Jurisdiction, JurisdictionCache
+from gateway.reference import JurisdictionCache
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
-"""Reference data: the seed rows behind ``siaga reference load``, and jurisdiction (which police
-unit and Dishub post cover a place).
+"""Reference data: the seed rows behind ``siaga reference load``, and reading the covering agencies
+for jurisdiction (which police unit and Dishub post cover a place: gateway/jurisdiction.py).
 
 The lists of police units, OPDs and Dishub posts are incomplete public compilations (see
 core/data/wonosobo/README.md), so they are seed rows an admin edits, not code. Loading is
@@ -16,13 +16,14 @@ import math
 import re
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import asyncpg
+
+from gateway.jurisdiction import Jurisdiction, jurisdiction_of
 
 log = logging.getLogger(__name__)
 
@@ -285,43 +286,7 @@ async def cli_reference_load(dsn: str) -> None:
         print(f"Kecamatan tanpa Polsek yang diketahui (ditangani Polres): {names}")
 
 
-# ---- jurisdiction -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DishubPost:
-    id: int
-    name: str
-    lat: float
-    lon: float
-
-
-@dataclass(frozen=True, slots=True)
-class Jurisdiction:
-    """Who covers a place, from the agency tables at one moment. Pure lookups."""
-
-    polsek: Mapping[str, int]  # kecamatan code -> active polsek agency id
-    polres_id: int | None
-    command_centre_id: int | None
-    dishub_posts: tuple[DishubPost, ...]  # active posts that have coordinates
-    kecamatan_names: Mapping[str, str] = field(default_factory=dict)
-
-    def police_unit_for(self, kecamatan_code: str | None) -> int | None:
-        """The Polsek of the kecamatan, else the Polres; None outside the regency."""
-        if kecamatan_code is None:
-            return None
-        return self.polsek.get(kecamatan_code, self.polres_id)
-
-    def nearest_dishub_post(self, lat: float, lon: float) -> int | None:
-        """The nearest Dishub post that has coordinates (None until an admin maps one)."""
-        best: int | None = None
-        best_d = math.inf
-        k = math.cos(math.radians(lat))
-        for p in self.dishub_posts:
-            d = (p.lat - lat) ** 2 + ((p.lon - lon) * k) ** 2
-            if d < best_d:
-                best, best_d = p.id, d
-        return best
+# ---- jurisdiction: reading the covering agencies (the rules are in gateway/jurisdiction.py) ----
 
 
 _JURISDICTION_AGENCIES = """
@@ -341,22 +306,7 @@ async def load_jurisdiction(db: asyncpg.Pool | asyncpg.Connection) -> Jurisdicti
     agencies = await db.fetch(_JURISDICTION_AGENCIES)
     posts = await db.fetch(_JURISDICTION_POSTS)
     names = await db.fetch("SELECT code, name FROM wilayah WHERE level = 'kecamatan' ORDER BY code")
-    polsek: dict[str, int] = {}
-    polres = centre = None
-    for r in agencies:
-        if r["kind"] == "polsek" and r["kecamatan_code"]:
-            polsek[r["kecamatan_code"]] = r["id"]
-        elif r["kind"] == "polres" and polres is None:
-            polres = r["id"]
-        elif r["kind"] == "command_centre" and centre is None:
-            centre = r["id"]
-    return Jurisdiction(
-        polsek=polsek,
-        polres_id=polres,
-        command_centre_id=centre,
-        dishub_posts=tuple(DishubPost(p["id"], p["name"], p["lat"], p["lon"]) for p in posts),
-        kecamatan_names={r["code"]: r["name"] for r in names},
-    )
+    return jurisdiction_of(agencies, posts, {r["code"]: r["name"] for r in names})
 
 
 class JurisdictionCache:

@@ -22,7 +22,6 @@ from complaints.model import (
     NotAuthority,
     Resume,
     ReturnToVerification,
-    Role,
     Stage,
     Status,
     allowed_actions,
@@ -31,6 +30,7 @@ from complaints.model import (
     may_see_reporter_name,
     parse_action,
 )
+from core.roles import Role
 
 OPD = 7
 OTHER_OPD = 8

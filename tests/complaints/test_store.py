@@ -24,9 +24,9 @@ from complaints.model import (
     InvalidTransition,
     Resume,
     ReturnToVerification,
-    Role,
 )
 from core import events
+from core.roles import Role
 from tests.complaints.conftest import Opds
 from tests.support import wait_for
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from core import events
-from core.auth import Role, User, hash_password
+from core.auth import User, hash_password
+from core.roles import Role
 
 PASSWORD = "rahasia-123"
 _seq = itertools.count(1)

@@ -1,6 +1,6 @@
 import pytest
 
-from core.auth import Role
+from core.roles import Role
 from dispatch.states import DEVICE_STATE, LABEL, TRANSITIONS, State, TransitionError, allowed_targets, check
 
 RESPONDERS = {Role.OPERATOR, Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN}

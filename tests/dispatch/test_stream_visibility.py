@@ -19,9 +19,10 @@ import asyncpg
 import pytest
 
 from complaints import store
-from complaints.model import Actor, Dispose, FollowUp, Hold, ReturnToVerification, Role
+from complaints.model import Actor, Dispose, FollowUp, Hold, ReturnToVerification
 from core import events
 from core.auth import User
+from core.roles import Role
 from core.settings import Settings
 from dispatch import presence, service
 from tests.dispatch import factory

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway import cells
+from gateway import opencellid
 from tests.fuzz.support import fed, nasty_text, numeric_text, share
 
 pytestmark = pytest.mark.fuzz
@@ -19,21 +19,21 @@ GOOD = "LTE,510,10,12345,67890123,0,109.9030,-7.3605,1000,12,1,1459814400,170000
 
 def check_lines(lines: list[str]) -> None:
     fed("cells parse_cells (lines)", max(1, len(lines)))
-    out = list(cells.parse_cells(lines))
+    out = list(opencellid.parse_cells(lines))
     numbers = [r.line for r in out]
     assert numbers == sorted(set(numbers)) and all(1 <= n <= len(lines) for n in numbers)
     for row in out:
-        if isinstance(row, cells.BadRow):
+        if isinstance(row, opencellid.BadRow):
             assert row.reason and len(row.text) <= 200
             continue
-        assert row.radio in cells.RADIOS
+        assert row.radio in opencellid.RADIOS
         assert 0 <= row.mcc <= 999 and 0 <= row.net <= 999 and 0 <= row.area <= INT4 and 0 <= row.cell <= 2**36
         assert -90 <= row.lat <= 90 and -180 <= row.lon <= 180 and (row.lat, row.lon) != (0, 0)
         assert 0 <= row.range_m <= INT4 and 0 <= row.samples <= INT4
         assert row.average_signal is None or -(2**15) <= row.average_signal <= INT2
         for t in (row.created, row.updated):
             assert t is None or 2000 <= t.year <= 2100
-        assert len(row.record()) == len(cells.TABLE_COLUMNS)
+        assert len(row.record()) == len(opencellid.TABLE_COLUMNS)
 
 
 @share(1 / 2)

@@ -20,7 +20,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from core.settings import Settings
-from gateway import cells, gt06
+from gateway import cells, gt06, opencellid
 from gateway.gt06_server import Gt06Server
 from gateway.osmand_server import OsmAndServer
 from gateway.payloads import PayloadError, decode_alert
@@ -272,7 +272,7 @@ async def test_cells_import_reports_every_bad_row(pool: asyncpg.Pool, tmp_path: 
         text += raw.decode("utf-8", "replace")
     path = tmp_path / "cells.csv"
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    expected = Counter(type(r).__name__ for r in cells.parse_cells(text.splitlines(keepends=True)))
+    expected = Counter(type(r).__name__ for r in opencellid.parse_cells(text.splitlines(keepends=True)))
     report = await cells.import_cells(pool, path, batch_size=50)
     assert (report.good, report.bad) == (expected["CellRow"], expected["BadRow"]) and report.bad > N // 3
     assert all(b.reason and b.line > 1 for b in report.bad_rows)

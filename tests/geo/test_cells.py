@@ -9,7 +9,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from gateway.cells import BadRow, CellRow, ImportReport, cli_cells_import, import_cells, lookup_cell, parse_cells
+from gateway.cells import ImportReport, cli_cells_import, import_cells, lookup_cell
+from gateway.opencellid import BadRow, CellRow, parse_cells
 from gateway.payloads import Cell
 
 HEADER = "radio,mcc,net,area,cell,unit,lon,lat,range,samples,changeable,created,updated,averageSignal\n"

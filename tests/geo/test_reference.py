@@ -9,8 +9,6 @@ from gateway.reference import (
     COMMAND_CENTRE_CODE,
     DISHUB_CODE,
     POLRES_CODE,
-    DishubPost,
-    Jurisdiction,
     JurisdictionCache,
     cli_reference_load,
     load_jurisdiction,
@@ -128,17 +126,3 @@ async def test_jurisdiction(pool: asyncpg.Pool, db_dsn: str, capsys: pytest.Capt
     zero = JurisdictionCache(max_age_s=0)
     a = await zero.get(pool)
     assert await zero.get(pool) is not a
-
-
-@pytest.mark.parametrize(
-    ("lat", "lon", "expected"),
-    [(-7.36, 109.90, 1), (-7.20, 109.91, 2), (-7.30, 109.905, 1), (-7.27, 109.905, 2)],
-)
-def test_nearest_dishub_post_is_pure(lat: float, lon: float, expected: int) -> None:
-    j = Jurisdiction(
-        polsek={},
-        polres_id=None,
-        command_centre_id=None,
-        dishub_posts=(DishubPost(1, "A", -7.36, 109.90), DishubPost(2, "B", -7.20, 109.91)),
-    )
-    assert j.nearest_dishub_post(lat, lon) == expected

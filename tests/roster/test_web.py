@@ -261,7 +261,8 @@ async def test_handover_keeps_open_incidents_with_the_incoming_shift(
 
 
 async def _user(conn: asyncpg.Connection, name: str, agency: int) -> factory.User:
-    from core.auth import Role, User
+    from core.auth import User
+    from core.roles import Role
 
     uid = await conn.fetchval(
         "INSERT INTO app_user (username, password_hash, role, agency_id) VALUES ($1, 'x', 'operator', $2) RETURNING id",
