@@ -22,9 +22,9 @@ import numpy as np
 import shapely
 
 from core.areas import AreaIndex
+from gateway.jurisdiction import Jurisdiction
 from gateway.locate import DeviceLocation, LocateLimits, choose_location
 from gateway.payloads import Location
-from gateway.reference import Jurisdiction
 
 log = logging.getLogger(__name__)
 
