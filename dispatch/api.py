@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from core import appkeys, audit, auth, params
 from core.auth import Role
 from core.params import Id, Line, Text
+from core.refusal import Kind
 from dispatch import service, states, stream
 
 PREFIX = "/api/v1"
@@ -161,8 +162,18 @@ def _incident_id(request: web.Request) -> uuid.UUID:
         ) from None
 
 
+# how each kind of dispatch refusal is answered over HTTP
+_STATUS = {
+    Kind.UNREADABLE: 400,
+    Kind.INVALID: 422,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+}
+
+
 def _error(e: service.DispatchError) -> web.Response:
-    return auth.json_error(e.status, e.code, str(e))
+    return auth.json_error(_STATUS[e.kind], e.code, str(e))
 
 
 # --- handlers ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from core import audit, params
+from core.refusal import Kind
 
 WIB = ZoneInfo("Asia/Jakarta")
 DAY = timedelta(hours=24)
@@ -33,13 +34,14 @@ _ANY_AGENCY_ROLES = frozenset({"supervisor", "command_centre", "admin"})
 
 
 class RosterError(Exception):
-    """A refused roster change; ``errors`` lists line-numbered problems of a CSV import."""
+    """A refused roster change; ``kind`` says what sort of refusal, ``errors`` lists
+    line-numbered problems of a CSV import."""
 
-    def __init__(self, code: str, message: str, errors: list[str] | None = None, status: int = 422) -> None:
+    def __init__(self, code: str, message: str, errors: list[str] | None = None, kind: Kind = Kind.INVALID) -> None:
         super().__init__(message)
         self.code = code
         self.errors = errors or []
-        self.status = status
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -233,14 +235,14 @@ async def agency_id_of(conn: asyncpg.Connection, ref: str | int) -> int:
     """An agency by id or code."""
     text = str(ref).strip()
     if "\x00" in text:
-        raise RosterError("bad_agency", "instansi tidak sah (berisi karakter NUL)", status=400)
+        raise RosterError("bad_agency", "instansi tidak sah (berisi karakter NUL)", kind=Kind.UNREADABLE)
     row = await conn.fetchval(
         "SELECT id FROM agency WHERE code = $1 OR ($2::bigint IS NOT NULL AND id = $2::bigint)",
         text,
         params.as_id(text),  # "²" passes str.isdigit(), 20 digits pass int(): neither is a bigint id
     )
     if row is None:
-        raise RosterError("no_such_agency", f"instansi {text!r} tidak ada", status=404)
+        raise RosterError("no_such_agency", f"instansi {text!r} tidak ada", kind=Kind.NOT_FOUND)
     return int(row)
 
 
@@ -321,7 +323,7 @@ async def remove_shift(conn: asyncpg.Connection, actor: audit.Actor, agency_id: 
             code,
         )
         if row is None:
-            raise RosterError("no_such_shift", f"shift {code!r} tidak ada", status=404)
+            raise RosterError("no_such_shift", f"shift {code!r} tidak ada", kind=Kind.NOT_FOUND)
         await audit.record(
             conn,
             actor,
@@ -432,7 +434,9 @@ async def assign(
         try:
             await _insert_entries(conn, agency_id, [(shift, day, person.id, on_call)])
         except asyncpg.UniqueViolationError:
-            raise RosterError("already_rostered", f"{username} sudah terjadwal pada shift itu", status=409) from None
+            raise RosterError(
+                "already_rostered", f"{username} sudah terjadwal pada shift itu", kind=Kind.CONFLICT
+            ) from None
         entry = (
             await conn.fetch(
                 _ENTRY_SELECT + " WHERE e.shift_id = $1 AND e.day = $2 AND e.user_id = $3", shift.id, day, person.id
@@ -450,7 +454,7 @@ async def _entry(conn: asyncpg.Connection, agency_id: int, entry_id: int) -> Ent
         _ENTRY_SELECT + " WHERE e.id = $1 AND e.agency_id = $2 FOR UPDATE OF e", entry_id, agency_id
     )
     if not rows:
-        raise RosterError("no_such_entry", "jadwal itu tidak ada", status=404)
+        raise RosterError("no_such_entry", "jadwal itu tidak ada", kind=Kind.NOT_FOUND)
     return Entry(**dict(rows[0]))
 
 
@@ -488,7 +492,9 @@ async def swap(
                 await conn.execute("UPDATE roster_entry SET user_id = $2 WHERE id = $1", a.id, b.user_id)
                 await conn.execute("UPDATE roster_entry SET user_id = $2 WHERE id = $1", b.id, a.user_id)
             except asyncpg.UniqueViolationError:
-                raise RosterError("swap_clash", "penukaran membuat satu orang terjadwal dua kali", status=409) from None
+                raise RosterError(
+                    "swap_clash", "penukaran membuat satu orang terjadwal dua kali", kind=Kind.CONFLICT
+                ) from None
             ids = [a.id, b.id]
             before = [a.public(), b.public()]
         else:
@@ -500,7 +506,9 @@ async def swap(
             try:
                 await conn.execute("UPDATE roster_entry SET user_id = $2 WHERE id = $1", a.id, person.id)
             except asyncpg.UniqueViolationError:
-                raise RosterError("swap_clash", f"{username} sudah terjadwal pada shift itu", status=409) from None
+                raise RosterError(
+                    "swap_clash", f"{username} sudah terjadwal pada shift itu", kind=Kind.CONFLICT
+                ) from None
             ids = [a.id]
             before = [a.public()]
         rows = await conn.fetch(_ENTRY_SELECT + " WHERE e.id = ANY($1::bigint[]) ORDER BY e.id", ids)

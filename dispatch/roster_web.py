@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from core import appkeys, auth, params
 from core.auth import Role, User
+from core.refusal import Kind
 from dispatch import presence, roster
 from dispatch.roster import WIB, RosterError
 
@@ -45,8 +46,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data, default=str), content_type="application/json")
 
 
+# how each kind of roster refusal is answered over HTTP
+_STATUS = {
+    Kind.UNREADABLE: 400,
+    Kind.INVALID: 422,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+}
+
+
 def _error(err: RosterError) -> web.Response:
-    return auth.json_error(err.status, err.code, str(err), errors=err.errors)
+    return auth.json_error(_STATUS[err.kind], err.code, str(err), errors=err.errors)
 
 
 def _may_read(user: User, agency_id: int) -> bool:
@@ -295,7 +306,7 @@ def _field(form: Any, name: str) -> str:
         return ""
     if "\x00" in value:
         # PostgreSQL refuses NUL in text: say so here instead of failing there with a 500
-        raise RosterError("bad_field", f"isian {name!r} berisi karakter NUL", status=400)
+        raise RosterError("bad_field", f"isian {name!r} berisi karakter NUL", kind=Kind.UNREADABLE)
     return value.strip()
 
 
@@ -388,7 +399,7 @@ async def _read_agency(request: web.Request, ref: str) -> int:
     async with request.app[appkeys.POOL].acquire() as conn:
         agency_id = await roster.agency_id_of(conn, ref)
     if not _may_read(user, agency_id):
-        raise RosterError("no_such_agency", "instansi itu tidak ada", status=404)
+        raise RosterError("no_such_agency", "instansi itu tidak ada", kind=Kind.NOT_FOUND)
     return agency_id
 
 
