@@ -10,7 +10,7 @@ import asyncpg
 
 from core import audit
 from core.settings import Settings
-from dispatch import presence, roster, service
+from dispatch import presence, roster, roster_rules, service
 from tests.dispatch import factory
 from tests.roster.conftest import dispatcher
 from tests.support import wait_for
@@ -20,7 +20,7 @@ FAST = {"dispatch_poll_s": 0.1, "presence_beat_s": 0.2, "presence_stale_s": 0.6}
 
 async def _three_shifts(conn: asyncpg.Connection, agency_id: int) -> None:
     for code, name, start in (("P", "Pagi", "06:00"), ("S", "Siang", "14:00"), ("M", "Malam", "22:00")):
-        await roster.save_shift(conn, audit.SYSTEM, agency_id, roster.make_shift(code, name, start, 8))
+        await roster.save_shift(conn, audit.SYSTEM, agency_id, roster_rules.make_shift(code, name, start, 8))
 
 
 async def _assignments(pool: asyncpg.Pool, iid: uuid.UUID) -> set[tuple[int, str]]:
