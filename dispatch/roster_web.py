@@ -21,8 +21,8 @@ from pydantic import BaseModel, Field
 from core import appkeys, auth, params
 from core.auth import Role, User
 from core.refusal import Kind
-from dispatch import presence, roster
-from dispatch.roster import WIB, RosterError
+from dispatch import presence, refusals, roster, roster_rules
+from dispatch.roster_rules import WIB, RosterError
 
 EDITORS = (Role.SUPERVISOR, Role.ADMIN)
 READERS = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR)
@@ -46,18 +46,11 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(data, default=str), content_type="application/json")
 
 
-# how each kind of roster refusal is answered over HTTP
-_STATUS = {
-    Kind.UNREADABLE: 400,
-    Kind.INVALID: 422,
-    Kind.FORBIDDEN: 403,
-    Kind.NOT_FOUND: 404,
-    Kind.CONFLICT: 409,
-}
-
-
 def _error(err: RosterError) -> web.Response:
-    return auth.json_error(_STATUS[err.kind], err.code, str(err), errors=err.errors)
+    return auth.json_error(refusals.STATUS[err.kind], err.code, str(err), errors=err.errors)
+
+
+_answers_refusals = refusals.answering(RosterError, _error)
 
 
 def _may_read(user: User, agency_id: int) -> bool:
@@ -121,7 +114,7 @@ async def _render(
         if agency_id is None and agencies:
             agency_id = agencies[0]["id"] if user.role is not Role.OPERATOR else user.agency_id
         try:
-            roster.parse_month(month)
+            roster_rules.parse_month(month)
         except RosterError as err:
             errors = [*(errors or []), str(err)]
             month = this_month()
@@ -129,7 +122,7 @@ async def _render(
         shifts = await roster.shifts(conn, agency_id) if agency_id else []
         entries = await roster.month_entries(conn, agency_id, month) if agency_id else []
         duty = await roster.on_duty(conn, agency_id) if agency_id else []
-        first, nxt = roster.parse_month(month)
+        first, nxt = roster_rules.parse_month(month)
         since = datetime.combine(first, datetime.min.time(), tzinfo=WIB)
         until = datetime.combine(nxt, datetime.min.time(), tzinfo=WIB)
         report = (
@@ -243,7 +236,7 @@ async def _render(
             "<form method='post' action='/piket/impor' class='box' id='form-impor' enctype='multipart/form-data'>"
             f"{hidden}"
             f"<b>Impor CSV bulan {e(month)}</b> <span class='muted'>(mengganti seluruh jadwal bulan ini; kolom: "
-            f"{e(','.join(roster.CSV_COLUMNS))})</span>"
+            f"{e(','.join(roster_rules.CSV_COLUMNS))})</span>"
             "<label>Berkas <input type='file' name='berkas' id='impor-berkas' accept='.csv,text/csv'></label>"
             "<label>atau tempel isi CSV <textarea name='csv' id='impor-csv' rows='6'></textarea></label>"
             "<button type='submit' id='impor-kirim'>Impor</button></form>"
@@ -319,7 +312,7 @@ async def shift_submit(request: web.Request) -> web.Response:
             conn,
             actor,
             agency_id,
-            roster.make_shift(_field(form, "kode"), _field(form, "nama"), _field(form, "mulai"), hours),
+            roster_rules.make_shift(_field(form, "kode"), _field(form, "nama"), _field(form, "mulai"), hours),
         )
 
     return await _form_change(request, change, "Shift disimpan.")
@@ -404,19 +397,17 @@ async def _read_agency(request: web.Request, ref: str) -> int:
 
 
 @auth.allow(*READERS)
+@_answers_refusals
 async def roster_csv(request: web.Request) -> web.Response:
     month = request.query.get("bulan") or this_month()
-    try:
-        agency_id = await _read_agency(request, request.query.get("instansi", ""))
-        async with request.app[appkeys.POOL].acquire() as conn:
-            text = await roster.export_month(conn, agency_id, month)
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.query.get("instansi", ""))
+    async with request.app[appkeys.POOL].acquire() as conn:
+        text = await roster.export_month(conn, agency_id, month)
     return _csv_response(text, f"piket-{agency_id}-{month}.csv")
 
 
 def _period(month: str) -> tuple[datetime, datetime]:
-    first, nxt = roster.parse_month(month)
+    first, nxt = roster_rules.parse_month(month)
     return (
         datetime.combine(first, datetime.min.time(), tzinfo=WIB),
         datetime.combine(nxt, datetime.min.time(), tzinfo=WIB),
@@ -424,16 +415,14 @@ def _period(month: str) -> tuple[datetime, datetime]:
 
 
 @auth.allow(*DESK)
+@_answers_refusals
 async def report_csv(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
     ref = request.query.get("instansi", "")
-    try:
-        since, until = _period(request.query.get("bulan") or this_month())
-        agency_id = await _read_agency(request, ref) if ref else None
-        async with request.app[appkeys.POOL].acquire() as conn:
-            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
-    except RosterError as err:
-        return _error(err)
+    since, until = _period(request.query.get("bulan") or this_month())
+    agency_id = await _read_agency(request, ref) if ref else None
+    async with request.app[appkeys.POOL].acquire() as conn:
+        rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
     return _csv_response(roster.to_csv(roster.REPORT_COLUMNS, roster.report_rows(rows)), "laporan-shift.csv")
 
 
@@ -534,13 +523,11 @@ async def api_presence(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY},
 )
+@_answers_refusals
 async def api_shifts(request: web.Request) -> web.Response:
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
 
 
 @auth.allow(*EDITORS)
@@ -552,16 +539,14 @@ async def api_shifts(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency", 422: "a bad shift code, name, start or length, or an overlap with another shift"},
 )
+@_answers_refusals
 async def api_put_shift(request: web.Request) -> web.Response:
     body = await params.read_model(request, ShiftIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            shift = roster.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
-            saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        shift = roster_rules.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
+        saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
     return _json(roster.shift_public(saved))
 
 
@@ -573,14 +558,12 @@ async def api_put_shift(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency or shift"},
 )
+@_answers_refusals
 async def api_delete_shift(request: web.Request) -> web.Response:
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
     return _json({"removed": request.match_info["code"]})
 
 
@@ -592,13 +575,11 @@ async def api_delete_shift(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
+@_answers_refusals
 async def api_month(request: web.Request) -> web.Response:
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            entries = await roster.month_entries(conn, agency_id, request.match_info["month"])
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        entries = await roster.month_entries(conn, agency_id, request.match_info["month"])
     return _json(
         {"agency_id": agency_id, "month": request.match_info["month"], "entries": [x.public() for x in entries]}
     )
@@ -613,14 +594,12 @@ async def api_month(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
+@_answers_refusals
 async def api_month_csv(request: web.Request) -> web.Response:
     month = request.match_info["month"]
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            text = await roster.export_month(conn, agency_id, month)
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        text = await roster.export_month(conn, agency_id, month)
     return _csv_response(text, f"piket-{agency_id}-{month}.csv")
 
 
@@ -634,6 +613,7 @@ async def api_month_csv(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency", 422: "not UTF-8, not a month of 2000-2099, or line-numbered errors in the CSV"},
 )
+@_answers_refusals
 async def api_import_csv(request: web.Request) -> web.Response:
     user = auth.current_user(request)
     raw = await params.read_body(request)
@@ -641,14 +621,11 @@ async def api_import_csv(request: web.Request) -> web.Response:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return auth.json_error(422, "bad_encoding", "Berkas CSV harus UTF-8.")
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            n = await roster.import_month(
-                conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        n = await roster.import_month(
+            conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
+        )
     return _json({"imported": n})
 
 
@@ -666,17 +643,15 @@ async def api_import_csv(request: web.Request) -> web.Response:
         422: "no such shift or user, or the user is not of this agency",
     },
 )
+@_answers_refusals
 async def api_add_entry(request: web.Request) -> web.Response:
     body = await params.read_model(request, EntryIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            entry = await roster.assign(
-                conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        entry = await roster.assign(
+            conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
+        )
     return _json(entry.public(), status=201)
 
 
@@ -688,15 +663,13 @@ async def api_add_entry(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency or entry", 422: "the entry id is not a whole number from 1 to 2^63-1"},
 )
+@_answers_refusals
 async def api_remove_entry(request: web.Request) -> web.Response:
     user = auth.current_user(request)
-    try:
-        entry_id = _int(request.match_info["entry_id"], "entry id")
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
-    except RosterError as err:
-        return _error(err)
+    entry_id = _int(request.match_info["entry_id"], "entry id")
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
     return _json({"removed": entry_id})
 
 
@@ -713,22 +686,20 @@ async def api_remove_entry(request: web.Request) -> web.Response:
         422: "neither another entry nor a user, the same entry or shift, or no such user of this agency",
     },
 )
+@_answers_refusals
 async def api_swap(request: web.Request) -> web.Response:
     body = await params.read_model(request, SwapIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            entries = await roster.swap(
-                conn,
-                user.actor(auth.client_ip(request)),
-                agency_id,
-                body.entry_id,
-                other_entry_id=body.other_entry_id,
-                username=body.username,
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        entries = await roster.swap(
+            conn,
+            user.actor(auth.client_ip(request)),
+            agency_id,
+            body.entry_id,
+            other_entry_id=body.other_entry_id,
+            username=body.username,
+        )
     return _json({"entries": [x.public() for x in entries]})
 
 
@@ -759,16 +730,14 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
         422: "a bad month, from/to not ISO-8601 with an offset, from not before to, or more than 400 days apart",
     },
 )
+@_answers_refusals
 async def api_report(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
-    try:
-        since, until = _report_period(request)
-        ref = request.query.get("agency")
-        agency_id = await _read_agency(request, ref) if ref else None
-        async with request.app[appkeys.POOL].acquire() as conn:
-            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
-    except RosterError as err:
-        return _error(err)
+    since, until = _report_period(request)
+    ref = request.query.get("agency")
+    agency_id = await _read_agency(request, ref) if ref else None
+    async with request.app[appkeys.POOL].acquire() as conn:
+        rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
     return _json({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
 
 
