@@ -20,6 +20,7 @@ import orjson
 
 from complaints.clock import WIB, WorkingDayClock, colour_at
 from complaints.model import CLOSED, LABEL, SlaLimits, Status, public_text_visible
+from core import refusal
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
 FORMATS = {"json": "application/json", "xml": "text/xml"}
@@ -32,16 +33,17 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
 
 
 class Open311Error(Exception):
-    """An error in the spec's format: ``[{"code": 400, "description": "..."}]``."""
+    """A refused Open311 request; the web boundary answers it as the spec's error document,
+    ``[{"code": 400, "description": "..."}]``, with the code its ``kind`` maps to."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, kind: refusal.Kind, description: str) -> None:
         super().__init__(description)
-        self.status = status
+        self.kind = kind
         self.description = description
 
 
 def bad(description: str) -> Open311Error:
-    return Open311Error(400, description)
+    return Open311Error(refusal.Kind.INVALID, description)
 
 
 # --- formats and paths --------------------------------------------------------------------------

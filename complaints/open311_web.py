@@ -13,7 +13,7 @@ from aiohttp import web
 
 from complaints import citizen, open311, store
 from complaints.model import Actor, InvalidAction, Kind, SlaLimits
-from core import appkeys, auth, params
+from core import appkeys, auth, params, refusal
 from core.roles import Role
 from core.sender import LoggingSender
 
@@ -43,14 +43,28 @@ def _respond(data: Any, fmt: str, root: str, status: int = 200) -> web.Response:
     return web.Response(status=status, body=body, content_type=ctype, charset="utf-8")
 
 
+# how each kind of refusal is answered; the spec knows only 400, 403 and 404
+_STATUS = {
+    refusal.Kind.UNREADABLE: 400,
+    refusal.Kind.INVALID: 400,
+    refusal.Kind.FORBIDDEN: 403,
+    refusal.Kind.NOT_FOUND: 404,
+    refusal.Kind.CONFLICT: 400,
+}
+
+
+def _answer(status: int, description: str, fmt: str) -> web.Response:
+    return _respond(open311.errors(status, description), fmt, "errors", status)
+
+
 def _error(err: open311.Open311Error, fmt: str) -> web.Response:
-    return _respond(open311.errors(err.status, err.description), fmt, "errors", err.status)
+    return _answer(_STATUS[err.kind], err.description, fmt)
 
 
 def _format_of(request: web.Request) -> str:
     fmt = request.match_info.get("fmt", "xml").lower()
     if fmt not in open311.FORMATS:
-        raise open311.Open311Error(400, f"Format {fmt[:20]!r} tidak didukung; pakai json atau xml.")
+        raise open311.bad(f"Format {fmt[:20]!r} tidak didukung; pakai json atau xml.")
     return fmt
 
 
@@ -91,7 +105,7 @@ async def service_definition(request: web.Request, fmt: str) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         cat = await store.category_by_code(conn, code[:64])
     if cat is None or not cat["active"]:
-        raise open311.Open311Error(404, f"Layanan {code[:64]!r} tidak ada.")
+        raise open311.Open311Error(refusal.Kind.NOT_FOUND, f"Layanan {code[:64]!r} tidak ada.")
     return _respond(open311.service_definition(cat), fmt, "service_definition")
 
 
@@ -105,7 +119,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
     async with pool.acquire() as conn:
         client_id = await store.open311_client_for_key(conn, key) if isinstance(key, str) and key else None
         if client_id is None:
-            raise open311.Open311Error(403, "api_key tidak ada atau tidak sah.")
+            raise open311.Open311Error(refusal.Kind.FORBIDDEN, "api_key tidak ada atau tidak sah.")
         req = open311.parse_post([(k, v) for k, v in pairs if k != "api_key"])  # type: ignore[misc]
         cat = await store.category_by_code(conn, req.service_code)
         if cat is None or not cat["active"]:
@@ -207,7 +221,7 @@ async def _answer_requests(
         rows = await store.search(conn, f)
         clock = await store.load_clock(conn)
     if missing_404 and not rows:
-        raise open311.Open311Error(404, "Laporan tidak ditemukan.")
+        raise open311.Open311Error(refusal.Kind.NOT_FOUND, "Laporan tidak ditemukan.")
     now = open311.now_utc()
     limits = limits_of(request.app)
     return _respond([open311.service_request(r, clock, limits, now) for r in rows], fmt, "service_requests")
@@ -217,7 +231,7 @@ async def token(request: web.Request, fmt: str) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         row = await store.get_by_token(conn, request.match_info["token"])
     if row is None:
-        raise open311.Open311Error(404, "Token tidak ditemukan.")
+        raise open311.Open311Error(refusal.Kind.NOT_FOUND, "Token tidak ditemukan.")
     return _respond([{"service_request_id": row["tracking_id"], "token": row["token"]}], fmt, "service_requests")
 
 
@@ -259,13 +273,13 @@ async def locate(app: web.Application, lat: float | None, lon: float | None) -> 
 
 
 async def not_found(request: web.Request, fmt: str) -> web.Response:
-    raise open311.Open311Error(404, "Alamat ini tidak ada; lihat discovery.xml.")
+    raise open311.Open311Error(refusal.Kind.NOT_FOUND, "Alamat ini tidak ada; lihat discovery.xml.")
 
 
 def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
     """A parameter refused by core.params, as the spec's error document."""
     fmt = request.match_info.get("fmt", "xml").lower()
-    return _error(open311.Open311Error(err.status, err.message), fmt if fmt in open311.FORMATS else "xml")
+    return _answer(err.status, err.message, fmt if fmt in open311.FORMATS else "xml")
 
 
 def add_routes(app: web.Application) -> None:

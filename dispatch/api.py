@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from core import appkeys, audit, auth, params
 from core.params import Id, Line, Text
 from core.roles import Role
-from dispatch import service, states, stream
+from dispatch import refusals, service, states, stream
 
 PREFIX = "/api/v1"
 _READERS = tuple(states.READERS)
@@ -162,7 +162,10 @@ def _incident_id(request: web.Request) -> uuid.UUID:
 
 
 def _error(e: service.DispatchError) -> web.Response:
-    return auth.json_error(e.status, e.code, str(e))
+    return auth.json_error(refusals.STATUS[e.kind], e.code, str(e))
+
+
+_answers_refusals = refusals.answering(service.DispatchError, _error)
 
 
 # --- handlers ---------------------------------------------------------------------------------
@@ -254,13 +257,11 @@ async def list_incidents(request: web.Request) -> web.Response:
     tags=["incidents"],
     errors={404: _NOT_FOUND},
 )
+@_answers_refusals
 async def get_incident(request: web.Request) -> web.Response:
     iid = _incident_id(request)
     async with request.app[appkeys.POOL].acquire() as conn:
-        try:
-            return _json(await service.get_incident(conn, auth.current_user(request), iid))
-        except service.DispatchError as e:
-            return _error(e)
+        return _json(await service.get_incident(conn, auth.current_user(request), iid))
 
 
 @auth.allow(*_RESPONDERS)
@@ -278,21 +279,19 @@ async def get_incident(request: web.Request) -> web.Response:
         422: "the unit cannot be sent to this incident, or none was named",
     },
 )
+@_answers_refusals
 async def transition(request: web.Request) -> web.Response:
     iid = _incident_id(request)
     body = await params.read_model(request, TransitionBody)
-    try:
-        detail = await service.transition(
-            request.app[appkeys.POOL],
-            request.app[appkeys.SETTINGS],
-            auth.current_user(request),
-            iid,
-            service.TransitionRequest(body.to, body.note, body.unit_id, body.unit),
-            client_ip=auth.client_ip(request),
-            handover=request.app.get(appkeys.HANDOVER_HOOK),
-        )
-    except service.DispatchError as e:
-        return _error(e)
+    detail = await service.transition(
+        request.app[appkeys.POOL],
+        request.app[appkeys.SETTINGS],
+        auth.current_user(request),
+        iid,
+        service.TransitionRequest(body.to, body.note, body.unit_id, body.unit),
+        client_ip=auth.client_ip(request),
+        handover=request.app.get(appkeys.HANDOVER_HOOK),
+    )
     return _json(detail)
 
 
@@ -312,22 +311,20 @@ async def transition(request: web.Request) -> web.Response:
         422: "empty note, or an Idempotency-Key that is empty or longer than 200 characters",
     },
 )
+@_answers_refusals
 async def add_note(request: web.Request) -> web.Response:
     iid = _incident_id(request)
     body = await params.read_model(request, NoteBody)
     key = request.headers.get("Idempotency-Key")
-    try:
-        note, new = await service.add_note(
-            request.app[appkeys.POOL],
-            request.app[appkeys.SETTINGS],
-            auth.current_user(request),
-            iid,
-            body.body,
-            client_ip=auth.client_ip(request),
-            request_key=key.strip() if key is not None else None,
-        )
-    except service.DispatchError as e:
-        return _error(e)
+    note, new = await service.add_note(
+        request.app[appkeys.POOL],
+        request.app[appkeys.SETTINGS],
+        auth.current_user(request),
+        iid,
+        body.body,
+        client_ip=auth.client_ip(request),
+        request_key=key.strip() if key is not None else None,
+    )
     return _json(note, status=201 if new else 200)
 
 

@@ -20,9 +20,10 @@ from pydantic import BaseModel, Field
 
 from core import appkeys, auth, params
 from core.auth import User
+from core.refusal import Kind
 from core.roles import Role
-from dispatch import presence, roster
-from dispatch.roster import WIB, RosterError
+from dispatch import presence, refusals, roster, roster_rules
+from dispatch.roster_rules import WIB, RosterError
 
 EDITORS = (Role.SUPERVISOR, Role.ADMIN)
 READERS = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR)
@@ -47,7 +48,10 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 def _error(err: RosterError) -> web.Response:
-    return auth.json_error(err.status, err.code, str(err), errors=err.errors)
+    return auth.json_error(refusals.STATUS[err.kind], err.code, str(err), errors=err.errors)
+
+
+_answers_refusals = refusals.answering(RosterError, _error)
 
 
 def _may_read(user: User, agency_id: int) -> bool:
@@ -111,7 +115,7 @@ async def _render(
         if agency_id is None and agencies:
             agency_id = agencies[0]["id"] if user.role is not Role.OPERATOR else user.agency_id
         try:
-            roster.parse_month(month)
+            roster_rules.parse_month(month)
         except RosterError as err:
             errors = [*(errors or []), str(err)]
             month = this_month()
@@ -119,7 +123,7 @@ async def _render(
         shifts = await roster.shifts(conn, agency_id) if agency_id else []
         entries = await roster.month_entries(conn, agency_id, month) if agency_id else []
         duty = await roster.on_duty(conn, agency_id) if agency_id else []
-        first, nxt = roster.parse_month(month)
+        first, nxt = roster_rules.parse_month(month)
         since = datetime.combine(first, datetime.min.time(), tzinfo=WIB)
         until = datetime.combine(nxt, datetime.min.time(), tzinfo=WIB)
         report = (
@@ -233,7 +237,7 @@ async def _render(
             "<form method='post' action='/piket/impor' class='box' id='form-impor' enctype='multipart/form-data'>"
             f"{hidden}"
             f"<b>Impor CSV bulan {e(month)}</b> <span class='muted'>(mengganti seluruh jadwal bulan ini; kolom: "
-            f"{e(','.join(roster.CSV_COLUMNS))})</span>"
+            f"{e(','.join(roster_rules.CSV_COLUMNS))})</span>"
             "<label>Berkas <input type='file' name='berkas' id='impor-berkas' accept='.csv,text/csv'></label>"
             "<label>atau tempel isi CSV <textarea name='csv' id='impor-csv' rows='6'></textarea></label>"
             "<button type='submit' id='impor-kirim'>Impor</button></form>"
@@ -296,7 +300,7 @@ def _field(form: Any, name: str) -> str:
         return ""
     if "\x00" in value:
         # PostgreSQL refuses NUL in text: say so here instead of failing there with a 500
-        raise RosterError("bad_field", f"isian {name!r} berisi karakter NUL", status=400)
+        raise RosterError("bad_field", f"isian {name!r} berisi karakter NUL", kind=Kind.UNREADABLE)
     return value.strip()
 
 
@@ -309,7 +313,7 @@ async def shift_submit(request: web.Request) -> web.Response:
             conn,
             actor,
             agency_id,
-            roster.make_shift(_field(form, "kode"), _field(form, "nama"), _field(form, "mulai"), hours),
+            roster_rules.make_shift(_field(form, "kode"), _field(form, "nama"), _field(form, "mulai"), hours),
         )
 
     return await _form_change(request, change, "Shift disimpan.")
@@ -389,24 +393,22 @@ async def _read_agency(request: web.Request, ref: str) -> int:
     async with request.app[appkeys.POOL].acquire() as conn:
         agency_id = await roster.agency_id_of(conn, ref)
     if not _may_read(user, agency_id):
-        raise RosterError("no_such_agency", "instansi itu tidak ada", status=404)
+        raise RosterError("no_such_agency", "instansi itu tidak ada", kind=Kind.NOT_FOUND)
     return agency_id
 
 
 @auth.allow(*READERS)
+@_answers_refusals
 async def roster_csv(request: web.Request) -> web.Response:
     month = request.query.get("bulan") or this_month()
-    try:
-        agency_id = await _read_agency(request, request.query.get("instansi", ""))
-        async with request.app[appkeys.POOL].acquire() as conn:
-            text = await roster.export_month(conn, agency_id, month)
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.query.get("instansi", ""))
+    async with request.app[appkeys.POOL].acquire() as conn:
+        text = await roster.export_month(conn, agency_id, month)
     return _csv_response(text, f"piket-{agency_id}-{month}.csv")
 
 
 def _period(month: str) -> tuple[datetime, datetime]:
-    first, nxt = roster.parse_month(month)
+    first, nxt = roster_rules.parse_month(month)
     return (
         datetime.combine(first, datetime.min.time(), tzinfo=WIB),
         datetime.combine(nxt, datetime.min.time(), tzinfo=WIB),
@@ -414,16 +416,14 @@ def _period(month: str) -> tuple[datetime, datetime]:
 
 
 @auth.allow(*DESK)
+@_answers_refusals
 async def report_csv(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
     ref = request.query.get("instansi", "")
-    try:
-        since, until = _period(request.query.get("bulan") or this_month())
-        agency_id = await _read_agency(request, ref) if ref else None
-        async with request.app[appkeys.POOL].acquire() as conn:
-            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
-    except RosterError as err:
-        return _error(err)
+    since, until = _period(request.query.get("bulan") or this_month())
+    agency_id = await _read_agency(request, ref) if ref else None
+    async with request.app[appkeys.POOL].acquire() as conn:
+        rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
     return _csv_response(roster.to_csv(roster.REPORT_COLUMNS, roster.report_rows(rows)), "laporan-shift.csv")
 
 
@@ -524,13 +524,11 @@ async def api_presence(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY},
 )
+@_answers_refusals
 async def api_shifts(request: web.Request) -> web.Response:
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
 
 
 @auth.allow(*EDITORS)
@@ -542,16 +540,14 @@ async def api_shifts(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency", 422: "a bad shift code, name, start or length, or an overlap with another shift"},
 )
+@_answers_refusals
 async def api_put_shift(request: web.Request) -> web.Response:
     body = await params.read_model(request, ShiftIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            shift = roster.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
-            saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        shift = roster_rules.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
+        saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
     return _json(roster.shift_public(saved))
 
 
@@ -563,14 +559,12 @@ async def api_put_shift(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency or shift"},
 )
+@_answers_refusals
 async def api_delete_shift(request: web.Request) -> web.Response:
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
     return _json({"removed": request.match_info["code"]})
 
 
@@ -582,13 +576,11 @@ async def api_delete_shift(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
+@_answers_refusals
 async def api_month(request: web.Request) -> web.Response:
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            entries = await roster.month_entries(conn, agency_id, request.match_info["month"])
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        entries = await roster.month_entries(conn, agency_id, request.match_info["month"])
     return _json(
         {"agency_id": agency_id, "month": request.match_info["month"], "entries": [x.public() for x in entries]}
     )
@@ -603,14 +595,12 @@ async def api_month(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
+@_answers_refusals
 async def api_month_csv(request: web.Request) -> web.Response:
     month = request.match_info["month"]
-    try:
-        agency_id = await _read_agency(request, request.match_info["agency"])
-        async with request.app[appkeys.POOL].acquire() as conn:
-            text = await roster.export_month(conn, agency_id, month)
-    except RosterError as err:
-        return _error(err)
+    agency_id = await _read_agency(request, request.match_info["agency"])
+    async with request.app[appkeys.POOL].acquire() as conn:
+        text = await roster.export_month(conn, agency_id, month)
     return _csv_response(text, f"piket-{agency_id}-{month}.csv")
 
 
@@ -624,6 +614,7 @@ async def api_month_csv(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency", 422: "not UTF-8, not a month of 2000-2099, or line-numbered errors in the CSV"},
 )
+@_answers_refusals
 async def api_import_csv(request: web.Request) -> web.Response:
     user = auth.current_user(request)
     raw = await params.read_body(request)
@@ -631,14 +622,11 @@ async def api_import_csv(request: web.Request) -> web.Response:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return auth.json_error(422, "bad_encoding", "Berkas CSV harus UTF-8.")
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            n = await roster.import_month(
-                conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        n = await roster.import_month(
+            conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
+        )
     return _json({"imported": n})
 
 
@@ -656,17 +644,15 @@ async def api_import_csv(request: web.Request) -> web.Response:
         422: "no such shift or user, or the user is not of this agency",
     },
 )
+@_answers_refusals
 async def api_add_entry(request: web.Request) -> web.Response:
     body = await params.read_model(request, EntryIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            entry = await roster.assign(
-                conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        entry = await roster.assign(
+            conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
+        )
     return _json(entry.public(), status=201)
 
 
@@ -678,15 +664,13 @@ async def api_add_entry(request: web.Request) -> web.Response:
     tags=["roster"],
     errors={404: "no such agency or entry", 422: "the entry id is not a whole number from 1 to 2^63-1"},
 )
+@_answers_refusals
 async def api_remove_entry(request: web.Request) -> web.Response:
     user = auth.current_user(request)
-    try:
-        entry_id = _int(request.match_info["entry_id"], "entry id")
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
-    except RosterError as err:
-        return _error(err)
+    entry_id = _int(request.match_info["entry_id"], "entry id")
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
     return _json({"removed": entry_id})
 
 
@@ -703,22 +687,20 @@ async def api_remove_entry(request: web.Request) -> web.Response:
         422: "neither another entry nor a user, the same entry or shift, or no such user of this agency",
     },
 )
+@_answers_refusals
 async def api_swap(request: web.Request) -> web.Response:
     body = await params.read_model(request, SwapIn)
     user = auth.current_user(request)
-    try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-            entries = await roster.swap(
-                conn,
-                user.actor(auth.client_ip(request)),
-                agency_id,
-                body.entry_id,
-                other_entry_id=body.other_entry_id,
-                username=body.username,
-            )
-    except RosterError as err:
-        return _error(err)
+    async with request.app[appkeys.POOL].acquire() as conn:
+        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+        entries = await roster.swap(
+            conn,
+            user.actor(auth.client_ip(request)),
+            agency_id,
+            body.entry_id,
+            other_entry_id=body.other_entry_id,
+            username=body.username,
+        )
     return _json({"entries": [x.public() for x in entries]})
 
 
@@ -749,16 +731,14 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
         422: "a bad month, from/to not ISO-8601 with an offset, from not before to, or more than 400 days apart",
     },
 )
+@_answers_refusals
 async def api_report(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
-    try:
-        since, until = _report_period(request)
-        ref = request.query.get("agency")
-        agency_id = await _read_agency(request, ref) if ref else None
-        async with request.app[appkeys.POOL].acquire() as conn:
-            rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
-    except RosterError as err:
-        return _error(err)
+    since, until = _report_period(request)
+    ref = request.query.get("agency")
+    agency_id = await _read_agency(request, ref) if ref else None
+    async with request.app[appkeys.POOL].acquire() as conn:
+        rows = await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
     return _json({"from": since.isoformat(), "to": until.isoformat(), "rows": rows})
 
 

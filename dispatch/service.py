@@ -17,6 +17,7 @@ import asyncpg
 
 from core import audit, events
 from core.auth import User
+from core.refusal import Kind
 from core.settings import Settings
 from dispatch import routing, states
 from dispatch.states import State
@@ -27,17 +28,18 @@ HandoverHook = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Any]]
 
 
 class DispatchError(Exception):
-    """A refused dispatch operation; ``status`` is the HTTP status the API answers with."""
+    """A refused dispatch operation: ``kind`` says what sort of refusal, ``code`` is stable for
+    programs and the message is for people."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, kind: Kind, code: str, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.code = code
 
 
 def _not_found() -> DispatchError:
     # the same answer for "does not exist" and "not yours", so nothing leaks
-    return DispatchError(404, "not_found", "Insiden tidak ditemukan.")
+    return DispatchError(Kind.NOT_FOUND, "not_found", "Insiden tidak ditemukan.")
 
 
 # --- routing ----------------------------------------------------------------------------------
@@ -358,8 +360,8 @@ async def transition(
                 states.check(inc["state"], req.to, user.role)
             except states.TransitionError as e:
                 if e.reason == "role":
-                    raise DispatchError(403, "forbidden", str(e)) from None
-                raise DispatchError(409, "conflict", str(e)) from None
+                    raise DispatchError(Kind.FORBIDDEN, "forbidden", str(e)) from None
+                raise DispatchError(Kind.CONFLICT, "conflict", str(e)) from None
             target = State(req.to)
             unit_label = (req.unit or "").strip() or None
             if req.unit_id is not None:
@@ -371,10 +373,10 @@ async def transition(
                     incident_id,
                 )
                 if unit is None or (user.role == "operator" and unit["agency_id"] != user.agency_id):
-                    raise DispatchError(422, "bad_unit", "Unit itu tidak dapat dikirim ke insiden ini.")
+                    raise DispatchError(Kind.INVALID, "bad_unit", "Unit itu tidak dapat dikirim ke insiden ini.")
                 unit_label = unit_label or unit["name"]
             if target is State.DISPATCHED and unit_label is None:
-                raise DispatchError(422, "unit_required", "Sebutkan unit yang dikirim.")
+                raise DispatchError(Kind.INVALID, "unit_required", "Sebutkan unit yang dikirim.")
             await _apply(
                 conn,
                 settings,
@@ -403,13 +405,13 @@ async def add_note(
     Idempotency-Key) a retry of the same request returns the note it stored the first time."""
     body = body.strip()
     if not body:
-        raise DispatchError(422, "empty_note", "Catatan tidak boleh kosong.")
+        raise DispatchError(Kind.INVALID, "empty_note", "Catatan tidak boleh kosong.")
     if len(body) > 4000:
-        raise DispatchError(422, "note_too_long", "Catatan paling banyak 4000 karakter.")
+        raise DispatchError(Kind.INVALID, "note_too_long", "Catatan paling banyak 4000 karakter.")
     if request_key is not None and not 1 <= len(request_key) <= 200:
-        raise DispatchError(422, "bad_idempotency_key", "Idempotency-Key harus 1 sampai 200 karakter.")
+        raise DispatchError(Kind.INVALID, "bad_idempotency_key", "Idempotency-Key harus 1 sampai 200 karakter.")
     if user.role not in states.NOTE_WRITERS:
-        raise DispatchError(403, "forbidden", "Peran Anda tidak boleh menambah catatan.")
+        raise DispatchError(Kind.FORBIDDEN, "forbidden", "Peran Anda tidak boleh menambah catatan.")
     async with pool.acquire() as conn, conn.transaction():
         await _lock_visible(conn, settings, user, incident_id)
         note = await conn.fetchrow(
@@ -433,7 +435,7 @@ async def add_note(
             )
             if first["incident_id"] != incident_id or first["body"] != body:
                 raise DispatchError(
-                    409, "idempotency_key_reused", "Idempotency-Key ini sudah dipakai untuk catatan lain."
+                    Kind.CONFLICT, "idempotency_key_reused", "Idempotency-Key ini sudah dipakai untuk catatan lain."
                 )
             return {k: first[k] for k in ("id", "at", "username", "kind", "body", "unit_label")}, False
         await audit.record(

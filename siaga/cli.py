@@ -195,7 +195,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
 def cmd_roster(args: argparse.Namespace) -> None:
     """The monthly duty roster as CSV (tanggal,shift,pengguna,siaga): import replaces the month."""
     from core.audit import Actor
-    from dispatch import roster
+    from dispatch import roster, roster_rules
 
     async def run(conn: asyncpg.Connection) -> None:
         agency_id = await roster.agency_id_of(conn, args.agency)
@@ -213,7 +213,7 @@ def cmd_roster(args: argparse.Namespace) -> None:
 
     try:
         asyncio.run(_with_conn(_settings(), run))
-    except roster.RosterError as e:
+    except roster_rules.RosterError as e:
         sys.exit("\n".join([str(e), *e.errors]))
     except (OSError, UnicodeDecodeError) as e:
         sys.exit(f"berkas tidak terbaca: {e}")
@@ -320,15 +320,15 @@ async def _demo_roster(conn: asyncpg.Connection) -> None:
     from datetime import datetime, timedelta
 
     from core import audit
-    from dispatch import roster
+    from dispatch import roster, roster_rules
 
-    today = datetime.now(roster.WIB).date()
+    today = datetime.now(roster_rules.WIB).date()
     for agency_code, username in (("polres-wonosobo", "polres"), ("dishub", "dishub")):
         agency_id = await conn.fetchval("SELECT id FROM agency WHERE code = $1", agency_code)
         if agency_id is None or await roster.shifts(conn, agency_id):
             continue
         for code, name, starts in (("P", "Pagi", "07:00"), ("S", "Siang", "15:00"), ("M", "Malam", "23:00")):
-            await roster.save_shift(conn, audit.SYSTEM, agency_id, roster.make_shift(code, name, starts, 8))
+            await roster.save_shift(conn, audit.SYSTEM, agency_id, roster_rules.make_shift(code, name, starts, 8))
             for day in (today, today + timedelta(days=1)):
                 await roster.assign(conn, audit.SYSTEM, agency_id, code, day, username, on_call=False)
 

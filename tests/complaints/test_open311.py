@@ -12,6 +12,7 @@ from complaints import open311
 from complaints.clock import WIB, WorkingDayClock
 from complaints.model import SlaLimits
 from complaints.open311 import Open311Error
+from core.refusal import Kind
 
 OK_FORM = {"service_code": "sampah", "lat": "-7.36", "long": "109.9", "description": "Sampah"}
 
@@ -73,7 +74,7 @@ def test_parse_post_repeated_multi_value_attribute() -> None:
 def test_parse_post_bad(form: dict[str, str], words: str) -> None:
     with pytest.raises(Open311Error) as e:
         open311.parse_post(form)
-    assert e.value.status == 400 and words in e.value.description
+    assert e.value.kind is Kind.INVALID and words in e.value.description
 
 
 DEFINITION = [

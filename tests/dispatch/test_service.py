@@ -4,6 +4,7 @@ import asyncpg
 import pytest
 
 from core.auth import create_user
+from core.refusal import Kind
 from core.settings import Settings
 from dispatch import service
 from tests.dispatch import factory
@@ -101,7 +102,7 @@ async def test_second_acknowledge_conflicts(pool: asyncpg.Pool, settings: Settin
     await service.transition(pool, settings, world.users["op-polsek"], made.incident_id, ack)
     with pytest.raises(service.DispatchError) as e:
         await service.transition(pool, settings, world.users["supervisor"], made.incident_id, ack)
-    assert e.value.status == 409
+    assert e.value.kind is Kind.CONFLICT
 
 
 async def test_dispatch_needs_a_unit_of_the_incident(

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from dispatch import roster
+from dispatch import roster_rules
 from gateway import cells, reference
 from gateway.payloads import PayloadError, parse_up_topic
 from tests.fuzz.support import corpus
@@ -116,8 +116,8 @@ def test_roster(name: str, raw: bytes) -> None:
     text = raw.decode("utf-8")
     try:
         if name.endswith(".month"):
-            roster.parse_month(text)
+            roster_rules.parse_month(text)
         else:
-            roster.parse_csv(text, "2026-11", SHIFTS, PEOPLE, 1)
-    except roster.RosterError as e:
+            roster_rules.parse_csv(text, "2026-11", SHIFTS, PEOPLE, 1)
+    except roster_rules.RosterError as e:
         assert e.code and str(e)

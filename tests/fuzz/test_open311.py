@@ -1,5 +1,5 @@
 """Open311 GeoReport v2 input: the POST form, the GET filters, dates, formats and service
-attributes. Each answers a value or an Open311Error (status 400, a description) that renders as
+attributes. Each answers a value or an Open311Error (an invalid request, a description) that renders as
 the spec's error document in JSON and XML; a parsed request holds only text PostgreSQL takes."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from complaints import open311
+from core.refusal import Kind
 from tests.fuzz.support import fed, nasty_text, numeric_text, share
 
 pytestmark = pytest.mark.fuzz
@@ -32,9 +33,9 @@ def answered(decoder: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except open311.Open311Error as e:
-        assert e.status == 400 and e.description, e
+        assert e.kind is Kind.INVALID and e.description, e
         for fmt in open311.FORMATS:
-            body, _ = open311.render(open311.errors(e.status, e.description), fmt, "errors")
+            body, _ = open311.render(open311.errors(400, e.description), fmt, "errors")
             assert body
         return None
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dispatch import roster
+from dispatch import roster_rules
 from tests.fuzz.support import fed, nasty_text, share
 
 pytestmark = pytest.mark.fuzz
@@ -20,9 +20,9 @@ pytestmark = pytest.mark.fuzz
 MONTH = "2026-11"
 SHIFTS = {"P", "S", "M"}
 PEOPLE = {
-    "budi": roster.Person(1, "budi", "operator", 1),
-    "sari": roster.Person(2, "sari", "supervisor", None),
-    "andi": roster.Person(3, "andi", "operator", 2),
+    "budi": roster_rules.Person(1, "budi", "operator", 1),
+    "sari": roster_rules.Person(2, "sari", "supervisor", None),
+    "andi": roster_rules.Person(3, "andi", "operator", 2),
 }
 # csv's field limit (131072 characters) is hit only by longer text: see test_corpus.py
 MAX_TEXT = 20_000
@@ -31,16 +31,16 @@ MAX_TEXT = 20_000
 def check_csv(text: str, month: str = MONTH) -> None:
     fed("roster parse_csv")
     try:
-        rows = roster.parse_csv(text, month, SHIFTS, PEOPLE, 1)
-    except roster.RosterError as e:
+        rows = roster_rules.parse_csv(text, month, SHIFTS, PEOPLE, 1)
+    except roster_rules.RosterError as e:
         assert e.code and str(e) and all(err.startswith("baris ") for err in e.errors), (e.code, e.errors)
         return
-    first, nxt = roster.parse_month(month)
+    first, nxt = roster_rules.parse_month(month)
     keys = [(r.day, r.shift, r.username) for r in rows]
     assert len(keys) == len(set(keys))
     for r in rows:
         assert first <= r.day < nxt and r.shift in SHIFTS and r.username in PEOPLE
-    assert roster.parse_csv(roster.format_csv(rows), month, SHIFTS, PEOPLE, 1) == sorted(
+    assert roster_rules.parse_csv(roster_rules.format_csv(rows), month, SHIFTS, PEOPLE, 1) == sorted(
         rows, key=lambda r: (r.day, r.shift, r.username)
     )
 
@@ -62,7 +62,7 @@ cell = nasty_text | st.sampled_from(["2026-11-01", "2026-11-30", "2026-12-01", "
 def test_hostile_rows(rows: list[list[str]], bom: bool) -> None:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(roster.CSV_COLUMNS)
+    writer.writerow(roster_rules.CSV_COLUMNS)
     writer.writerows(rows)
     check_csv(("\ufeff" if bom else "") + out.getvalue())
 
@@ -72,8 +72,8 @@ def test_hostile_rows(rows: list[list[str]], bom: bool) -> None:
 def test_month(text: str) -> None:
     fed("roster parse_month")
     try:
-        first, nxt = roster.parse_month(text)
-    except roster.RosterError as e:
+        first, nxt = roster_rules.parse_month(text)
+    except roster_rules.RosterError as e:
         assert e.code == "bad_month"
     else:
         assert first.day == 1 and nxt > first

@@ -14,7 +14,7 @@ import pytest
 from complaints.synthetic import seed_synthetic
 from core import audit
 from core.settings import Settings
-from dispatch import presence, roster
+from dispatch import presence, roster, roster_rules
 from tests.dispatch import factory
 
 pytestmark = pytest.mark.slow
@@ -50,7 +50,7 @@ async def test_bench_presence_pass_and_shift_report(
         )
         for agency in agencies:
             for code, name, start in (("P", "Pagi", "06:00"), ("S", "Siang", "14:00"), ("M", "Malam", "22:00")):
-                await roster.save_shift(conn, audit.SYSTEM, agency, roster.make_shift(code, name, start, 8))
+                await roster.save_shift(conn, audit.SYSTEM, agency, roster_rules.make_shift(code, name, start, 8))
         # consoles: two agencies staffed now, a month of past intervals for all
         for agency in agencies[:2]:
             await presence.connect(conn, world.users["op-polsek"], agency, None)

@@ -14,7 +14,7 @@ import pytest
 
 from core import audit
 from core.settings import Settings
-from dispatch import roster
+from dispatch import roster, roster_rules
 from siaga.procs import RoleProcess, role_env
 from tests.dispatch import factory
 from tests.roster.conftest import dispatcher
@@ -69,7 +69,7 @@ async def test_killed_web_process_leaves_no_phantom_operator(
     settings = Settings(database_url=db_dsn, dispatch_poll_s=0.1, presence_beat_s=0.2, presence_stale_s=1.0)
     async with pool.acquire() as conn:
         for agency in (world.polsek_wonosobo, world.dishub):
-            await roster.save_shift(conn, audit.SYSTEM, agency, roster.make_shift("H", "Harian", "00:00", 24))
+            await roster.save_shift(conn, audit.SYSTEM, agency, roster_rules.make_shift("H", "Harian", "00:00", 24))
     (doomed, doomed_url), (_, other_url) = two_webs
     async with aiohttp.ClientSession() as session, dispatcher(settings, db_dsn):
         # keep the sockets referenced: a collected client socket closes

@@ -3,7 +3,6 @@ within 1 s; the last console of an agency leaving with open incidents alarms onc
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
@@ -11,7 +10,7 @@ import asyncpg
 
 from core import audit
 from core.settings import Settings
-from dispatch import presence, roster, service
+from dispatch import presence, roster, roster_rules, service
 from tests.dispatch import factory
 from tests.roster.conftest import dispatcher
 from tests.support import wait_for
@@ -21,7 +20,7 @@ FAST = {"dispatch_poll_s": 0.1, "presence_beat_s": 0.2, "presence_stale_s": 0.6}
 
 async def _three_shifts(conn: asyncpg.Connection, agency_id: int) -> None:
     for code, name, start in (("P", "Pagi", "06:00"), ("S", "Siang", "14:00"), ("M", "Malam", "22:00")):
-        await roster.save_shift(conn, audit.SYSTEM, agency_id, roster.make_shift(code, name, start, 8))
+        await roster.save_shift(conn, audit.SYSTEM, agency_id, roster_rules.make_shift(code, name, start, 8))
 
 
 async def _assignments(pool: asyncpg.Pool, iid: uuid.UUID) -> set[tuple[int, str]]:
@@ -105,11 +104,19 @@ async def test_present_agency_keeps_its_alert(db_dsn: str, pool: asyncpg.Pool, w
             return await pool.fetchval("SELECT count(*) FROM incident_track") == 2
 
         await wait_for(routed, timeout=5)
-        # beat while the loop runs a few passes
+
+        async def seen_present() -> bool:
+            return await pool.fetchval(
+                "SELECT present FROM agency_attendance WHERE agency_id = $1", world.polsek_wonosobo
+            )
+
+        # the loop has run with the console present; then beat, each time running the loop's
+        # own pass in step with the test: a beating console leaves nothing to cover
+        await wait_for(seen_present, timeout=5, what="the loop saw the console")
         for _ in range(5):
             async with pool.acquire() as conn:
                 assert await presence.beat(conn, socket) == "ok"
-            await asyncio.sleep(0.1)  # a few loop passes (poll 0.1 s)
+                assert await presence.cover_unattended(conn, settings) == 0
         assert await _assignments(pool, made.incident_id) == {(world.polsek_wonosobo, "rule")}
         assert await _assignments(pool, other.incident_id) == {(world.polsek_kertek, "rule")}
 
@@ -164,7 +171,8 @@ async def test_last_operator_leaving_with_open_incidents_alarms_once(
         await service.transition(pool, settings, op, made.incident_id, service.TransitionRequest("acknowledged"))
         async with pool.acquire() as conn:
             await presence.disconnect(conn, first)  # one console of two: still someone there
-            await asyncio.sleep(0.3)  # a few passes of both loops (poll 0.1 s, woken by the close)
+            # a pass after the close, serialised with both loops' by the attendance lock
+            assert await presence.check_attendance(conn, settings) == 0
             assert await attendance()
             assert await alarms() == 0
             left = time.monotonic()
@@ -172,11 +180,11 @@ async def test_last_operator_leaving_with_open_incidents_alarms_once(
 
         await wait_for(alarms, timeout=1.0, interval=0.01, what="the command centre alarmed")
         took = time.monotonic() - left
-        # keep both loops running for a while: no second alarm for the same transition
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            assert await alarms() == 1
-            await asyncio.sleep(0.05)  # an observation window, not a synchronisation
+        # more passes, the loops' and the test's own: no second alarm for the same transition
+        async with pool.acquire() as conn:
+            for _ in range(3):
+                assert await presence.check_attendance(conn, settings) == 0
+                assert await alarms() == 1
         # the acknowledged incident is not left with the empty agency either
         assert (world.command_centre, "unattended") in await _assignments(pool, made.incident_id)
 

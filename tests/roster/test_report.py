@@ -14,8 +14,8 @@ from aiohttp import web
 
 from core import audit
 from core.settings import Settings
-from dispatch import roster, service
-from dispatch.roster import WIB
+from dispatch import roster, roster_rules, service
+from dispatch.roster_rules import WIB
 from siaga.webapp import create_app
 from tests.dispatch import factory
 from tests.support import free_port
@@ -52,7 +52,7 @@ async def _seed(pool: asyncpg.Pool, settings: Settings, world: factory.World) ->
     async with pool.acquire() as conn:
         for agency, shifts in ((world.polsek_wonosobo, POLSEK_SHIFTS), (world.dishub, DISHUB_SHIFTS)):
             for code, name, start, hours in shifts:
-                await roster.save_shift(conn, audit.SYSTEM, agency, roster.make_shift(code, name, start, hours))
+                await roster.save_shift(conn, audit.SYSTEM, agency, roster_rules.make_shift(code, name, start, hours))
         ids = []
         for created, kind, _, _ in ALERTS:
             made = await factory.incident(
@@ -111,7 +111,7 @@ async def test_report_reconciles_with_incident_rows(
     # each alert placed by the pure rule; None = outside every shift
     expected: Counter[tuple[int, str | None, object]] = Counter()
     for r in truth:
-        found = roster.shift_at(patterns[r["agency_id"]], r["created_at"])
+        found = roster_rules.shift_at(patterns[r["agency_id"]], r["created_at"])
         expected[(r["agency_id"], found[0].code if found else None, found[1] if found else None)] += 1
     got = Counter({(r["agency_id"], r["shift_code"], r["day"]): r["alerts"] for r in rows if r["alerts"]})
     assert got == expected

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
-from dispatch.roster import (
+from dispatch.roster_rules import (
     Person,
     RosterError,
     RosterRow,

@@ -13,7 +13,7 @@ from aiohttp import web
 from core import audit
 from core.db import open_pool
 from core.settings import Settings
-from dispatch import presence, roster, service
+from dispatch import presence, roster, roster_rules, service
 from siaga.webapp import create_app
 from tests.dispatch import factory
 from tests.dispatch.conftest import Client
@@ -123,7 +123,7 @@ async def test_cli_roster_import_export(db_dsn: str, world: factory.World, tmp_p
 
     async with open_pool(db_dsn, min_size=1, max_size=1) as p, p.acquire() as conn:
         for code, name, start, hours in SHIFTS:
-            await roster.save_shift(conn, audit.SYSTEM, world.dishub, roster.make_shift(code, name, start, hours))
+            await roster.save_shift(conn, audit.SYSTEM, world.dishub, roster_rules.make_shift(code, name, start, hours))
     monkeypatch.setenv("SIAGA_DATABASE_URL", db_dsn)
     src = tmp_path / "piket.csv"
     src.write_text("tanggal,shift,pengguna,siaga\n2027-02-28,M,op-dishub,\n2027-02-29,P,op-dishub,\n")

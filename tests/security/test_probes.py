@@ -182,7 +182,7 @@ async def _world_objects(site: Site) -> dict[str, str]:
     that a probe reaches the code behind the lookup."""
     from complaints import store
     from complaints.model import Actor
-    from dispatch import roster
+    from dispatch import roster, roster_rules
     from tests.dispatch import factory
 
     w = site.world
@@ -194,8 +194,8 @@ async def _world_objects(site: Site) -> dict[str, str]:
             conn, store.NewComplaint(description="Lampu jalan mati"), Actor.system(), clock=clock
         )
         actor = site.world.users["admin"].actor()
-        await roster.save_shift(conn, actor, w.polsek_wonosobo, roster.make_shift("P", "Pagi", "07:00", 8))
-        today = datetime.now(roster.WIB).date()
+        await roster.save_shift(conn, actor, w.polsek_wonosobo, roster_rules.make_shift("P", "Pagi", "07:00", 8))
+        today = datetime.now(roster_rules.WIB).date()
         entry = await roster.assign(conn, actor, w.polsek_wonosobo, "P", today, "op-polsek", False)
     return {
         "incident_id": str(made.incident_id),
