@@ -28,13 +28,13 @@ import logging
 import os
 import socket
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import paho.mqtt.client as mqtt
 
+from core.counters import Counters
 from core.db import TRANSIENT_ERRORS
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
@@ -46,14 +46,8 @@ log = logging.getLogger(__name__)
 DOWNLINK_CLAIM_TIMEOUT_S = 30
 
 
-@dataclass
-class GatewayStats:
-    received: int = 0
-    acked: int = 0
-    receipts_sent: int = 0
-    downlinks_sent: int = 0
-    telemetry_shed: int = 0
-    paused: int = 0
+class GatewayStats(Counters, names="received acked receipts_sent downlinks_sent telemetry_shed paused"):
+    pass
 
 
 class _Pending:
@@ -379,7 +373,7 @@ class MqttGateway:
         device_id: str | None,
     ) -> None:
         log.info("dead letter from %s: %s (%s)", topic, reason, detail)
-        fut = self.pipeline.enqueue_dead_letter(
+        fut = self.pipeline.dead_letter(
             channel="mqtt", reason=reason, payload=payload, topic=topic, device_id=device_id, detail=detail
         )
         if entry is not None:

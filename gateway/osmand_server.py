@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from core.counters import Counters
 from core.settings import Settings
 from gateway import osmand
 from gateway.payloads import PayloadError
@@ -35,14 +35,10 @@ _UNAVAILABLE = "Laporan belum tersimpan; kirim lagi nanti."
 _DEVICE_REFUSED = {"unknown_device": "Perangkat tidak terdaftar.", "disabled_device": "Perangkat ini dinonaktifkan."}
 
 
-@dataclass
-class OsmAndStats:
-    requests: int = 0
-    positions: int = 0
-    alerts: int = 0
-    refused: int = 0
-    rejected_over_limit: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
+class OsmAndStats(Counters, names="requests positions alerts refused rejected_over_limit"):
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_reason: dict[str, int] = {}
 
 
 class _Reject(asyncio.Protocol):

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
+from core.counters import Counters
 from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
 from gateway.payloads import AlertIn, TelemetryIn
@@ -130,19 +131,16 @@ class _DeadJob:
     future: asyncio.Future[None] | None
 
 
-@dataclass
-class PipelineStats:
-    alerts_committed: int = 0
-    alerts_duplicate: int = 0
-    alert_batches: int = 0
-    telemetry_committed: int = 0
-    telemetry_batches: int = 0
-    dead_letters: int = 0
-    refused: int = 0
-    db_errors: int = 0
-    # payloads refused for their size before they were parsed (stored bounded, as dead letters)
-    oversized: int = 0
-    dead_by_reason: dict[str, int] = field(default_factory=dict)
+class PipelineStats(
+    Counters,
+    names="alerts_committed alerts_duplicate alert_batches telemetry_committed telemetry_batches"
+    " dead_letters refused db_errors oversized",
+):
+    """``oversized``: payloads refused for their size before they were parsed (stored bounded, as dead letters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dead_by_reason: dict[str, int] = {}
 
 
 class AlertPipeline:
@@ -243,7 +241,7 @@ class AlertPipeline:
         assert fut is not None
         await fut
 
-    def enqueue_dead_letter(
+    def dead_letter(
         self,
         *,
         channel: str,
@@ -253,6 +251,7 @@ class AlertPipeline:
         device_id: str | None = None,
         detail: str | None = None,
     ) -> asyncio.Future[None]:
+        """Queue a refused payload; the future is done when it is committed (await it to wait)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # bounded now, so a huge payload is not held while it waits for the writer
         kept = KeptPayload.of(payload, self.settings.dead_letter_keep_bytes)
@@ -260,19 +259,6 @@ class AlertPipeline:
         self._dead_wake.set()
         return fut
 
-    async def dead_letter(
-        self,
-        *,
-        channel: str,
-        reason: str,
-        payload: bytes,
-        topic: str | None = None,
-        device_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        await self.enqueue_dead_letter(
-            channel=channel, reason=reason, payload=payload, topic=topic, device_id=device_id, detail=detail
-        )
 
     async def device_by_imei(self, imei: str) -> str | None:
         async with self.pool.acquire() as conn:
