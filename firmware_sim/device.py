@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class DeviceCounters(Counters, names="alerts_sent resends receipts telemetry_sent downs"):
-    pass
+    """What one simulated device has sent and received."""
 
 
 @dataclass

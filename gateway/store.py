@@ -135,12 +135,9 @@ class PipelineStats(
     Counters,
     names="alerts_committed alerts_duplicate alert_batches telemetry_committed telemetry_batches"
     " dead_letters refused db_errors oversized",
+    tallies="dead_by_reason",
 ):
     """``oversized``: payloads refused for their size before they were parsed (stored bounded, as dead letters)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.dead_by_reason: dict[str, int] = {}
 
 
 class AlertPipeline:
@@ -259,7 +256,6 @@ class AlertPipeline:
         self._dead_wake.set()
         return fut
 
-
     async def device_by_imei(self, imei: str) -> str | None:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT id FROM device WHERE imei = $1 AND active", imei)
@@ -338,9 +334,7 @@ class AlertPipeline:
                     conn, [(job.channel, None, job.device_id, "rejected_by_database", detail, job.raw)]
                 )
             self.stats.dead_letters += 1
-            self.stats.dead_by_reason["rejected_by_database"] = (
-                self.stats.dead_by_reason.get("rejected_by_database", 0) + 1
-            )
+            self.stats.dead_by_reason["rejected_by_database"] += 1
         if fut is not None and not fut.done():
             fut.set_exception(PayloadRefused(getattr(job, "device_id", None) or "?", "rejected_by_database"))
 
@@ -380,7 +374,7 @@ class AlertPipeline:
             if isinstance(outcome, DeviceRefused):
                 self.stats.refused += 1
                 self.stats.dead_letters += 1
-                self.stats.dead_by_reason[outcome.reason] = self.stats.dead_by_reason.get(outcome.reason, 0) + 1
+                self.stats.dead_by_reason[outcome.reason] += 1
                 if not job.future.done():
                     job.future.set_exception(outcome)
             else:
@@ -491,7 +485,7 @@ class AlertPipeline:
         self.stats.dead_letters += len(unknown)
         for j in unknown:
             reason = reasons[j.device_id]
-            self.stats.dead_by_reason[reason] = self.stats.dead_by_reason.get(reason, 0) + 1
+            self.stats.dead_by_reason[reason] += 1
         for j in known:
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
@@ -518,7 +512,7 @@ class AlertPipeline:
             self.stats.dead_letters += 1
             if j.reason == OVERSIZE or j.reason.endswith("_" + OVERSIZE):  # gt06_oversize too
                 self.stats.oversized += 1
-            self.stats.dead_by_reason[j.reason] = self.stats.dead_by_reason.get(j.reason, 0) + 1
+            self.stats.dead_by_reason[j.reason] += 1
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
 
