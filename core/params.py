@@ -39,6 +39,7 @@ from core import appkeys, auth
 log = logging.getLogger(__name__)
 H = TypeVar("H", bound=Callable[..., Any])
 M = TypeVar("M", bound=BaseModel)
+_D = TypeVar("_D", bound=date)  # a date or a datetime
 
 INT64_MAX = 2**63 - 1
 INT32_MAX = 2**31 - 1
@@ -177,29 +178,29 @@ def _year_ok(year: int, name: str) -> None:
         raise BadParam(name, f"{name}: tahun harus antara {YEAR_MIN} dan {YEAR_MAX}", code="out_of_range")
 
 
+def _iso(value: object, name: str, parse: Callable[[str], _D], refusal: str, code: str) -> _D:
+    """``value`` read by ``parse`` (a ``fromisoformat``), refused with ``refusal`` when it is not
+    text it reads, and with a year outside 1900-2100."""
+    try:
+        parsed = parse(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise BadParam(name, refusal, code=code)
+    _year_ok(parsed.year, name)
+    return parsed
+
+
 def day(value: object, name: str) -> date:
     """A calendar date, ISO 8601 (YYYY-MM-DD), of a year 1900-2100."""
-    try:
-        d = date.fromisoformat(value.strip()) if isinstance(value, str) else None
-    except ValueError:
-        d = None
-    if d is None:
-        raise BadParam(name, f"{name} harus tanggal (TTTT-BB-HH)", code="bad_date")
-    _year_ok(d.year, name)
-    return d
+    return _iso(value, name, date.fromisoformat, f"{name} harus tanggal (TTTT-BB-HH)", "bad_date")
 
 
 def instant(value: object, name: str, *, need_offset: bool = True) -> datetime:
     """A point in time, ISO 8601, with a UTC offset (unless ``need_offset`` is False, then UTC
     is assumed), of a year 1900-2100. Returned aware, in UTC."""
-    try:
-        t = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
-    except ValueError:
-        t = None
-    if t is None:
-        raise BadParam(name, f"{name} harus waktu ISO-8601", code="bad_datetime")
-    # checked before the shift: year 1 at +14:00 is before datetime.min in UTC (OverflowError)
-    _year_ok(t.year, name)
+    # the year is checked before the shift: year 1 at +14:00 is before datetime.min in UTC (OverflowError)
+    t = _iso(value, name, datetime.fromisoformat, f"{name} harus waktu ISO-8601", "bad_datetime")
     if t.tzinfo is None:
         if need_offset:
             raise BadParam(name, f"{name} harus memakai selisih zona waktu (mis. +07:00)", code="bad_datetime")

@@ -20,18 +20,14 @@ from typing import Any, Protocol
 import orjson
 import paho.mqtt.client as mqtt
 
+from core.counters import Counters
 from core.mqtt import AsyncMqtt, new_client
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class DeviceCounters:
-    alerts_sent: int = 0
-    resends: int = 0
-    receipts: int = 0
-    telemetry_sent: int = 0
-    downs: int = 0
+class DeviceCounters(Counters, names="alerts_sent resends receipts telemetry_sent downs"):
+    """What one simulated device has sent and received."""
 
 
 @dataclass

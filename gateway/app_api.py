@@ -37,8 +37,9 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -52,6 +53,7 @@ from gateway.payloads import AlertIn
 from gateway.store import OVERSIZE, AlertPipeline, DeviceRefused, PayloadRefused
 
 log = logging.getLogger(__name__)
+_H = TypeVar("_H", bound=Callable[[web.Request], Awaitable[web.Response]])
 
 CHANNEL = "app"
 MAX_BODY = 16 * 1024
@@ -293,6 +295,9 @@ def _ip_limited(request: web.Request) -> web.Response | None:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The JSON object a registration step sends, once its address is within its rate limit."""
+    if limited := _ip_limited(request):
+        return limited
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -306,17 +311,24 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
+def _app_route(summary: str, **doc: Any) -> Callable[[_H], _H]:
+    """A route of the citizen app, described under the "app" tag. Public to the web sign-in: the
+    app authenticates with its own install token, checked in the handler; a body it cannot read is a 400."""
+
+    def wrap(handler: _H) -> _H:
+        return auth.public(auth.describe(summary, tags=["app"], body_status=400, **doc)(handler))
+
+    return wrap
+
+
 # ---- registration ---------------------------------------------------------------------------
 
 
-@auth.public  # the app authenticates with its own install token, checked here
-@auth.describe(
+@_app_route(
     "Register a phone: a one-time code is sent to it",
     request=RegisterIn,
     response=RegisterOut,
     ok={202: "the code is on its way"},
-    body_status=400,
-    tags=["app"],
     errors={
         400: "not a phone number",
         429: _RATE_LIMITED + ", or too many registrations of this number in an hour",
@@ -324,8 +336,6 @@ async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     },
 )
 async def register(request: web.Request) -> web.Response:
-    if limited := _ip_limited(request):
-        return limited
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
@@ -367,14 +377,11 @@ async def register(request: web.Request) -> web.Response:
     )
 
 
-@auth.public  # the app authenticates with its own install token, checked here
-@auth.describe(
+@_app_route(
     "Verify the code; returns the install token",
     request=VerifyIn,
     response=VerifyOut,
     ok={201: "the install and its token"},
-    body_status=400,
-    tags=["app"],
     errors={
         400: "a registration_id that is not a UUID, or a wrong code (attempts_left)",
         403: "too many wrong codes: register again",
@@ -385,8 +392,6 @@ async def register(request: web.Request) -> web.Response:
     },
 )
 async def verify(request: web.Request) -> web.Response:
-    if limited := _ip_limited(request):
-        return limited
     body = await _json_body(request)
     if isinstance(body, web.Response):
         return body
@@ -465,15 +470,12 @@ def _state_url(incident_id: uuid.UUID) -> str:
     return f"/api/v1/alerts/{incident_id}/state"
 
 
-@auth.public  # the app authenticates with its own install token, checked here
-@auth.describe(
+@_app_route(
     "Send an alert (idempotent by seq, or by the Idempotency-Key header)",
     request=AlertBody,
     response=AlertReceipt,
     ok={200: "a repeat of an alert already received", 201: "a new incident"},
-    body_status=400,
     security="appToken",
-    tags=["app"],
     errors={
         400: "the alert cannot be read or stored (kept as a dead letter)",
         401: "no install token, or an unknown or revoked one",
@@ -574,8 +576,7 @@ def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[st
         return "invalid", "; ".join(err["msg"] for err in params.validation_detail(e)[:5])
 
 
-@auth.public  # the app authenticates with its own install token, checked here
-@auth.describe(
+@_app_route(
     "The state of one of this install's alerts; with wait, a long poll until it differs from since",
     response=AlertStateOut,
     query={"wait": "seconds to wait for a change (capped by the server)", "since": "the state the app knows"},
@@ -585,7 +586,6 @@ def _decode_alert(raw: bytes, idempotency_key: str | None) -> AlertIn | tuple[st
         "since": {"type": "string", "enum": list(STATE_LABELS)},
     },
     security="appToken",
-    tags=["app"],
     errors={
         400: "incident_id is not a UUID, or wait is not a number",
         401: "no install token, or an unknown or revoked one",

@@ -17,11 +17,11 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from core.counters import Counters
 from core.settings import Settings
 from gateway import gt06
 from gateway.store import AlertPipeline, DeviceRefused
@@ -35,18 +35,13 @@ WRITE_TIMEOUT_S = 10.0
 STORE_TIMEOUT_S = 30.0
 
 
-@dataclass
-class Gt06Stats:
-    connections_open: int = 0
-    connections_total: int = 0
-    rejected_over_limit: int = 0
-    closed_timeout: int = 0
-    closed_refused: int = 0
-    frames: int = 0
-    refusals: int = 0
-    alerts: int = 0
-    positions: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
+class Gt06Stats(
+    Counters,
+    names="connections_open connections_total rejected_over_limit closed_timeout closed_refused"
+    " frames refusals alerts positions",
+    tallies="by_reason",
+):
+    """What the GT06 server has seen, for the tests and the benches."""
 
 
 class _Close(Exception):
@@ -355,7 +350,7 @@ class _Connection:
                 raise _Close
 
     def _count(self, reason: str) -> None:
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.by_reason[reason] += 1
 
     async def _send(self, data: bytes) -> None:
         self.wire.write(data)

@@ -28,13 +28,14 @@ import logging
 import os
 import socket
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import paho.mqtt.client as mqtt
 
+from core.counters import Counters
 from core.db import TRANSIENT_ERRORS
 from core.mqtt import AsyncMqtt, new_client
 from core.settings import Settings
@@ -46,14 +47,8 @@ log = logging.getLogger(__name__)
 DOWNLINK_CLAIM_TIMEOUT_S = 30
 
 
-@dataclass
-class GatewayStats:
-    received: int = 0
-    acked: int = 0
-    receipts_sent: int = 0
-    downlinks_sent: int = 0
-    telemetry_shed: int = 0
-    paused: int = 0
+class GatewayStats(Counters, names="received acked receipts_sent downlinks_sent telemetry_shed paused"):
+    """What the MQTT gateway has done, exported by /metrics."""
 
 
 class _Pending:
@@ -135,38 +130,13 @@ class MqttGateway:
         self.pipeline = pipeline
         self.root = settings.topic_root.rstrip("/")
         self.stats = GatewayStats()
-        target = settings.mqtt
-        base = gateway_client_id(settings)
-        self.client_id = base
-        keepalive = settings.mqtt_keepalive_s
-        self._alerts_client = new_client(
-            f"{base}-alerts", username=target.username, password=target.password, clean_session=False, manual_ack=True
+        self.client_id = gateway_client_id(settings)
+        self._alerts_client, self.alerts_conn = self._session(
+            "alerts", ("alert", "status"), self._on_alert_session_message
         )
-        self._telemetry_client = new_client(
-            f"{base}-telemetry",
-            username=target.username,
-            password=target.password,
-            clean_session=False,
-            manual_ack=True,
-        )
-        self._alerts_client.on_message = self._on_alert_session_message
-        self._telemetry_client.on_message = self._on_telemetry_message
         self._alerts_client.on_publish = self._on_publish
-        self.alerts_conn = AsyncMqtt(
-            self._alerts_client,
-            target.host,
-            target.port,
-            keepalive=keepalive,
-            name="gateway-alerts",
-            on_connected=lambda: self._subscribe(self._alerts_client, ("alert", "status")),
-        )
-        self.telemetry_conn = AsyncMqtt(
-            self._telemetry_client,
-            target.host,
-            target.port,
-            keepalive=keepalive,
-            name="gateway-telemetry",
-            on_connected=lambda: self._subscribe(self._telemetry_client, ("telemetry",)),
+        self._telemetry_client, self.telemetry_conn = self._session(
+            "telemetry", ("telemetry",), self._on_telemetry_message
         )
         window = settings.gateway_queue_max
         self._alert_acks = OrderedAcks(self.alerts_conn, window, self.stats)
@@ -177,7 +147,7 @@ class MqttGateway:
         self._downlink_wake = asyncio.Event()
         self._downlink_inflight: dict[int, int] = {}  # paho mid -> downlink row id
         self._downlink_sent: list[int] = []
-        self._instance = f"{base}:{os.getpid()}"
+        self._instance = f"{self.client_id}:{os.getpid()}"
         self._draining = False
         self._subscribed = {self._alerts_client: asyncio.Event(), self._telemetry_client: asyncio.Event()}
         self._sessions = [
@@ -250,6 +220,30 @@ class MqttGateway:
         """Until the sessions it holds are connected and subscribed."""
         for client, _, _ in self._sessions:
             await self._subscribed[client].wait()
+
+    def _session(
+        self, part: str, kinds: tuple[str, ...], on_message: Callable[..., None]
+    ) -> tuple[mqtt.Client, AsyncMqtt]:
+        """One of the gateway's persistent broker sessions (``part``: alerts or telemetry): its
+        client, and its connection, which subscribes to ``kinds`` each time it connects."""
+        target = self.settings.mqtt
+        client = new_client(
+            f"{self.client_id}-{part}",
+            username=target.username,
+            password=target.password,
+            clean_session=False,
+            manual_ack=True,
+        )
+        client.on_message = on_message
+        conn = AsyncMqtt(
+            client,
+            target.host,
+            target.port,
+            keepalive=self.settings.mqtt_keepalive_s,
+            name=f"gateway-{part}",
+            on_connected=lambda: self._subscribe(client, kinds),
+        )
+        return client, conn
 
     def _subscribe(self, client: mqtt.Client, kinds: tuple[str, ...]) -> None:
         subscribed = self._subscribed[client]
@@ -379,7 +373,7 @@ class MqttGateway:
         device_id: str | None,
     ) -> None:
         log.info("dead letter from %s: %s (%s)", topic, reason, detail)
-        fut = self.pipeline.enqueue_dead_letter(
+        fut = self.pipeline.dead_letter(
             channel="mqtt", reason=reason, payload=payload, topic=topic, device_id=device_id, detail=detail
         )
         if entry is not None:

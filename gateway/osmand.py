@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from gateway.payloads import DEVICE_ID, AlertIn, AlertType, Cell, Location, PayloadError, TelemetryIn
+from gateway.payloads import DEVICE_ID, AlertIn, AlertType, Cell, Location, PayloadError, TelemetryIn, iso_utc
 
 KNOTS_PER_MPS = 1.943844
 
@@ -181,12 +181,8 @@ def parse_timestamp(value: str) -> datetime:
         except (OverflowError, OSError, ValueError):
             raise PayloadError("invalid", f"timestamp {text[:40]!r} is out of range") from None
     try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        # an offset can push 0001-01-01 or 9999-12-31 out of datetime's range (OverflowError)
-        parsed = parsed.astimezone(UTC)
-    except (ValueError, OverflowError):
+        parsed = iso_utc(text)
+    except ValueError:
         raise PayloadError("invalid", f"timestamp {text[:40]!r} is not a time") from None
     return _in_range(parsed, text)
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
 
+from core.counters import Counters
 from core.settings import Settings
 from gateway import osmand
 from gateway.payloads import PayloadError
@@ -35,14 +35,8 @@ _UNAVAILABLE = "Laporan belum tersimpan; kirim lagi nanti."
 _DEVICE_REFUSED = {"unknown_device": "Perangkat tidak terdaftar.", "disabled_device": "Perangkat ini dinonaktifkan."}
 
 
-@dataclass
-class OsmAndStats:
-    requests: int = 0
-    positions: int = 0
-    alerts: int = 0
-    refused: int = 0
-    rejected_over_limit: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)
+class OsmAndStats(Counters, names="requests positions alerts refused rejected_over_limit", tallies="by_reason"):
+    """What the OsmAnd server has seen, for the tests and the benches."""
 
 
 class _Reject(asyncio.Protocol):
@@ -191,7 +185,7 @@ class OsmAndServer:
 
     def _count(self, reason: str) -> None:
         self.stats.refused += 1
-        self.stats.by_reason[reason] = self.stats.by_reason.get(reason, 0) + 1
+        self.stats.by_reason[reason] += 1
 
 
 async def run_osmand(settings: Settings, pipeline: AlertPipeline, stop: asyncio.Event) -> OsmAndStats:

@@ -32,6 +32,21 @@ class PayloadError(ValueError):
         self.detail = detail
 
 
+def iso_utc(text: str) -> datetime:
+    """An ISO-8601 time (``Z`` allowed) as an aware UTC datetime; one without an offset is UTC.
+
+    Raises ValueError when ``text`` is not one, including a time its offset pushes out of
+    datetime's range (0001-01-01 at +01:00 is before ``datetime.min`` in UTC).
+    """
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as e:
+        raise ValueError(str(e)) from None
+
+
 def parse_device_time(value: object) -> datetime | None:
     """Epoch seconds (int/float, or milliseconds when clearly so) or ISO-8601 -> aware UTC datetime.
 
@@ -56,12 +71,8 @@ def parse_device_time(value: object) -> datetime | None:
         if text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():
             return parse_device_time(float(text))
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            # an offset can push 0001-01-01 or 9999-12-31 out of datetime's range (OverflowError)
-            parsed = parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
+            parsed = iso_utc(text)
+        except ValueError:
             raise ValueError(f"bukan waktu ISO-8601: {value[:40]!r}") from None
         if not _MIN_EPOCH <= parsed.timestamp() <= _MAX_EPOCH:
             return None

@@ -17,13 +17,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
+from core.counters import Counters
 from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
 from gateway.payloads import AlertIn, TelemetryIn
@@ -130,19 +131,13 @@ class _DeadJob:
     future: asyncio.Future[None] | None
 
 
-@dataclass
-class PipelineStats:
-    alerts_committed: int = 0
-    alerts_duplicate: int = 0
-    alert_batches: int = 0
-    telemetry_committed: int = 0
-    telemetry_batches: int = 0
-    dead_letters: int = 0
-    refused: int = 0
-    db_errors: int = 0
-    # payloads refused for their size before they were parsed (stored bounded, as dead letters)
-    oversized: int = 0
-    dead_by_reason: dict[str, int] = field(default_factory=dict)
+class PipelineStats(
+    Counters,
+    names="alerts_committed alerts_duplicate alert_batches telemetry_committed telemetry_batches"
+    " dead_letters refused db_errors oversized",
+    tallies="dead_by_reason",
+):
+    """``oversized``: payloads refused for their size before they were parsed (stored bounded, as dead letters)."""
 
 
 class AlertPipeline:
@@ -243,7 +238,7 @@ class AlertPipeline:
         assert fut is not None
         await fut
 
-    def enqueue_dead_letter(
+    def dead_letter(
         self,
         *,
         channel: str,
@@ -253,26 +248,13 @@ class AlertPipeline:
         device_id: str | None = None,
         detail: str | None = None,
     ) -> asyncio.Future[None]:
+        """Queue a refused payload; the future is done when it is committed (await it to wait)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # bounded now, so a huge payload is not held while it waits for the writer
         kept = KeptPayload.of(payload, self.settings.dead_letter_keep_bytes)
         self._dead.append(_DeadJob(channel, reason, kept, topic, device_id, detail, fut))
         self._dead_wake.set()
         return fut
-
-    async def dead_letter(
-        self,
-        *,
-        channel: str,
-        reason: str,
-        payload: bytes,
-        topic: str | None = None,
-        device_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
-        await self.enqueue_dead_letter(
-            channel=channel, reason=reason, payload=payload, topic=topic, device_id=device_id, detail=detail
-        )
 
     async def device_by_imei(self, imei: str) -> str | None:
         async with self.pool.acquire() as conn:
@@ -352,9 +334,7 @@ class AlertPipeline:
                     conn, [(job.channel, None, job.device_id, "rejected_by_database", detail, job.raw)]
                 )
             self.stats.dead_letters += 1
-            self.stats.dead_by_reason["rejected_by_database"] = (
-                self.stats.dead_by_reason.get("rejected_by_database", 0) + 1
-            )
+            self.stats.dead_by_reason["rejected_by_database"] += 1
         if fut is not None and not fut.done():
             fut.set_exception(PayloadRefused(getattr(job, "device_id", None) or "?", "rejected_by_database"))
 
@@ -394,7 +374,7 @@ class AlertPipeline:
             if isinstance(outcome, DeviceRefused):
                 self.stats.refused += 1
                 self.stats.dead_letters += 1
-                self.stats.dead_by_reason[outcome.reason] = self.stats.dead_by_reason.get(outcome.reason, 0) + 1
+                self.stats.dead_by_reason[outcome.reason] += 1
                 if not job.future.done():
                     job.future.set_exception(outcome)
             else:
@@ -505,7 +485,7 @@ class AlertPipeline:
         self.stats.dead_letters += len(unknown)
         for j in unknown:
             reason = reasons[j.device_id]
-            self.stats.dead_by_reason[reason] = self.stats.dead_by_reason.get(reason, 0) + 1
+            self.stats.dead_by_reason[reason] += 1
         for j in known:
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
@@ -532,7 +512,7 @@ class AlertPipeline:
             self.stats.dead_letters += 1
             if j.reason == OVERSIZE or j.reason.endswith("_" + OVERSIZE):  # gt06_oversize too
                 self.stats.oversized += 1
-            self.stats.dead_by_reason[j.reason] = self.stats.dead_by_reason.get(j.reason, 0) + 1
+            self.stats.dead_by_reason[j.reason] += 1
             if j.future is not None and not j.future.done():
                 j.future.set_result(None)
 

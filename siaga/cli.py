@@ -440,6 +440,18 @@ def cmd_bench(args: argparse.Namespace) -> None:
 # --- parser -------------------------------------------------------------------------------------
 
 
+def _one_verb(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    helptext: str,
+    fn: Callable[[argparse.Namespace], None],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Command ``name`` run by ``fn``, its verb in ``args.<name>_cmd``; add the verbs to what it returns."""
+    group = sub.add_parser(name, help=helptext)
+    group.set_defaults(fn=fn)
+    return group.add_subparsers(dest=f"{name}_cmd", required=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="siaga", description="SIAGA: pusat kendali darurat dan pengaduan")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -485,28 +497,20 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument("--password", default=None, help="default: SIAGA_NEW_USER_PASSWORD or a prompt")
     users.set_defaults(fn=cmd_users)
 
-    ref = sub.add_parser("reference", help="reference data")
-    rsub = ref.add_subparsers(dest="reference_cmd", required=True)
-    rsub.add_parser("load", help="load Wonosobo seed data (police units, OPDs, Dishub posts)")
-    ref.set_defaults(fn=cmd_reference)
+    reference = _one_verb(sub, "reference", "reference data", cmd_reference)
+    reference.add_parser("load", help="load Wonosobo seed data (police units, OPDs, Dishub posts)")
 
-    cells = sub.add_parser("cells", help="cell tower database")
-    csub = cells.add_subparsers(dest="cells_cmd", required=True)
-    cimp = csub.add_parser("import", help="import an OpenCelliD-format CSV (streamed)")
+    cells = _one_verb(sub, "cells", "cell tower database", cmd_cells)
+    cimp = cells.add_parser("import", help="import an OpenCelliD-format CSV (streamed)")
     cimp.add_argument("file")
     cimp.add_argument("--mcc", type=int, default=None, help="keep only this country code (Indonesia: 510)")
-    cells.set_defaults(fn=cmd_cells)
 
-    aud = sub.add_parser("audit", help="the tamper-evident audit log")
-    asub = aud.add_subparsers(dest="audit_cmd", required=True)
-    asub.add_parser("verify", help="walk the hash chain; exit 1 at the first edited or missing entry")
-    aud.set_defaults(fn=cmd_audit)
+    audit = _one_verb(sub, "audit", "the tamper-evident audit log", cmd_audit)
+    audit.add_parser("verify", help="walk the hash chain; exit 1 at the first edited or missing entry")
 
-    ret = sub.add_parser("retention", help="telemetry retention (roll up and delete old readings)")
-    retsub = ret.add_subparsers(dest="retention_cmd", required=True)
-    rrun = retsub.add_parser("run", help="one pass now, in batches; the gateway role runs one every hour")
+    retention = _one_verb(sub, "retention", "telemetry retention (roll up and delete old readings)", cmd_retention)
+    rrun = retention.add_parser("run", help="one pass now, in batches; the gateway role runs one every hour")
     rrun.add_argument("--keep-days", type=float, default=None, help="override SIAGA_TELEMETRY_KEEP_DAYS")
-    ret.set_defaults(fn=cmd_retention)
 
     rost = sub.add_parser("roster", help="duty roster (piket) of an agency, monthly CSV")
     rosub = rost.add_subparsers(dest="roster_cmd", required=True)
@@ -517,11 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
         rp.add_argument("--month", required=True, help="YYYY-MM (WIB)")
     rost.set_defaults(fn=cmd_roster)
 
-    o311 = sub.add_parser("open311", help="Open311 GeoReport v2 clients")
-    osub = o311.add_subparsers(dest="open311_cmd", required=True)
-    oadd = osub.add_parser("add-client", help="issue an API key for POST requests; printed once, stored hashed")
+    open311 = _one_verb(sub, "open311", "Open311 GeoReport v2 clients", cmd_open311)
+    oadd = open311.add_parser("add-client", help="issue an API key for POST requests; printed once, stored hashed")
     oadd.add_argument("name")
-    o311.set_defaults(fn=cmd_open311)
 
     seed = sub.add_parser("seed", help="seed synthetic data for benchmarks")
     seed.add_argument("--synthetic", action="store_true")

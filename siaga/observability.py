@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 
@@ -51,17 +50,13 @@ async def metrics(request: web.Request) -> web.Response:
     lines = _line("siaga_uptime_seconds", round(time.time() - _STARTED, 1), "Seconds since start.", "gauge")
     pipeline = request.app.get(PIPELINE_STATS)
     if pipeline is not None:
-        for field in dataclasses.fields(pipeline.stats):
-            value = getattr(pipeline.stats, field.name)
-            if isinstance(value, int):
-                lines += _line(f"siaga_pipeline_{field.name}_total", value, f"Alert pipeline: {field.name}.")
+        for name, value in pipeline.stats.as_dict().items():
+            lines += _line(f"siaga_pipeline_{name}_total", value, f"Alert pipeline: {name}.")
         lines += _line("siaga_pipeline_pending", pipeline.pending(), "Items waiting for a commit.", "gauge")
     gateway = request.app.get(GATEWAY_STATS)
     if gateway is not None:
-        for field in dataclasses.fields(gateway.stats):
-            lines += _line(
-                f"siaga_gateway_{field.name}_total", getattr(gateway.stats, field.name), f"MQTT gateway: {field.name}."
-            )
+        for name, value in gateway.stats.as_dict().items():
+            lines += _line(f"siaga_gateway_{name}_total", value, f"MQTT gateway: {name}.")
         lines += _line(
             "siaga_gateway_connected",
             int(gateway.connected),
