@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from core.params import as_id
 
@@ -100,6 +100,15 @@ class SlaLimits:
     response_days: int = 10
     # a red complaint goes to the Sekda this many working days after it went to the OPD head
     sekda_after_days: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SlaLimits:
+        return cls(
+            verification_days=int(settings.complaint_verification_days),
+            followup_days=int(settings.complaint_followup_days),
+            response_days=int(settings.complaint_response_days),
+            sekda_after_days=int(settings.complaint_sekda_after_days),
+        )
 
     def for_stage(self, stage: Stage) -> int:
         return {

@@ -26,17 +26,6 @@ MAX_RESULTS = 1000
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def limits_of(app: web.Application) -> SlaLimits:
-    """The stage limits from the settings."""
-    s = app[appkeys.SETTINGS]
-    return SlaLimits(
-        verification_days=s.complaint_verification_days,
-        followup_days=s.complaint_followup_days,
-        response_days=s.complaint_response_days,
-        sekda_after_days=s.complaint_sekda_after_days,
-    )
-
-
 def _respond(data: Any, fmt: str, root: str, status: int = 200) -> web.Response:
     body, ctype = open311.render(data, fmt, root)
     return web.Response(status=status, body=body, content_type=ctype, charset="utf-8")
@@ -138,7 +127,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             new,
             Actor(Role.CITIZEN, name=f"open311:{client_id}"),
             clock=clock,
-            limits=limits_of(request.app),
+            limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS]),
             citizen_secret=secret,
         )
     await send_link(request, row, secret)
@@ -208,7 +197,7 @@ async def _answer_requests(
     if missing_404 and not rows:
         raise open311.Open311Error(404, "Laporan tidak ditemukan.")
     now = open311.now_utc()
-    limits = limits_of(request.app)
+    limits = SlaLimits.from_settings(request.app[appkeys.SETTINGS])
     return _respond([open311.service_request(r, clock, limits, now) for r in rows], fmt, "service_requests")
 
 
