@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from core.params import as_id
@@ -452,6 +453,22 @@ def parse_action(name: str, data: dict[str, object]) -> Action:
             value = str(value)
         kwargs[key] = value
     return cls(**kwargs)  # type: ignore[arg-type]
+
+
+# --- finding complaints -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Filters of Open311 ``GET requests`` (and the desk's search)."""
+
+    ids: tuple[str, ...] = ()
+    service_code: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: tuple[str, ...] = ()  # SIAGA statuses that match the open/closed filter
+    public_only: bool = True
+    limit: int = 1000
 
 
 # --- privacy ------------------------------------------------------------------------------------

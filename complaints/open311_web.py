@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -175,10 +176,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     start, end = q.start, q.end
     if not q.ids and start is None and end is None:
         start = open311.now_utc() - DEFAULT_WINDOW
-    f = store.RequestFilter(
-        ids=q.ids, service_code=q.service_code, start=start, end=end, statuses=q.statuses, limit=MAX_RESULTS
-    )
-    return await _answer_requests(request, fmt, f)
+    return await _answer_requests(request, fmt, dataclasses.replace(q, start=start, end=end, limit=MAX_RESULTS))
 
 
 async def get_request(request: web.Request, fmt: str) -> web.Response:

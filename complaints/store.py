@@ -31,6 +31,7 @@ from complaints.model import (
     InvalidAction,
     Kind,
     NotFound,
+    RequestFilter,
     Role,
     SlaLimits,
     Stage,
@@ -982,19 +983,6 @@ async def opd_inbox(conn: asyncpg.Connection, opd_id: int, limit: int = 200) -> 
         opd_id,
         limit,
     )
-
-
-@dataclass(frozen=True)
-class RequestFilter:
-    """Filters of Open311 ``GET requests`` (and the desk's search)."""
-
-    ids: tuple[str, ...] = ()
-    service_code: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    statuses: tuple[str, ...] = ()
-    public_only: bool = True
-    limit: int = 1000
 
 
 async def search(conn: asyncpg.Connection, f: RequestFilter) -> list[asyncpg.Record]:
