@@ -208,13 +208,14 @@ def decide(
     finished = None
     if t.disposition in ("followed_up", "returned") and open_disposition is not None:
         d = open_disposition
-        with_photo = photo is not None and isinstance(action, FollowUp)
+        # only a follow-up carries a photo
+        kept_photo = photo if isinstance(action, FollowUp) else None
         finished = FinishedDisposition(
             id=d.id,
             outcome=t.disposition,
             followup_text=action.text if isinstance(action, FollowUp) else None,
-            followup_photo=photo[0] if photo is not None and with_photo else None,
-            followup_photo_type=photo[1] if photo is not None and with_photo else None,
+            followup_photo=kept_photo[0] if kept_photo is not None else None,
+            followup_photo_type=kept_photo[1] if kept_photo is not None else None,
             return_reason=action.reason if isinstance(action, ReturnToVerification) else None,
             working_s=clock.elapsed(d.disposed_at, now).total_seconds(),
             on_time=now < d.due_at,
