@@ -29,7 +29,7 @@ from complaints.model import (
     SlaLimits,
     Status,
 )
-from complaints.transitions import COMPLAINT_COLUMNS, OpenDisposition, PauseRow, decide
+from complaints.transitions import COMPLAINT_COLUMNS, Decision, OpenDisposition, PauseRow, decide
 
 CLOCK = WorkingDayClock()
 LIMITS = SlaLimits()
@@ -95,6 +95,11 @@ def actor_as(role: str) -> Actor:
     return Actor(role, user_id=1, name=str(role), agency_id=OPD if role == Role.OPD_OFFICER else None)
 
 
+def decide_as(status: Status, action: Action, role: str, **inputs: Any) -> Decision:
+    """The decision for ``role`` acting on a complaint in ``status``, now."""
+    return decide(row_in(status), action, actor_as(role), clock=CLOCK, limits=LIMITS, now=NOW, **inputs)
+
+
 def expected(action: str, status: Status, role: str) -> str | Status:
     roles, sources, after = RULES[action]
     if role not in roles:
@@ -112,7 +117,7 @@ def expected(action: str, status: Status, role: str) -> str | Status:
 )
 def test_every_action_state_and_role(action: str, status: Status, role: str) -> None:
     want = expected(action, status, role)
-    run = lambda: decide(row_in(status), SAMPLE[action], actor_as(role), clock=CLOCK, limits=LIMITS, now=NOW)  # noqa: E731
+    run = lambda: decide_as(status, SAMPLE[action], role)  # noqa: E731
     if want == "forbidden":
         with pytest.raises(Forbidden):
             run()
@@ -140,9 +145,7 @@ def test_an_officer_of_another_opd_is_refused(action: str) -> None:
 
 
 def test_hold_stops_the_verification_clock() -> None:
-    d = decide(
-        row_in(Status.VERIFIKASI), SAMPLE["hold"], actor_as(Role.COMPLAINT_STAFF), clock=CLOCK, limits=LIMITS, now=NOW
-    )
+    d = decide_as(Status.VERIFIKASI, SAMPLE["hold"], Role.COMPLAINT_STAFF)
     assert d.start_pauses == (("tunda", "foto kurang jelas"),) and d.end_pauses == ()
     assert (d.complaint["paused_at"], d.complaint["due_at"], d.complaint["yellow_at"]) == (NOW, None, None)
     assert d.complaint["stage_started_at"] == NOW - timedelta(days=1)  # the same stage, paused
@@ -170,7 +173,7 @@ def test_resume_moves_the_due_date_by_the_pause() -> None:
 
 def test_dispose_opens_the_opd_record_with_its_clock() -> None:
     action = Dispose(opd_id=OPD, category_id=3, desa_code="33.07.01.2001", note="mohon segera")
-    d = decide(row_in(Status.VERIFIKASI), action, actor_as(Role.COMPLAINT_STAFF), clock=CLOCK, limits=LIMITS, now=NOW)
+    d = decide_as(Status.VERIFIKASI, action, Role.COMPLAINT_STAFF)
     due = CLOCK.add(NOW, LIMITS.followup_days)
     assert d.complaint["stage"] == "tindak_lanjut" and d.complaint["due_at"] == due
     assert (d.complaint["category_id"], d.complaint["desa_code"]) == (3, "33.07.01.2001")
@@ -181,13 +184,10 @@ def test_dispose_opens_the_opd_record_with_its_clock() -> None:
 
 def test_follow_up_finishes_the_record_and_waits_for_the_citizen() -> None:
     disposed = NOW - timedelta(days=1)
-    d = decide(
-        row_in(Status.DISPOSISI),
+    d = decide_as(
+        Status.DISPOSISI,
         SAMPLE["follow_up"],
-        actor_as(Role.OPD_OFFICER),
-        clock=CLOCK,
-        limits=LIMITS,
-        now=NOW,
+        Role.OPD_OFFICER,
         open_disposition=OpenDisposition(9, disposed, NOW + timedelta(days=3)),
         photo=(b"jpeg", "image/jpeg"),
     )
@@ -200,13 +200,10 @@ def test_follow_up_finishes_the_record_and_waits_for_the_citizen() -> None:
 
 
 def test_a_late_return_is_recorded_as_late() -> None:
-    d = decide(
-        row_in(Status.DISPOSISI),
+    d = decide_as(
+        Status.DISPOSISI,
         SAMPLE["return"],
-        actor_as(Role.OPD_OFFICER),
-        clock=CLOCK,
-        limits=LIMITS,
-        now=NOW,
+        Role.OPD_OFFICER,
         open_disposition=OpenDisposition(9, NOW - timedelta(days=9), NOW - timedelta(days=1)),
         photo=(b"jpeg", "image/jpeg"),
     )
@@ -219,13 +216,10 @@ def test_a_late_return_is_recorded_as_late() -> None:
 def test_closing_counts_the_end_to_end_time_without_the_pauses() -> None:
     held, answered = RECEIVED + timedelta(hours=1), RECEIVED + timedelta(days=1)
     waiting = NOW - timedelta(days=1)
-    d = decide(
-        row_in(Status.TINDAK_LANJUT),
+    d = decide_as(
+        Status.TINDAK_LANJUT,
         SAMPLE["accept"],
-        actor_as(Role.CITIZEN),
-        clock=CLOCK,
-        limits=LIMITS,
-        now=NOW,
+        Role.CITIZEN,
         pauses=[PauseRow("tunda", held, answered), PauseRow("tanggapan", waiting)],
     )
     assert d.end_pauses == ("tanggapan",)
@@ -236,22 +230,17 @@ def test_closing_counts_the_end_to_end_time_without_the_pauses() -> None:
 
 
 def test_staff_acting_for_the_citizen_is_on_behalf() -> None:
-    d = decide(
-        row_in(Status.TINDAK_LANJUT), SAMPLE["dispute"], actor_as(Role.ADMIN), clock=CLOCK, limits=LIMITS, now=NOW
-    )
+    d = decide_as(Status.TINDAK_LANJUT, SAMPLE["dispute"], Role.ADMIN)
     assert d.on_behalf and d.note == "belum beres"
     assert d.open_disposition is not None and d.open_disposition.round == 2
     assert d.end_pauses == ("tanggapan",)
 
 
 def test_closing_from_tunda_ends_the_pause() -> None:
-    d = decide(
-        row_in(Status.TUNDA),
+    d = decide_as(
+        Status.TUNDA,
         SAMPLE["archive"],
-        actor_as(Role.COMPLAINT_STAFF),
-        clock=CLOCK,
-        limits=LIMITS,
-        now=NOW,
+        Role.COMPLAINT_STAFF,
         pauses=[PauseRow("tunda", NOW - timedelta(hours=3))],
     )
     assert d.end_pauses == ("tunda",)
