@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import ClassVar, Literal
+from datetime import datetime
+from typing import Any, ClassVar, Literal
 
 from core.params import as_id
 from core.roles import Role
@@ -87,6 +88,15 @@ class SlaLimits:
     response_days: int = 10
     # a red complaint goes to the Sekda this many working days after it went to the OPD head
     sekda_after_days: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SlaLimits:
+        return cls(
+            verification_days=int(settings.complaint_verification_days),
+            followup_days=int(settings.complaint_followup_days),
+            response_days=int(settings.complaint_response_days),
+            sekda_after_days=int(settings.complaint_sekda_after_days),
+        )
 
     def for_stage(self, stage: Stage) -> int:
         return {
@@ -430,6 +440,22 @@ def parse_action(name: str, data: dict[str, object]) -> Action:
             value = str(value)
         kwargs[key] = value
     return cls(**kwargs)  # type: ignore[arg-type]
+
+
+# --- finding complaints -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Filters of Open311 ``GET requests`` (and the desk's search)."""
+
+    ids: tuple[str, ...] = ()
+    service_code: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    statuses: tuple[str, ...] = ()  # SIAGA statuses that match the open/closed filter
+    public_only: bool = True
+    limit: int = 1000
 
 
 # --- privacy ------------------------------------------------------------------------------------

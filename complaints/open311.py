@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from complaints.clock import WIB, WorkingDayClock, colour_at
-from complaints.model import CLOSED, LABEL, SlaLimits, Status, public_text_visible
+from complaints.model import CLOSED, LABEL, RequestFilter, SlaLimits, Status, public_text_visible
 from core import refusal
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -221,22 +221,11 @@ def check_attributes(definition: Sequence[Mapping[str, Any]], given: Mapping[str
                 parse_datetime(f"attribute[{code}]", str(item))
 
 
-@dataclass(frozen=True)
-class Query:
-    """The filters of ``GET requests``."""
-
-    ids: tuple[str, ...] = ()
-    service_code: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    statuses: tuple[str, ...] = ()  # SIAGA statuses that match the open/closed filter
-
-
 OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED)
 CLOSED_STATUSES = tuple(s.value for s in Status if s in CLOSED)
 
 
-def parse_query(params: Mapping[str, str]) -> Query:
+def parse_query(params: Mapping[str, str]) -> RequestFilter:
     ids: tuple[str, ...] = ()
     if params.get("service_request_id"):
         ids = tuple(i.strip().upper() for i in params["service_request_id"].split(",") if i.strip())
@@ -261,7 +250,7 @@ def parse_query(params: Mapping[str, str]) -> Query:
     code = params.get("service_code")
     if code is not None and len(code) > 64:
         raise bad("service_code terlalu panjang.")
-    return Query(ids, code or None, start, end, tuple(dict.fromkeys(statuses)))
+    return RequestFilter(ids, code or None, start, end, tuple(dict.fromkeys(statuses)))
 
 
 # --- serialising ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -25,17 +26,6 @@ DEFAULT_WINDOW = timedelta(days=90)
 MAX_RESULTS = 1000
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def limits_of(app: web.Application) -> SlaLimits:
-    """The stage limits from the settings."""
-    s = app[appkeys.SETTINGS]
-    return SlaLimits(
-        verification_days=s.complaint_verification_days,
-        followup_days=s.complaint_followup_days,
-        response_days=s.complaint_response_days,
-        sekda_after_days=s.complaint_sekda_after_days,
-    )
 
 
 def _respond(data: Any, fmt: str, root: str, status: int = 200) -> web.Response:
@@ -153,7 +143,7 @@ async def post_request(request: web.Request, fmt: str) -> web.Response:
             new,
             Actor(Role.CITIZEN, name=f"open311:{client_id}"),
             clock=clock,
-            limits=limits_of(request.app),
+            limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS]),
             citizen_secret=secret,
         )
     await send_link(request, row, secret)
@@ -201,10 +191,7 @@ async def get_requests(request: web.Request, fmt: str) -> web.Response:
     start, end = q.start, q.end
     if not q.ids and start is None and end is None:
         start = open311.now_utc() - DEFAULT_WINDOW
-    f = store.RequestFilter(
-        ids=q.ids, service_code=q.service_code, start=start, end=end, statuses=q.statuses, limit=MAX_RESULTS
-    )
-    return await _answer_requests(request, fmt, f)
+    return await _answer_requests(request, fmt, dataclasses.replace(q, start=start, end=end, limit=MAX_RESULTS))
 
 
 async def get_request(request: web.Request, fmt: str) -> web.Response:
@@ -223,7 +210,7 @@ async def _answer_requests(
     if missing_404 and not rows:
         raise open311.Open311Error(refusal.Kind.NOT_FOUND, "Laporan tidak ditemukan.")
     now = open311.now_utc()
-    limits = limits_of(request.app)
+    limits = SlaLimits.from_settings(request.app[appkeys.SETTINGS])
     return _respond([open311.service_request(r, clock, limits, now) for r in rows], fmt, "service_requests")
 
 

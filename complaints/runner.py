@@ -40,13 +40,15 @@ async def sweep_forever(pool: asyncpg.Pool, limits: SlaLimits, interval_s: float
 
 async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     """``app.cleanup_ctx`` entry: run the sweeper while the app runs (interval 0 = off)."""
-    from complaints.open311_web import limits_of
 
     interval = app[appkeys.SETTINGS].complaint_sweep_s
     if interval <= 0:
         yield
         return
-    task = asyncio.create_task(sweep_forever(app[appkeys.POOL], limits_of(app), interval), name="complaint-sla-sweep")
+    task = asyncio.create_task(
+        sweep_forever(app[appkeys.POOL], SlaLimits.from_settings(app[appkeys.SETTINGS]), interval),
+        name="complaint-sla-sweep",
+    )
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

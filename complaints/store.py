@@ -19,31 +19,26 @@ from typing import Any
 
 import asyncpg
 
-from complaints import citizen
+from complaints import citizen, transitions
 from complaints.clock import Pause, WorkingDayClock
 from complaints.model import (
     CLOSED,
-    STAGE_OF,
     Action,
     Actor,
     AutoClose,
-    ComplaintState,
     Dispose,
-    FollowUp,
     Forbidden,
-    Hold,
     InvalidAction,
     Kind,
     NotFound,
-    ReturnToVerification,
-    Role,
+    RequestFilter,
     SlaLimits,
     Stage,
-    Status,
     Transition,
-    apply,
 )
+from complaints.transitions import state_of as state_of
 from core import events
+from core.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -523,24 +518,6 @@ async def _history(
     )
 
 
-def state_of(row: asyncpg.Record) -> ComplaintState:
-    return ComplaintState(
-        status=Status(row["status"]),
-        opd_id=row["opd_id"],
-        bounce_count=row["bounce_count"],
-        rounds=row["rounds"],
-        close_reason=row["close_reason"],
-    )
-
-
-def _note_of(action: Action) -> str:
-    for name in ("reason", "note", "text"):
-        value = getattr(action, name, None)
-        if isinstance(value, str) and value:
-            return value
-    return ""
-
-
 async def _pauses_for(conn: asyncpg.Connection, complaint_id: int, *, kinds: Sequence[str] = ("tunda",)) -> list[Pause]:
     rows = await conn.fetch(
         "SELECT started_at, ended_at FROM complaint_pause WHERE complaint_id = $1 AND kind = ANY($2::text[])",
@@ -569,158 +546,104 @@ async def act(
         row = await conn.fetchrow("SELECT * FROM complaint WHERE id = $1 FOR NO KEY UPDATE", complaint_id)
         if row is None:
             raise NotFound(f"pengaduan {complaint_id}")
-        t = apply(state_of(row), action, actor)
-        await _write_transition(conn, row, t, actor, clock=clock, limits=limits, now=now, photo=photo)
-    return t
+        return await _act_on_row(conn, row, action, actor, clock=clock, limits=limits, now=now, photo=photo)
 
 
-async def _write_transition(
+async def _act_on_row(
     conn: asyncpg.Connection,
     row: asyncpg.Record,
-    t: Transition,
+    action: Action,
     actor: Actor,
     *,
     clock: WorkingDayClock,
     limits: SlaLimits,
     now: datetime,
     photo: tuple[bytes, str] | None = None,
-) -> None:
+) -> Transition:
+    """Decide the transition of a row locked by the caller, then write it with its history and event."""
     cid = row["id"]
-    action = t.action
-    after = t.after
-    upd: dict[str, Any] = {
-        "status": after.status.value,
-        "opd_id": after.opd_id,
-        "bounce_count": after.bounce_count,
-        "rounds": after.rounds,
-        "close_reason": after.close_reason,
-        "updated_at": now,
-        "stage": row["stage"],
-        "stage_started_at": row["stage_started_at"],
-        "yellow_at": row["yellow_at"],
-        "due_at": row["due_at"],
-        "red_at": row["red_at"],
-        "paused_at": row["paused_at"],
-        "closed_at": None,
-        "e2e_working_s": None,
-        "category_id": row["category_id"],
-        "desa_code": row["desa_code"],
-        "kecamatan_code": row["kecamatan_code"],
-    }
+    d = await conn.fetchrow(
+        "SELECT id, disposed_at, due_at FROM complaint_disposition WHERE complaint_id = $1 AND finished_at IS NULL",
+        cid,
+    )
+    decision = transitions.decide(
+        row,
+        action,
+        actor,
+        clock=clock,
+        limits=limits,
+        now=now,
+        pauses=[transitions.PauseRow(p["kind"], p["started_at"], p["ended_at"]) for p in await pauses(conn, cid)],
+        open_disposition=transitions.OpenDisposition(**dict(d)) if d is not None else None,
+        photo=photo,
+    )
     if isinstance(action, Dispose):
-        if not await conn.fetchval("SELECT true FROM agency WHERE id = $1 AND kind = 'opd' AND active", action.opd_id):
-            raise InvalidAction("opd_id", "OPD tujuan tidak dikenal")
-        # checked here: the foreign key would refuse it too, but as a 500
-        if action.category_id is not None and not await conn.fetchval(
-            "SELECT true FROM complaint_category WHERE id = $1 AND active", action.category_id
-        ):
-            raise InvalidAction("category_id", "kategori tidak dikenal")
-        for k in ("category_id", "desa_code", "kecamatan_code"):
-            if getattr(action, k) is not None:
-                upd[k] = getattr(action, k)
+        await _check_disposal(conn, action)
+    await _write(conn, row, decision, actor)
+    return decision.transition
 
-    # the tunda pause
-    if t.pause == "start":
-        reason = action.reason if isinstance(action, Hold) else ""
+
+async def _check_disposal(conn: asyncpg.Connection, action: Dispose) -> None:
+    if not await conn.fetchval("SELECT true FROM agency WHERE id = $1 AND kind = 'opd' AND active", action.opd_id):
+        raise InvalidAction("opd_id", "OPD tujuan tidak dikenal")
+    # checked here: the foreign key would refuse it too, but as a 500
+    if action.category_id is not None and not await conn.fetchval(
+        "SELECT true FROM complaint_category WHERE id = $1 AND active", action.category_id
+    ):
+        raise InvalidAction("category_id", "kategori tidak dikenal")
+
+
+async def _write(conn: asyncpg.Connection, row: asyncpg.Record, decision: transitions.Decision, actor: Actor) -> None:
+    cid = row["id"]
+    now = decision.now
+    t = decision.transition
+    if decision.end_pauses:
         await conn.execute(
-            "INSERT INTO complaint_pause (complaint_id, kind, started_at, reason) VALUES ($1, 'tunda', $2, $3)",
+            """UPDATE complaint_pause SET ended_at = $2
+                WHERE complaint_id = $1 AND kind = ANY($3::text[]) AND ended_at IS NULL""",
             cid,
+            now,
+            list(decision.end_pauses),
+        )
+    for kind, reason in decision.start_pauses:
+        await conn.execute(
+            "INSERT INTO complaint_pause (complaint_id, kind, started_at, reason) VALUES ($1, $2, $3, $4)",
+            cid,
+            kind,
             now,
             reason,
         )
-        upd["paused_at"] = now
-        # the due date is unknown until the citizen answers; a stage already yellow stays yellow
-        upd["due_at"] = None
-        if row["yellow_at"] is None or row["yellow_at"] > now:
-            upd["yellow_at"] = None
-    elif t.pause == "end":
-        await conn.execute(
-            "UPDATE complaint_pause SET ended_at = $2 WHERE complaint_id = $1 AND kind = 'tunda' AND ended_at IS NULL",
-            cid,
-            now,
-        )
-        upd["paused_at"] = None
-        if not t.closed:
-            stage_pauses = await _pauses_for(conn, cid)
-            limit = limits.for_stage(Stage.VERIFIKASI)
-            upd["yellow_at"] = clock.yellow_at(row["stage_started_at"], limit, stage_pauses)
-            upd["due_at"] = clock.add(row["stage_started_at"], limit, stage_pauses)
-
-    # waiting for the citizen's response stops the end-to-end clock
-    if row["status"] == Status.TINDAK_LANJUT:
-        await conn.execute(
-            """UPDATE complaint_pause SET ended_at = $2
-                WHERE complaint_id = $1 AND kind = 'tanggapan' AND ended_at IS NULL""",
-            cid,
-            now,
-        )
-    if after.status == Status.TINDAK_LANJUT:
-        await conn.execute(
-            "INSERT INTO complaint_pause (complaint_id, kind, started_at) VALUES ($1, 'tanggapan', $2)", cid, now
-        )
-
-    if t.restart_stage:
-        stage = STAGE_OF[after.status]
-        assert stage is not None
-        limit = limits.for_stage(stage)
-        upd.update(
-            stage=stage.value,
-            stage_started_at=now,
-            yellow_at=clock.yellow_at(now, limit),
-            due_at=clock.add(now, limit),
-            red_at=None,
-        )
-
-    # the OPD's record
-    if t.disposition == "open":
+    if (new := decision.open_disposition) is not None:
         await conn.execute(
             """INSERT INTO complaint_disposition
                    (complaint_id, opd_id, round, disposed_at, disposed_by, note, yellow_at, due_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
             cid,
-            after.opd_id,
-            after.rounds,
+            new.opd_id,
+            new.round,
             now,
-            actor.name or str(actor.role),
-            _note_of(action),
-            upd["yellow_at"],
-            upd["due_at"],
+            new.disposed_by,
+            new.note,
+            new.yellow_at,
+            new.due_at,
         )
-    elif t.disposition in ("followed_up", "returned"):
-        d = await conn.fetchrow(
-            "SELECT id, disposed_at, due_at FROM complaint_disposition WHERE complaint_id = $1 AND finished_at IS NULL",
-            cid,
+    if (done := decision.finish_disposition) is not None:
+        await conn.execute(
+            """UPDATE complaint_disposition
+                  SET finished_at = $2, outcome = $3, followup_text = $4, followup_photo = $5,
+                      followup_photo_type = $6, return_reason = $7, working_s = $8, on_time = $9
+                WHERE id = $1""",
+            done.id,
+            now,
+            done.outcome,
+            done.followup_text,
+            done.followup_photo,
+            done.followup_photo_type,
+            done.return_reason,
+            done.working_s,
+            done.on_time,
         )
-        if d is not None:
-            working = clock.elapsed(d["disposed_at"], now).total_seconds()
-            await conn.execute(
-                """UPDATE complaint_disposition
-                      SET finished_at = $2, outcome = $3, followup_text = $4, followup_photo = $5,
-                          followup_photo_type = $6, return_reason = $7, working_s = $8, on_time = $9
-                    WHERE id = $1""",
-                d["id"],
-                now,
-                t.disposition,
-                action.text if isinstance(action, FollowUp) else None,
-                photo[0] if photo and isinstance(action, FollowUp) else None,
-                photo[1] if photo and isinstance(action, FollowUp) else None,
-                action.reason if isinstance(action, ReturnToVerification) else None,
-                working,
-                now < d["due_at"],
-            )
-
-    if t.closed:
-        all_pauses = await _pauses_for(conn, cid, kinds=("tunda", "tanggapan"))
-        upd.update(
-            stage=None,
-            yellow_at=None,
-            due_at=None,
-            paused_at=None,
-            closed_at=now,
-            e2e_working_s=clock.elapsed(row["received_at"], now, all_pauses).total_seconds(),
-        )
-        # a complaint closed while still paused in tunda ends that pause (done above)
-
+    upd = decision.complaint
     await conn.execute(
         """UPDATE complaint
               SET status = $2, opd_id = $3, bounce_count = $4, rounds = $5, close_reason = $6,
@@ -729,18 +652,23 @@ async def _write_transition(
                   desa_code = $17, kecamatan_code = $18
             WHERE id = $1""",
         cid,
-        *upd.values(),
+        *(upd[k] for k in transitions.COMPLAINT_COLUMNS),
     )
-    before_snap = _snapshot(row)
-    after_snap = _snapshot({**dict(row), **upd})
-    on_behalf = Role.CITIZEN in action.roles and actor.role in (Role.COMPLAINT_STAFF, Role.ADMIN)
     await _history(
-        conn, cid, now, action.name, actor, before_snap, after_snap, note=_note_of(action), on_behalf=on_behalf
+        conn,
+        cid,
+        now,
+        t.action.name,
+        actor,
+        _snapshot(row),
+        _snapshot({**dict(row), **upd}),
+        note=decision.note,
+        on_behalf=decision.on_behalf,
     )
     await events.append(
         conn,
-        f"complaint.{action.name}",
-        {"status": after.status.value, "opd_id": after.opd_id, "tracking_id": row["tracking_id"]},
+        f"complaint.{t.action.name}",
+        {"status": t.after.status.value, "opd_id": t.after.opd_id, "tracking_id": row["tracking_id"]},
         complaint_id=cid,
     )
 
@@ -903,8 +831,7 @@ async def _sweep_auto_close(
             batch,
         )
         for row in rows:
-            t = apply(state_of(row), AutoClose(), Actor.system())
-            await _write_transition(conn, row, t, Actor.system(), clock=clock, limits=limits, now=now)
+            await _act_on_row(conn, row, AutoClose(), Actor.system(), clock=clock, limits=limits, now=now)
             result.auto_closed += 1
         return len(rows)
 
@@ -1056,19 +983,6 @@ async def opd_inbox(conn: asyncpg.Connection, opd_id: int, limit: int = 200) -> 
         opd_id,
         limit,
     )
-
-
-@dataclass(frozen=True)
-class RequestFilter:
-    """Filters of Open311 ``GET requests`` (and the desk's search)."""
-
-    ids: tuple[str, ...] = ()
-    service_code: str | None = None
-    start: datetime | None = None
-    end: datetime | None = None
-    statuses: tuple[str, ...] = ()
-    public_only: bool = True
-    limit: int = 1000
 
 
 async def search(conn: asyncpg.Connection, f: RequestFilter) -> list[asyncpg.Record]:

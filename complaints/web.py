@@ -32,6 +32,7 @@ from complaints.model import (
     InvalidTransition,
     Kind,
     NotFound,
+    SlaLimits,
     Status,
 )
 from core import appkeys, auth, params, ratelimit
@@ -503,7 +504,13 @@ async def act(request: web.Request) -> web.StreamResponse:
                 raise NotFound("pengaduan")
         clock = await store.load_clock(conn)
         await store.act(
-            conn, cid, action, actor_of(user), clock=clock, limits=open311_web.limits_of(request.app), photo=photo
+            conn,
+            cid,
+            action,
+            actor_of(user),
+            clock=clock,
+            limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS]),
+            photo=photo,
         )
     raise web.HTTPSeeOther(location=f"/pengaduan/{cid}")
 
@@ -609,7 +616,9 @@ async def admin_leave(request: web.Request) -> web.StreamResponse:
         await store.set_collective_leave(conn, [day], note=str(form.get("note", ""))[:200], actor=actor_of(user))
     # open stages get due dates under the new calendar
     pool = request.app[appkeys.POOL]
-    await store.recompute_due(pool, await store.load_clock(pool), limits=open311_web.limits_of(request.app))
+    await store.recompute_due(
+        pool, await store.load_clock(pool), limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS])
+    )
     raise web.HTTPSeeOther(location="/pengaduan/admin")
 
 
@@ -739,7 +748,7 @@ async def citizen_submit(request: web.Request) -> web.StreamResponse:
             new,
             Actor.citizen(),
             clock=clock,
-            limits=open311_web.limits_of(request.app),
+            limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS]),
             citizen_secret=secret,
         )
     await open311_web.send_link(request, row, secret)
@@ -898,7 +907,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
             action,
             citizen.by_secret(auth.client_ip(request)),
             clock=clock,
-            limits=open311_web.limits_of(request.app),
+            limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS]),
         )
     raise web.HTTPSeeOther(location=citizen.status_path(row["tracking_id"], str(given)))
 

@@ -22,6 +22,7 @@ from complaints.model import (
     NotAuthority,
     Resume,
     ReturnToVerification,
+    SlaLimits,
     Stage,
     Status,
     allowed_actions,
@@ -31,6 +32,7 @@ from complaints.model import (
     parse_action,
 )
 from core.roles import Role
+from core.settings import Settings
 
 OPD = 7
 OTHER_OPD = 8
@@ -238,3 +240,15 @@ def test_every_action_is_parseable() -> None:
 def test_reporter_privacy(actor: Actor, anonim: bool, name: bool, contact: bool) -> None:
     assert may_see_reporter_name(actor, anonim) is name
     assert may_see_reporter_contact(actor) is contact
+
+
+def test_sla_limits_from_settings() -> None:
+    settings = Settings(
+        database_url="postgresql://unused",
+        complaint_verification_days=2,
+        complaint_followup_days=4,
+        complaint_response_days=7,
+        complaint_sekda_after_days=1,
+    )
+    assert SlaLimits.from_settings(settings) == SlaLimits(2, 4, 7, 1)
+    assert SlaLimits.from_settings(Settings(database_url="postgresql://unused")) == SlaLimits()

@@ -10,7 +10,7 @@ import pytest
 
 from complaints import open311
 from complaints.clock import WIB, WorkingDayClock
-from complaints.model import SlaLimits
+from complaints.model import RequestFilter, SlaLimits
 from complaints.open311 import Open311Error
 from core.refusal import Kind
 
@@ -118,17 +118,17 @@ def test_check_attributes_bad(given: dict[str, str | list[str]]) -> None:
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({}, open311.Query()),
-        ({"service_request_id": "wsb-a, WSB-B ,"}, open311.Query(ids=("WSB-A", "WSB-B"))),
-        ({"status": "open"}, open311.Query(statuses=open311.OPEN_STATUSES)),
-        ({"status": "closed,open"}, open311.Query(statuses=open311.CLOSED_STATUSES + open311.OPEN_STATUSES)),
-        ({"status": "tunda"}, open311.Query(statuses=("tunda",))),
-        ({"start_date": "2026-11-27T10:00:00Z"}, open311.Query(start=datetime(2026, 11, 27, 10, tzinfo=UTC))),
-        ({"end_date": "2026-11-27T10:00:00"}, open311.Query(end=datetime(2026, 11, 27, 10, tzinfo=WIB))),
-        ({"service_code": "sampah"}, open311.Query(service_code="sampah")),
+        ({}, RequestFilter()),
+        ({"service_request_id": "wsb-a, WSB-B ,"}, RequestFilter(ids=("WSB-A", "WSB-B"))),
+        ({"status": "open"}, RequestFilter(statuses=open311.OPEN_STATUSES)),
+        ({"status": "closed,open"}, RequestFilter(statuses=open311.CLOSED_STATUSES + open311.OPEN_STATUSES)),
+        ({"status": "tunda"}, RequestFilter(statuses=("tunda",))),
+        ({"start_date": "2026-11-27T10:00:00Z"}, RequestFilter(start=datetime(2026, 11, 27, 10, tzinfo=UTC))),
+        ({"end_date": "2026-11-27T10:00:00"}, RequestFilter(end=datetime(2026, 11, 27, 10, tzinfo=WIB))),
+        ({"service_code": "sampah"}, RequestFilter(service_code="sampah")),
     ],
 )
-def test_parse_query(params: dict[str, str], expected: open311.Query) -> None:
+def test_parse_query(params: dict[str, str], expected: RequestFilter) -> None:
     assert open311.parse_query(params) == expected
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 
@@ -100,4 +101,50 @@ async def test_rollups_follow_seeding_transitions_and_the_sweep(pool: asyncpg.Po
         await conn.execute("DELETE FROM complaint_disposition WHERE id = (SELECT min(id) FROM complaint_disposition)")
     await store.sweep(pool, clock, datetime(2027, 3, 1, tzinfo=UTC))
     async with pool.acquire() as conn:
+        await assert_rollups_match(conn)
+
+
+# Multi-row statements of every kind, so the roll-up sees rows arrive, change day, OPD and outcome,
+# and leave, in the same statement as others.
+_DISPOSITION_CHANGES = (
+    "UPDATE complaint_disposition SET on_time = NOT on_time WHERE outcome = 'followed_up' AND id % 3 = 0",
+    "UPDATE complaint_disposition SET disposed_at = disposed_at - interval '1 day' WHERE id % 4 = 0",
+    """UPDATE complaint_disposition SET opd_id = (SELECT min(opd_id) FROM complaint_disposition)
+        WHERE id % 7 = 0""",
+    "UPDATE complaint_disposition SET outcome = 'returned' WHERE outcome = 'followed_up' AND id % 5 = 0",
+    "DELETE FROM complaint_disposition WHERE id % 11 = 0",
+    # last: the rolled-back run drew other ids for these rows
+    """INSERT INTO complaint_disposition
+           (complaint_id, opd_id, round, disposed_at, yellow_at, due_at, finished_at, outcome, on_time)
+       SELECT complaint_id, opd_id, round + 100, disposed_at, yellow_at, due_at, finished_at, outcome, on_time
+         FROM complaint_disposition WHERE finished_at IS NOT NULL AND id % 13 = 0""",
+)
+_ROLLED = "SELECT day, opd_id, total, on_time, late, returned FROM complaint_disposition_daily ORDER BY 1, 2"
+
+
+def _function_of_0004() -> str:
+    """The roll-up trigger function as migration 0004 wrote it (one INSERT per operation)."""
+    sql = (Path(__file__).parents[2] / "core" / "migrations" / "0004_complaints.sql").read_text()
+    start = sql.index("CREATE FUNCTION complaint_disposition_daily_apply()")
+    end = sql.index("END $$;", start) + len("END $$;")
+    return sql[start:end].replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
+async def test_disposition_rollup_counts_as_the_first_trigger_did(pool: asyncpg.Pool) -> None:
+    await seed_synthetic(pool, 400, 0, now=NOW, batch=200, seed=5)
+    async with pool.acquire() as conn:
+        assert (await conn.fetchval("SELECT count(*) FROM complaint_disposition")) > 100
+        # the same changes under the original function, undone afterwards
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute(_function_of_0004())
+        for statement in _DISPOSITION_CHANGES:
+            await conn.execute(statement)
+        before = [tuple(r) for r in await conn.fetch(_ROLLED)]
+        await tx.rollback()
+        body = await conn.fetchval("SELECT prosrc FROM pg_proc WHERE proname = 'complaint_disposition_daily_apply'")
+        assert body.count("INSERT INTO complaint_disposition_daily") == 1
+        for statement in _DISPOSITION_CHANGES:
+            await conn.execute(statement)
+        assert [tuple(r) for r in await conn.fetch(_ROLLED)] == before
         await assert_rollups_match(conn)
