@@ -22,13 +22,13 @@ from complaints.model import (
     FollowUp,
     Hold,
     ReturnToVerification,
-    Role,
     SlaLimits,
     Stage,
     Status,
     Transition,
     apply,
 )
+from core.roles import Role
 
 # the complaint columns a transition sets, in the order the store's UPDATE names them
 COMPLAINT_COLUMNS = (
