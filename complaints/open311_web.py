@@ -252,11 +252,8 @@ class AreaLookup:
         }
 
 
-AREAS = web.AppKey("complaints_area_lookup", AreaLookup)
-
-
 async def locate(app: web.Application, lat: float | None, lon: float | None) -> dict[str, str | None]:
-    return await app[AREAS].locate(lat, lon)
+    return await app[appkeys.AREAS].locate(lat, lon)
 
 
 async def not_found(request: web.Request, fmt: str) -> web.Response:
@@ -271,8 +268,8 @@ def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     params.register_error_page(app, PREFIX, _refusal)
-    if AREAS not in app:
-        app[AREAS] = AreaLookup()
+    if appkeys.AREAS not in app:
+        app[appkeys.AREAS] = AreaLookup()
     r = app.router
     r.add_get(PREFIX + "/discovery.{fmt}", _endpoint(discovery))
     r.add_get(PREFIX + "/services.{fmt}", _endpoint(services))

@@ -69,7 +69,7 @@ class Settings(BaseSettings):
     last_known_max_age_s: int = 3600
     nearest_area_max_m: float = 100.0
 
-    # --- dispatch, consoles and sign-in (issue 4; owned by the dispatch helper) --------------
+    # --- dispatch, consoles and sign-in -------------------------------------------------------
     # An incident still 'new' this long after it was created is re-announced and raised to
     # the supervisors; after the second limit also to the command centre and parent agencies.
     escalate_supervisor_s: float = 60.0
@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     console_tile_url: str | None = None
     console_tile_attribution: str = ""
 
-    # --- ingress: OsmAnd, GT06 trackers, the citizen app API (issue 6; owned by the ingress helper) ---
+    # --- ingress: OsmAnd, GT06 trackers, the citizen app API -----------------------------------
     # Trackers reach these ports from the internet; bind 0.0.0.0 in production.
     tracker_host: str = "127.0.0.1"
     osmand_port: int = 5055
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     app_ip_burst: int = 120
     app_long_poll_max_s: float = 30.0
 
-    # --- complaints: working-day SLA (issue 5) -----------------------------------------------
+    # --- complaints: working-day SLA ----------------------------------------------------------
     complaint_verification_days: int = 3
     complaint_followup_days: int = 5
     complaint_response_days: int = 10
@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     # request's Host header is the sender's to choose, so it never goes into a message).
     public_url: str | None = None
 
-    # --- duty roster and console presence (issue 9) -------------------------------------------
+    # --- duty roster and console presence ------------------------------------------------------
     # A console's WebSocket refreshes its presence row this often (and is pinged at this rate);
     # a row not refreshed within the staleness window (a killed web process) counts as gone.
     presence_beat_s: float = 2.0
@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     # when no one of theirs is present; True applies that to every agency.
     presence_watch_all: bool = False
 
-    # --- scale-out: several gateways on one share group (issue 7) -----------------------------
+    # --- scale-out: several gateways on one share group ----------------------------------------
     # Names this gateway among its peers. With a share group each gateway keeps persistent
     # broker sessions of its own, so the name must be unique and stable across restarts; unset =
     # the host name (a container's hostname under `docker compose up --scale gateway=N`).

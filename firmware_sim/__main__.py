@@ -1,7 +1,5 @@
-"""``python -m firmware_sim``: the same as ``siaga sim``."""
+"""``python -m firmware_sim``: the simulated fleet of the devices saved in ``--state``."""
 
-import sys
+from firmware_sim.cli import main
 
-from siaga.cli import main
-
-main(["sim", *sys.argv[1:]])
+main()

@@ -21,7 +21,7 @@ Routes (added by :func:`setup`; the web role mounts them on its one HTTP port):
   state differs from ``since`` (or when ``wait`` seconds have passed).
 
 The alert goes through the same :class:`~gateway.store.AlertPipeline` as MQTT alerts, taken from
-``app[PIPELINE]``; the pool and settings are the pipeline's.
+``app[appkeys.ALERT_PIPELINE]``; the pool and settings are the pipeline's.
 """
 
 from __future__ import annotations
@@ -71,7 +71,6 @@ CodeSender = PhoneSender
 LoggingCodeSender = LoggingSender
 
 
-PIPELINE = web.AppKey("siaga_alert_pipeline", AlertPipeline)
 CODE_SENDER = appkeys.PHONE_SENDER
 
 # incident.state -> the state the sender is told (DESIGN.md down topic, plus the complaint handover)
@@ -175,7 +174,7 @@ class TokenBuckets:
 # ---- state and errors -----------------------------------------------------------------------
 
 
-class _ApiState:
+class AppApiState:
     """The rate limiters; sized from the pipeline's settings on first use (the pipeline is put in
     the app by the web role's startup, after :func:`setup`)."""
 
@@ -189,9 +188,6 @@ class _ApiState:
                 TokenBuckets(settings.app_ip_per_min / 60.0, settings.app_ip_burst),
             )
         return self._limits
-
-
-_STATE = web.AppKey("siaga_app_api_state", _ApiState)
 
 
 # --- the shapes of the OpenAPI document (the handlers read the bodies themselves, as dead letters
@@ -271,12 +267,12 @@ def _too_many(retry_after: float, what: str) -> web.Response:
 
 
 def _pipeline(request: web.Request) -> AlertPipeline:
-    return request.app[PIPELINE]
+    return request.app[appkeys.ALERT_PIPELINE]
 
 
 def _limits(request: web.Request) -> tuple[TokenBuckets, TokenBuckets]:
     """(per install, per client address)"""
-    return request.app[_STATE].limits(_pipeline(request).settings)
+    return request.app[appkeys.APP_API_STATE].limits(_pipeline(request).settings)
 
 
 def _client_ip(request: web.Request) -> str:
@@ -634,9 +630,9 @@ async def alert_state(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Add the app API routes. The caller sets ``app[PIPELINE]`` (and optionally ``app[CODE_SENDER]``)
+    """Add the app API routes. The caller sets ``app[appkeys.ALERT_PIPELINE]`` (and optionally ``app[CODE_SENDER]``)
     before serving; the body limit of ``MAX_BODY`` applies to these routes."""
-    app[_STATE] = _ApiState()
+    app[appkeys.APP_API_STATE] = AppApiState()
     app.router.add_post("/api/v1/apps/register", _limited_body(register))
     app.router.add_post("/api/v1/apps/verify", _limited_body(verify))
     app.router.add_post("/api/v1/alerts", _limited_body(post_alert, records_oversize=True))
@@ -659,7 +655,6 @@ def _limited_body(handler: Any, *, records_oversize: bool = False) -> Any:
 
 __all__ = [
     "CODE_SENDER",
-    "PIPELINE",
     "CodeSender",
     "LoggingCodeSender",
     "TokenBuckets",

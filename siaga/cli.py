@@ -385,43 +385,26 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def cmd_sim(args: argparse.Namespace) -> None:
     """Simulated buttons against a running SIAGA: registers devices it has no secret for."""
-    from firmware_sim.device import SimConfig
-    from firmware_sim.fleet import Fleet, parse_script
+    from firmware_sim import cli as sim_cli
     from gateway.devices import add_device
 
     settings = _settings()
     dsn = _dsn(settings)
-    target = settings.mqtt
-    creds_file = Path(args.state) / "sim-devices.json"
 
-    async def main() -> None:
-        Path(args.state).mkdir(parents=True, exist_ok=True)
-        creds: dict[str, str] = json.loads(creds_file.read_text()) if creds_file.exists() else {}
+    async def register(device_ids: list[str]) -> dict[str, str]:
         await migrate(dsn)
+        secrets_by_id: dict[str, str] = {}
         async with open_pool(dsn, min_size=1, max_size=2) as pool, pool.acquire() as conn:
-            for i in range(args.devices):
-                device_id = f"{args.prefix}-{i + 1:05d}"
-                if device_id not in creds:
-                    nd = await add_device(conn, device_id, f"Tombol simulasi {i + 1}", description="simulasi")
-                    creds[device_id] = nd.secret
-            creds_file.write_text(json.dumps(creds))
+            for device_id in device_ids:
+                # the device's number in the fleet, as its name has always said
+                n = int(device_id.rsplit("-", 1)[1])
+                nd = await add_device(conn, device_id, f"Tombol simulasi {n}", description="simulasi")
+                secrets_by_id[device_id] = nd.secret
             await _sync_broker_files(conn, settings)
-        config = SimConfig(
-            host=target.host, port=target.port, topic_root=settings.topic_root, heartbeat_s=args.heartbeat
-        )
-        wanted = sorted(creds.items())[: args.devices]
-        script = parse_script(Path(args.script).read_text()) if args.script else None
-        fleet = Fleet(
-            wanted, config, state_dir=Path(args.state), press_rate=args.press_rate, ramp_per_s=args.ramp, script=script
-        )
-        stop = asyncio.Event()
-        _stop_on_signals(stop)
-        if args.duration:
-            asyncio.get_running_loop().call_later(args.duration, stop.set)
-        totals = await fleet.run(stop)
-        print(f"selesai: {totals}")
+        return secrets_by_id
 
-    asyncio.run(main())
+    totals = sim_cli.run(args, settings, register)
+    print(f"selesai: {totals}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -453,6 +436,8 @@ def _one_verb(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from firmware_sim import cli as sim_cli
+
     p = argparse.ArgumentParser(prog="siaga", description="SIAGA: pusat kendali darurat dan pengaduan")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -532,14 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     seed.set_defaults(fn=cmd_seed)
 
     sim = sub.add_parser("sim", help="simulated panic buttons against a running SIAGA")
-    sim.add_argument("--devices", type=int, default=100)
-    sim.add_argument("--prefix", default="sim")
-    sim.add_argument("--press-rate", type=float, default=1.0)
-    sim.add_argument("--heartbeat", type=float, default=60.0)
-    sim.add_argument("--ramp", type=float, default=500.0, help="connections per second while starting")
-    sim.add_argument("--duration", type=float, default=None, help="seconds, default: until Ctrl-C")
-    sim.add_argument("--state", default="./var/sim", help="where device secrets, seq and outboxes are kept")
-    sim.add_argument("--script", default=None, help="scripted presses: lines of 'seconds,device_index[,type]'")
+    sim_cli.add_arguments(sim)
     sim.set_defaults(fn=cmd_sim)
 
     bench = sub.add_parser("bench", help="benchmarks with a raw baseline in the same run")

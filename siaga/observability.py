@@ -10,11 +10,7 @@ import asyncpg
 from aiohttp import web
 
 from core import appkeys, auth
-from gateway.mqtt_gateway import MqttGateway
-from gateway.store import AlertPipeline
 
-PIPELINE_STATS = web.AppKey("siaga_metrics_pipeline", AlertPipeline)
-GATEWAY_STATS = web.AppKey("siaga_metrics_gateway", MqttGateway)
 _STARTED = time.time()
 # a probe must answer within its own timeout, also when the pool has no free connection
 HEALTH_DB_TIMEOUT_S = 2.0
@@ -48,12 +44,12 @@ async def _db_metrics(pool: asyncpg.Pool) -> list[str]:
 @auth.public
 async def metrics(request: web.Request) -> web.Response:
     lines = _line("siaga_uptime_seconds", round(time.time() - _STARTED, 1), "Seconds since start.", "gauge")
-    pipeline = request.app.get(PIPELINE_STATS)
+    pipeline = request.app.get(appkeys.PIPELINE_STATS)
     if pipeline is not None:
         for name, value in pipeline.stats.as_dict().items():
             lines += _line(f"siaga_pipeline_{name}_total", value, f"Alert pipeline: {name}.")
         lines += _line("siaga_pipeline_pending", pipeline.pending(), "Items waiting for a commit.", "gauge")
-    gateway = request.app.get(GATEWAY_STATS)
+    gateway = request.app.get(appkeys.GATEWAY_STATS)
     if gateway is not None:
         for name, value in gateway.stats.as_dict().items():
             lines += _line(f"siaga_gateway_{name}_total", value, f"MQTT gateway: {name}.")
@@ -77,7 +73,7 @@ async def healthz(request: web.Request) -> web.Response:
         # text can name hosts, users and paths)
         log.warning("healthz: database unavailable: %r", e)
         return web.json_response({"status": "error", "database": "unavailable", "broker": None}, status=503)
-    gateway = request.app.get(GATEWAY_STATS)
+    gateway = request.app.get(appkeys.GATEWAY_STATS)
     broker = None if gateway is None else gateway.connected
     status = 200 if broker in (None, True) else 503
     return web.json_response(

@@ -4,49 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import asyncpg
 from aiohttp import WSCloseCode, web
 
+from complaints import web as complaints_web
+from complaints.store import create_from_incident
 from core import appkeys, auth, params
 from core.db import open_pool
 from core.settings import Settings
 from dispatch import api, console
 from dispatch.stream import EventHub
+from gateway import app_api
+from siaga import observability
 
 if TYPE_CHECKING:
     from gateway.mqtt_gateway import MqttGateway
     from gateway.store import AlertPipeline
 
 log = logging.getLogger(__name__)
-
-
-def _optional_setup(app: web.Application, module_name: str) -> bool:
-    """Call ``<module>.setup(app)`` if that module exists and has it (built by other work)."""
-    package = module_name.partition(".")[0]
-    if importlib.util.find_spec(package) is None or importlib.util.find_spec(module_name) is None:
-        return False
-    module = importlib.import_module(module_name)
-    setup = getattr(module, "setup", None)
-    if setup is None:
-        return False
-    setup(app)
-    return True
-
-
-def _handover_hook() -> appkeys.HandoverHook | None:
-    """The complaint pipeline's entry point for a handed-over incident, if it is installed."""
-    if importlib.util.find_spec("complaints.store") is None:
-        return None
-    store: Any = importlib.import_module("complaints.store")
-    hook = getattr(store, "create_from_incident", None)
-    return hook
 
 
 async def _own_pool(app: web.Application) -> AsyncIterator[None]:
@@ -153,17 +133,16 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     else:
         app.cleanup_ctx.append(_own_pool)
     app[appkeys.WEBSOCKETS] = set()
-    hook = _handover_hook() if extras else None
-    if hook is not None:
-        app[appkeys.HANDOVER_HOOK] = hook
+    if extras:
+        app[appkeys.HANDOVER_HOOK] = create_from_incident
     app.cleanup_ctx.append(_event_hub)
     app.on_shutdown.append(_close_websockets)
 
     api.setup(app)
     console.setup(app)
-    for name in ("complaints.web", "gateway.app_api") if extras else ():
-        if _optional_setup(app, name):
-            log.debug("mounted %s", name)
+    if extras:
+        complaints_web.setup(app)
+        app_api.setup(app)
     if not any(
         r.method == "GET" and r.resource is not None and r.resource.canonical == "/" for r in app.router.routes()
     ):
@@ -180,14 +159,11 @@ def web_role_app(
     """The web role as ``siaga run`` serves it: the whole app, ``/metrics`` and ``/healthz``, the
     app API's alert pipeline and, when they share a process, the gateway's counters. The security
     suite enumerates the routes of exactly this app."""
-    from gateway import app_api
-    from siaga import observability
-
     app = create_app(settings, pool)
     observability.setup(app)
     if pipeline is not None:
-        app[app_api.PIPELINE] = pipeline
-        app[observability.PIPELINE_STATS] = pipeline
+        app[appkeys.ALERT_PIPELINE] = pipeline
+        app[appkeys.PIPELINE_STATS] = pipeline
     if gateway is not None:
-        app[observability.GATEWAY_STATS] = gateway
+        app[appkeys.GATEWAY_STATS] = gateway
     return app

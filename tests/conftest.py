@@ -4,15 +4,38 @@ Mosquitto brokers started by the tests themselves, never the machine's shared se
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import pytest
 
 from core.db import migrate, open_pool
 from tests.support import PG_ADMIN_DSN, dsn_for, run_async
+
+
+@pytest.fixture(autouse=True)
+def fail_on_unhandled_task_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An exception nobody handled on any event loop (a task that died unawaited, "Task exception
+    was never retrieved", a callback that raised) fails the test that caused it instead of only
+    being logged. Installed on the loop class, so it covers pytest-asyncio's loops and the ones
+    ``asyncio.run`` makes in synchronous tests alike."""
+    seen: list[dict[str, Any]] = []
+    original = asyncio.BaseEventLoop.default_exception_handler
+
+    def record(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        seen.append(context)
+        original(loop, context)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "default_exception_handler", record)
+    yield
+    gc.collect()  # a task dropped with its exception reports it only when collected
+    if seen:
+        lines = [f"{c.get('message')}: {c.get('exception')!r}" for c in seen]
+        pytest.fail("unhandled exception on an event loop:\n" + "\n".join(lines), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
--- The citizen app: phone verification and app installs (issue 6). OsmAnd and GT06 trackers need no
+-- The citizen app: phone verification and app installs. OsmAnd and GT06 trackers need no
 -- table of their own: they are `device` rows of kind 'osmand' (the OsmAnd id is the device id) and
 -- 'gt06' (found by `imei`).
 

@@ -1,4 +1,4 @@
--- Duty roster (piket) and console presence (issue 9).
+-- Duty roster (piket) and console presence.
 --
 -- * shift_pattern: per agency, the shifts of a day as WIB wall-clock start + length (an 8-hour
 --   night shift 23:00 runs into the next WIB day). The active patterns of an agency never overlap

@@ -1,4 +1,4 @@
--- The citizen's secret (issue 14): a tracking id is printed on receipts and listed by Open311, so it
+-- The citizen's secret: a tracking id is printed on receipts and listed by Open311, so it
 -- cannot authorise anything. Each complaint gets its own 128-bit secret, given to the reporter once;
 -- only its SHA-256 is kept. Complaints filed before this migration have none: their reporters act
 -- through the complaint desk only.

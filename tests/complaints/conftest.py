@@ -148,7 +148,7 @@ async def site(
     app = web.Application(middlewares=[auth.auth_middleware])
     app[appkeys.SETTINGS] = settings
     app[appkeys.POOL] = pool
-    app[open311_web.AREAS] = open311_web.AreaLookup(areas)
+    app[appkeys.AREAS] = open311_web.AreaLookup(areas)
     texts = Texts()
     app[appkeys.PHONE_SENDER] = texts
     complaints_web.setup(app)

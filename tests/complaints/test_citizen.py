@@ -1,4 +1,4 @@
-"""The reporter's secret, over HTTP against the real app and database (issue 14): the tracking id
+"""The reporter's secret, over HTTP against the real app and database: the tracking id
 alone shows the public status and changes nothing; the complaint's own secret acts, audited as the
 reporter; staff act for a reporter under their own name; the citizen routes are rate-limited; an
 OPD reads only what is disposed to it now (its own part once moved on, 404 when never)."""

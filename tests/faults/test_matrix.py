@@ -1,4 +1,4 @@
-"""The fault matrix (issue 8): alerts, telemetry, operator actions and complaint changes through
+"""The fault matrix: alerts, telemetry, operator actions and complaint changes through
 each fault; afterwards nothing is lost and nothing is doubled. `make faults` runs every row and
 prints the table; `make test` runs the short rows (marker faults, not slow)."""
 

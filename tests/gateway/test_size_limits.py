@@ -192,7 +192,7 @@ async def _metrics(stack: Stack, pipeline: AlertPipeline) -> str:
     app = web.Application(middlewares=[auth.auth_middleware])
     app[appkeys.SETTINGS] = stack.settings
     app[appkeys.POOL] = stack.pool
-    app[observability.PIPELINE_STATS] = pipeline
+    app[appkeys.PIPELINE_STATS] = pipeline
     observability.setup(app)
     async with TestClient(TestServer(app)) as client:
         r = await client.get("/metrics")

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from core import appkeys
 from core.settings import Settings
 from gateway import app_api
 from gateway.app_api import TokenBuckets, normalize_phone, seq_from_key
@@ -72,7 +73,7 @@ def codes() -> Codes:
 async def _client(pipeline: AlertPipeline, codes: Codes) -> TestClient:
     app = web.Application()
     app_api.setup(app)
-    app[app_api.PIPELINE] = pipeline
+    app[appkeys.ALERT_PIPELINE] = pipeline
     app[app_api.CODE_SENDER] = codes
     client = TestClient(TestServer(app))
     await client.start_server()

@@ -1,4 +1,4 @@
-"""The bar of issue 14 on the whole web role: ``POST /status/{tracking}`` without the complaint's
+"""The reporter's secret on the whole web role: ``POST /status/{tracking}`` without the complaint's
 secret changes nothing in the database, whoever sends it (a signed-in session adds no authority);
 with the secret the action happens and is audited as the reporter."""
 

@@ -35,7 +35,7 @@ from core import auth
 from tests.security.conftest import Site, bearer
 from tests.security.routes import SAMPLE, SAMPLE_FOR, AppRoute, app_routes
 
-# The hostile values of issue 14: control characters, sizes, numbers that str.isdigit() or int()
+# The hostile values: control characters, sizes, numbers that str.isdigit() or int()
 # accept but no column holds, non-finite numbers, dates at the edge of Python's range with offsets,
 # SQL injection, a right-to-left override, empty, a reference to nothing.
 HOSTILE: list[str] = [
@@ -520,7 +520,7 @@ async def _integrity(site: Site) -> tuple[object, ...]:
 _CONCURRENCY = 6
 
 # Words of English that never occur in a sentence of Bahasa Indonesia: a refusal that holds one
-# was written in English (issue 14: every refusal in Bahasa Indonesia).
+# was written in English (every refusal is in Bahasa Indonesia).
 ENGLISH = re.compile(
     r"\b(the|must|not|no such|invalid|missing|unknown|allowed|please|should|cannot|only|required|field"
     r"|expected|is|are|may|at least|at most|characters|or|wrong|password|too many|try again)\b",
