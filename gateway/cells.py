@@ -3,7 +3,8 @@ and the lookup used by the location fallback chain. The format itself is gateway
 
 A national file has millions of rows, so the import streams: the file is parsed off the event loop
 in batches, each batch is COPYed into a temporary table and upserted in its own short transaction
-(the event bus waits for open write transactions, see docs/HELPERS.md). Re-importing is an upsert:
+(the event bus delivers only below the oldest open write transaction, see core/events.py, so a
+long import transaction would hold every console back). Re-importing is an upsert:
 a row replaces the stored one unless the stored one was updated more recently.
 """
 
