@@ -7,6 +7,7 @@ together; a trigger in the schema refuses UPDATE, DELETE and TRUNCATE on the tab
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,21 @@ async def record(
             after,
             actor.client_ip,
         )
+    )
+
+
+async def record_incident(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    action: str,
+    incident_id: uuid.UUID,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> int:
+    """Append one audit row about an incident; returns its id."""
+    return await record(
+        conn, actor, action, object_type="incident", object_id=str(incident_id), before=before, after=after
     )
 
 

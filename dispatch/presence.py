@@ -219,12 +219,11 @@ async def _cover_one(conn: asyncpg.Connection, iid: uuid.UUID, empty: int, on_ca
         )
     ]
     on_call_public = [{"user_id": p["id"], "username": p["username"]} for p in people]
-    await audit.record(
+    await audit.record_incident(
         conn,
         audit.SYSTEM,
         "incident.unattended",
-        object_type="incident",
-        object_id=str(iid),
+        iid,
         after={"empty_agency_id": empty, "added_agencies": [r["agency_id"] for r in added], "on_call": on_call_public},
     )
     await events.append(

@@ -9,16 +9,19 @@ the reason (status 200, so the browser logs no error) and change nothing.
 
 from __future__ import annotations
 
+import contextlib
 import html
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core import appkeys, auth, params
+from core import appkeys, audit, auth, params
 from core.auth import User
 from core.refusal import Kind
 from core.roles import Role
@@ -52,6 +55,27 @@ def _error(err: RosterError) -> web.Response:
 
 
 _answers_refusals = refusals.answering(RosterError, _error)
+
+
+def _api(roles: tuple[Role, ...], summary: str, **doc: Any) -> Callable[[refusals.ApiHandler], refusals.ApiHandler]:
+    """Declare a roster API route: who may call it, its OpenAPI entry (tagged roster, ``doc`` as
+    for ``auth.describe``), and its refusals answered as JSON errors."""
+
+    def declare(handler: refusals.ApiHandler) -> refusals.ApiHandler:
+        return auth.allow(*roles)(auth.describe(summary, tags=["roster"], **doc)(_answers_refusals(handler)))
+
+    return declare
+
+
+@contextlib.asynccontextmanager
+async def _changing(
+    request: web.Request, agency_ref: str
+) -> AsyncIterator[tuple[asyncpg.Connection, audit.Actor, int]]:
+    """For a change to an agency's roster (by id or code): a connection, who to audit, and the
+    agency's id (refused when there is no such agency)."""
+    actor = auth.current_user(request).actor(auth.client_ip(request))
+    async with request.app[appkeys.POOL].acquire() as conn:
+        yield conn, actor, await roster.agency_id_of(conn, agency_ref)
 
 
 def _may_read(user: User, agency_id: int) -> bool:
@@ -123,9 +147,7 @@ async def _render(
         shifts = await roster.shifts(conn, agency_id) if agency_id else []
         entries = await roster.month_entries(conn, agency_id, month) if agency_id else []
         duty = await roster.on_duty(conn, agency_id) if agency_id else []
-        first, nxt = roster_rules.parse_month(month)
-        since = datetime.combine(first, datetime.min.time(), tzinfo=WIB)
-        until = datetime.combine(nxt, datetime.min.time(), tzinfo=WIB)
+        since, until = _period(month)
         report = (
             await roster.shift_report(conn, since, until, settings.presence_stale_s, agency_id)
             if agency_id and user.role in DESK
@@ -281,13 +303,11 @@ async def roster_page(request: web.Request) -> web.Response:
 async def _form_change(request: web.Request, change: Any, done: str) -> web.Response:
     """Run one change from a form; on success back to the page (303), else the page with why."""
     form = await request.post()
-    user = auth.current_user(request)
     agency_ref = str(form.get("instansi", ""))
     month = str(form.get("bulan", "")) or this_month()
     try:
-        async with request.app[appkeys.POOL].acquire() as conn:
-            agency_id = await roster.agency_id_of(conn, agency_ref)
-            await change(conn, user.actor(auth.client_ip(request)), agency_id, form)
+        async with _changing(request, agency_ref) as (conn, actor, agency_id):
+            await change(conn, actor, agency_id, form)
     except (RosterError, params.BadParam) as err:
         errors = err.errors if isinstance(err, RosterError) else []
         return await _render(request, agency_ref, month, errors=errors or [str(err)])
@@ -508,75 +528,62 @@ _MONTH_PARAMS = _AGENCY_PARAMS | {"month": {"type": "string", "pattern": r"^\d{4
 _NO_AGENCY = "no such agency, or (for an operator) not their own"
 
 
-@auth.allow(*DESK)
-@auth.describe("Who is at a console now, per agency", response=PresenceOut, tags=["roster"])
+@_api(DESK, "Who is at a console now, per agency", response=PresenceOut)
 async def api_presence(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         rows = await presence.present(conn, request.app[appkeys.SETTINGS].presence_stale_s)
     return _json({"agencies": rows})
 
 
-@auth.allow(*READERS)
-@auth.describe(
+@_api(
+    READERS,
     "An agency's shift patterns (agency by id or code)",
     response=list[ShiftOut],
     params=_AGENCY_PARAMS,
-    tags=["roster"],
     errors={404: _NO_AGENCY},
 )
-@_answers_refusals
 async def api_shifts(request: web.Request) -> web.Response:
     agency_id = await _read_agency(request, request.match_info["agency"])
     async with request.app[appkeys.POOL].acquire() as conn:
         return _json([roster.shift_public(s) for s in await roster.shifts(conn, agency_id)])
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Add or change one shift (refused if it overlaps another)",
     request=ShiftIn,
     response=ShiftOut,
     params=_AGENCY_PARAMS,
-    tags=["roster"],
     errors={404: "no such agency", 422: "a bad shift code, name, start or length, or an overlap with another shift"},
 )
-@_answers_refusals
 async def api_put_shift(request: web.Request) -> web.Response:
     body = await params.read_model(request, ShiftIn)
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
         shift = roster_rules.make_shift(request.match_info["code"], body.name, body.starts, body.hours)
-        saved = await roster.save_shift(conn, user.actor(auth.client_ip(request)), agency_id, shift)
+        saved = await roster.save_shift(conn, actor, agency_id, shift)
     return _json(roster.shift_public(saved))
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Retire a shift",
     response=ShiftRemoved,
     params=_AGENCY_PARAMS,
-    tags=["roster"],
     errors={404: "no such agency or shift"},
 )
-@_answers_refusals
 async def api_delete_shift(request: web.Request) -> web.Response:
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-        await roster.remove_shift(conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["code"])
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
+        await roster.remove_shift(conn, actor, agency_id, request.match_info["code"])
     return _json({"removed": request.match_info["code"]})
 
 
-@auth.allow(*READERS)
-@auth.describe(
+@_api(
+    READERS,
     "The roster of a month (YYYY-MM)",
     response=MonthOut,
     params=_MONTH_PARAMS,
-    tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
-@_answers_refusals
 async def api_month(request: web.Request) -> web.Response:
     agency_id = await _read_agency(request, request.match_info["agency"])
     async with request.app[appkeys.POOL].acquire() as conn:
@@ -586,16 +593,14 @@ async def api_month(request: web.Request) -> web.Response:
     )
 
 
-@auth.allow(*READERS)
-@auth.describe(
+@_api(
+    READERS,
     "The roster of a month as CSV (tanggal,shift,pengguna,siaga)",
     response=str,
     response_type="text/csv",
     params=_MONTH_PARAMS,
-    tags=["roster"],
     errors={404: _NO_AGENCY, 422: "not a month of the years 2000-2099"},
 )
-@_answers_refusals
 async def api_month_csv(request: web.Request) -> web.Response:
     month = request.match_info["month"]
     agency_id = await _read_agency(request, request.match_info["agency"])
@@ -604,98 +609,78 @@ async def api_month_csv(request: web.Request) -> web.Response:
     return _csv_response(text, f"piket-{agency_id}-{month}.csv")
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Replace the month's roster from CSV (text/csv body); line-numbered errors, all or nothing",
     request=str,
     request_type="text/csv",
     response=Imported,
     params=_MONTH_PARAMS,
-    tags=["roster"],
     errors={404: "no such agency", 422: "not UTF-8, not a month of 2000-2099, or line-numbered errors in the CSV"},
 )
-@_answers_refusals
 async def api_import_csv(request: web.Request) -> web.Response:
-    user = auth.current_user(request)
     raw = await params.read_body(request)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return auth.json_error(422, "bad_encoding", "Berkas CSV harus UTF-8.")
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-        n = await roster.import_month(
-            conn, user.actor(auth.client_ip(request)), agency_id, request.match_info["month"], text
-        )
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
+        n = await roster.import_month(conn, actor, agency_id, request.match_info["month"], text)
     return _json({"imported": n})
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Put one person on a shift",
     request=EntryIn,
     response=EntryOut,
     params=_AGENCY_PARAMS,
     ok={201: "the new roster entry"},
-    tags=["roster"],
     errors={
         404: "no such agency",
         409: "that person is already on that shift",
         422: "no such shift or user, or the user is not of this agency",
     },
 )
-@_answers_refusals
 async def api_add_entry(request: web.Request) -> web.Response:
     body = await params.read_model(request, EntryIn)
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-        entry = await roster.assign(
-            conn, user.actor(auth.client_ip(request)), agency_id, body.shift, body.day, body.username, body.on_call
-        )
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
+        entry = await roster.assign(conn, actor, agency_id, body.shift, body.day, body.username, body.on_call)
     return _json(entry.public(), status=201)
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Remove one roster entry",
     response=EntryRemoved,
     params=_AGENCY_PARAMS | {"entry_id": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}},
-    tags=["roster"],
     errors={404: "no such agency or entry", 422: "the entry id is not a whole number from 1 to 2^63-1"},
 )
-@_answers_refusals
 async def api_remove_entry(request: web.Request) -> web.Response:
-    user = auth.current_user(request)
     entry_id = _int(request.match_info["entry_id"], "entry id")
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
-        await roster.unassign(conn, user.actor(auth.client_ip(request)), agency_id, entry_id)
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
+        await roster.unassign(conn, actor, agency_id, entry_id)
     return _json({"removed": entry_id})
 
 
-@auth.allow(*EDITORS)
-@auth.describe(
+@_api(
+    EDITORS,
     "Swap the people of two entries, or give an entry to someone else (audited)",
     request=SwapIn,
     response=SwapOut,
     params=_AGENCY_PARAMS,
-    tags=["roster"],
     errors={
         404: "no such agency or entry",
         409: "the swap would put one person on a shift twice",
         422: "neither another entry nor a user, the same entry or shift, or no such user of this agency",
     },
 )
-@_answers_refusals
 async def api_swap(request: web.Request) -> web.Response:
     body = await params.read_model(request, SwapIn)
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        agency_id = await roster.agency_id_of(conn, request.match_info["agency"])
+    async with _changing(request, request.match_info["agency"]) as (conn, actor, agency_id):
         entries = await roster.swap(
             conn,
-            user.actor(auth.client_ip(request)),
+            actor,
             agency_id,
             body.entry_id,
             other_entry_id=body.other_entry_id,
@@ -715,8 +700,8 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
     return since, until
 
 
-@auth.allow(*DESK)
-@auth.describe(
+@_api(
+    DESK,
     "Shift report: per agency and shift, alerts, time to acknowledge, unacknowledged escalations, hours unattended",
     query={"month": "YYYY-MM (WIB)", "from": "ISO-8601 instant", "to": "ISO-8601 instant", "agency": "id or code"},
     params={
@@ -725,13 +710,11 @@ def _report_period(request: web.Request) -> tuple[datetime, datetime]:
         "to": {"type": "string", "format": "date-time"},
     },
     response=ReportOut,
-    tags=["roster"],
     errors={
         404: _NO_AGENCY,
         422: "a bad month, from/to not ISO-8601 with an offset, from not before to, or more than 400 days apart",
     },
 )
-@_answers_refusals
 async def api_report(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
     since, until = _report_period(request)

@@ -305,12 +305,11 @@ async def _apply(
     if unit_id is not None or unit_label:
         after["unit_id"] = unit_id
         after["unit"] = unit_label
-    await audit.record(
+    await audit.record_incident(
         conn,
         actor,
         f"incident.{target.value}",
-        object_type="incident",
-        object_id=str(iid),
+        iid,
         before={"state": current},
         after=after,
     )
@@ -438,12 +437,11 @@ async def add_note(
                     Kind.CONFLICT, "idempotency_key_reused", "Idempotency-Key ini sudah dipakai untuk catatan lain."
                 )
             return {k: first[k] for k in ("id", "at", "username", "kind", "body", "unit_label")}, False
-        await audit.record(
+        await audit.record_incident(
             conn,
             user.actor(client_ip),
             "incident.note",
-            object_type="incident",
-            object_id=str(incident_id),
+            incident_id,
             after={"note_id": note["id"], "body": body},
         )
         await events.append(
@@ -515,12 +513,11 @@ async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
             level,
         )
         after = {"escalation_level": level, "added_agencies": added}
-        await audit.record(
+        await audit.record_incident(
             conn,
             audit.SYSTEM,
             "incident.escalate",
-            object_type="incident",
-            object_id=str(iid),
+            iid,
             before={"escalation_level": inc["escalation_level"]},
             after=after,
         )
@@ -544,12 +541,11 @@ async def _fire(conn: asyncpg.Connection, timer: asyncpg.Record) -> str:
     if inc["state"] not in (State.ACKNOWLEDGED, State.DISPATCHED):
         return f"skipped:{inc['state']}"
     await conn.execute("UPDATE incident_track SET flagged_at = clock_timestamp() WHERE incident_id = $1", iid)
-    await audit.record(
+    await audit.record_incident(
         conn,
         audit.SYSTEM,
         "incident.flag",
-        object_type="incident",
-        object_id=str(iid),
+        iid,
         after={"flag": "not_on_scene", "state": inc["state"]},
     )
     await events.append(

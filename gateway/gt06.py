@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from gateway.payloads import AlertIn, AlertType, Cell, Location, TelemetryIn
+from gateway.payloads import AlertIn, AlertType, Cell, Location, PayloadError, TelemetryIn
 
 SHORT_START = b"\x78\x78"
 LONG_START = b"\x79\x79"
@@ -91,13 +91,9 @@ TERMINAL_ALARMS: dict[int, str] = {
 INCIDENT_TYPES: dict[str, AlertType] = {"sos": "panic", "accident": "accident", "fall_down": "medical"}
 
 
-class FrameRefused(Exception):
-    """Not raised by the parser (it returns :class:`Refusal`); raised by :func:`decode`."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+class FrameRefused(PayloadError):
+    """A frame's content refused by :func:`decode`, with a reason code like any refused payload
+    (the stream parser does not raise: it returns :class:`Refusal`)."""
 
 
 def crc16_x25(data: bytes) -> int:

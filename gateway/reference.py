@@ -135,7 +135,6 @@ class ReferenceSummary:
 async def _agency(
     conn: asyncpg.Connection,
     summary: ReferenceSummary,
-    what: str,
     *,
     code: str,
     kind: str,
@@ -145,7 +144,8 @@ async def _agency(
     parent_id: int | None = None,
     source: str | None = None,
 ) -> int:
-    """Insert the agency if its code is new; the id of the row with that code either way."""
+    """Insert the agency if its code is new, counted under its kind; the id of the row with that
+    code either way."""
     new_id = await conn.fetchval(
         """INSERT INTO agency (code, kind, name, short_name, kecamatan_code, parent_id, source)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -158,7 +158,7 @@ async def _agency(
         parent_id,
         source,
     )
-    summary.count(what, new_id is not None)
+    summary.count(kind, new_id is not None)
     if new_id is not None:
         return int(new_id)
     return int(await conn.fetchval("SELECT id FROM agency WHERE code = $1", code))
@@ -190,7 +190,6 @@ async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = N
         polres = await _agency(
             conn,
             summary,
-            "polres",
             code=POLRES_CODE,
             kind="polres",
             name="Polres Wonosobo",
@@ -201,7 +200,6 @@ async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = N
             await _agency(
                 conn,
                 summary,
-                "polsek",
                 code=_slug(r["unit"]),
                 kind="polsek",  # a Polsubsektor is dispatched like a Polsek
                 name=r["unit"],
@@ -216,7 +214,6 @@ async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = N
             await _agency(
                 conn,
                 summary,
-                "command_centre",
                 code=COMMAND_CENTRE_CODE,
                 kind="command_centre",
                 name="Pusat Kendali Bupati Wonosobo",
@@ -229,7 +226,6 @@ async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = N
         dishub = await _agency(
             conn,
             summary,
-            "dishub",
             code=DISHUB_CODE,
             kind="dishub",
             name="Disperkimhub Wonosobo, Bidang Perhubungan",
@@ -256,7 +252,6 @@ async def load_reference(pool: asyncpg.Pool, data: Traversable | Path | None = N
             await _agency(
                 conn,
                 summary,
-                "opd",
                 code="opd-" + _slug(r["singkatan"]),
                 kind="opd",
                 name=r["nama"],
