@@ -92,11 +92,21 @@ async def test_broker_unreachable_from_the_gateway(
 
 
 async def _replies_lost(rig: Rig, run: Run) -> str:
-    assert rig.web_proxy is not None
-    rig.web_proxy.drop_replies = True
-    await asyncio.sleep(5)
-    rig.web_proxy.drop_replies = False
-    return f"web replies dropped for 5 s ({rig.web_proxy.replies_dropped} connections reset after the request)"
+    """Drop the web role's answers for at least 5 s, and until both the operator's and the
+    complaint desk's requests have had answers lost (connections reset after the request)."""
+    proxy = rig.web_proxy
+    assert proxy is not None
+
+    async def answered_into_the_void() -> bool:
+        lost_by = {a.kind.split(".", 1)[0] for a in run.driver.actions if a.errors}
+        return proxy.replies_dropped >= 3 and lost_by >= {"incident", "complaint"}
+
+    proxy.drop_replies = True
+    try:
+        took = await lasting(answered_into_the_void, at_least_s=5, timeout=60, what="operators' answers lost")
+    finally:
+        proxy.drop_replies = False
+    return f"web replies dropped for {took:.1f} s ({proxy.replies_dropped} connections reset after the request)"
 
 
 @pytest.mark.slow
