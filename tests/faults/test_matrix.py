@@ -237,10 +237,34 @@ async def test_broker_sigkill_and_restart(
     """Mosquitto SIGKILLed (its last persistence snapshot is all it keeps) and started again."""
 
     async def kill(rig: Rig, run: Run) -> str:
+        gateway_log = rig.roles["gateway"].log
+
+        def gateway_losses() -> int:
+            return gateway_log.read_text(errors="replace").count("gateway-alerts: connection closed")
+
+        def pressed() -> int:
+            return sum(d.seq for d in run.devices)
+
+        losses, presses = gateway_losses(), pressed()
         rig.stack.broker.kill()
-        await asyncio.sleep(1)
+        killed = time.monotonic()
+
+        async def seen_down() -> bool:
+            # every button has lost its connection, and so has the gateway's alert session; and
+            # alerts were pressed meanwhile, which only the outboxes hold
+            return (
+                not any(d.conn.connected for d in run.devices)
+                and gateway_losses() > losses
+                and pressed() >= presses + 5
+            )
+
+        await wait_for(seen_down, timeout=30, interval=0.05, what="the devices and the gateway to see the broker gone")
+        down_s = time.monotonic() - killed
         await asyncio.to_thread(rig.stack.broker.start)
-        return "SIGKILL, restarted after 1 s"
+        return (
+            "SIGKILL, restarted once the devices and the gateway saw it gone and 5 alerts were pressed"
+            f" ({down_s:.1f} s later)"
+        )
 
     plan = Plan("broker SIGKILL + restart", presses=10, press_s=6, fault_at_s=2)
     async with build_rig(db_dsn, tmp_path, topic_root, Options()) as rig:
