@@ -3,7 +3,8 @@
 ``cut()`` closes every open connection and, until ``restore()``, refuses new ones (the listener
 accepts and closes at once, like a firewall sending RST) or blackholes them (accepts and never
 forwards a byte, like a dropped route). ``latency_s`` delays every chunk in both directions,
-keeping the byte order of each direction.
+keeping the byte order of each direction; ``slowed_replies`` counts, per connection, the replies
+it held back, so a test can wait until a slow link has actually been felt.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ class TcpProxy:
         self.replies_dropped = 0
         self.connections = 0
         self.refused = 0
+        # connection number -> reply chunks released late: each one a round trip the client
+        # waited on longer than the network alone would have made it
+        self.slowed_replies: dict[int, int] = {}
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -98,10 +102,11 @@ class TcpProxy:
             writer.transport.abort()
             return
         self.connections += 1
+        number = self.connections
         self._writers.update((writer, up_writer))
         tasks = [
             asyncio.create_task(self._pipe(reader, up_writer), name="proxy-up"),
-            asyncio.create_task(self._pipe(up_reader, writer, replies=True), name="proxy-down"),
+            asyncio.create_task(self._pipe(up_reader, writer, replies=number), name="proxy-down"),
         ]
         self._pipes.update(tasks)
         try:
@@ -117,15 +122,17 @@ class TcpProxy:
                 self._writers.discard(w)
                 w.transport.abort()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool = False) -> None:
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: int = 0) -> None:
+        """Copy ``reader`` to ``writer``; ``replies``: the number of the connection this pipe
+        carries the target's answers for (0: the client's requests)."""
         # Latency without reordering: chunks wait in a queue, each released latency_s after it
         # arrived (latency_s is read per chunk, so a test may change it while connections are open).
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[float, float, bytes]] = asyncio.Queue()
 
         async def release() -> None:
             while True:
-                due, data = await queue.get()
+                due, latency, data = await queue.get()
                 delay = due - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -137,13 +144,15 @@ class TcpProxy:
                     return
                 writer.write(data)
                 await writer.drain()
+                if replies and latency > 0:
+                    self.slowed_replies[replies] = self.slowed_replies.get(replies, 0) + 1
 
         sender = asyncio.create_task(release(), name="proxy-delay")
         try:
             with contextlib.suppress(ConnectionError, OSError):
                 while True:
                     data = await reader.read(_CHUNK)
-                    queue.put_nowait((loop.time() + self.latency_s, data))
+                    queue.put_nowait((loop.time() + self.latency_s, self.latency_s, data))
                     if not data:
                         break
                 await sender

@@ -11,7 +11,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from firmware_sim.device import OutboxEntry, SimDevice
 from tests.faults.conftest import FaultTable
 from tests.faults.rig import Options, Rig, build_rig
 from tests.faults.scenario import Plan, Run, run_row
+from tests.faults.traffic import outstanding
 from tests.support import wait_for
 
 pytestmark = pytest.mark.faults
@@ -32,15 +33,44 @@ pytestmark = pytest.mark.faults
 CUT = [pytest.param(5.0, id="5s"), pytest.param(30.0, id="30s", marks=pytest.mark.slow)]
 
 
+async def lasting(condition: Callable[[], Awaitable[object]], *, at_least_s: float, timeout: float, what: str) -> float:
+    """Wait until ``condition`` holds, and at least ``at_least_s`` have passed since the call
+    (the duration the row's label names); returns the seconds it took. What the row checks
+    afterwards rests on the condition, not on the duration being long enough."""
+    start = time.monotonic()
+
+    async def held() -> bool:
+        return time.monotonic() - start >= at_least_s and bool(await condition())
+
+    await wait_for(held, timeout=timeout, interval=0.1, what=what)
+    return time.monotonic() - start
+
+
 async def test_slow_database(db_dsn: str, tmp_path: Path, topic_root: str, fault_table: FaultTable) -> None:
-    """Every role's database connection gets 100 ms each way (200 ms a round trip) for 4 s."""
+    """Every role's database connection gets 100 ms each way (200 ms a round trip) for at least
+    4 s, and until several connections have each waited out a number of slowed replies."""
 
     async def slow(rig: Rig, run: Run) -> str:
-        assert rig.db_proxy is not None
-        rig.db_proxy.latency_s = 0.1
-        await asyncio.sleep(4)
-        rig.db_proxy.latency_s = 0.0
-        return "+200 ms per database round trip for 4 s"
+        proxy = rig.db_proxy
+        assert proxy is not None
+
+        def felt() -> list[int]:
+            return [n for n in proxy.slowed_replies.values() if n >= 5]
+
+        async def felt_widely() -> bool:
+            # the roles hold connections of their own: three connections slowed again and again
+            # are more than one query of one role waiting longer
+            return len(felt()) >= 3
+
+        proxy.latency_s = 0.1
+        try:
+            took = await lasting(felt_widely, at_least_s=4, timeout=60, what="slowed replies on 3 connections")
+        finally:
+            proxy.latency_s = 0.0
+        return (
+            f"+200 ms per database round trip for {took:.1f} s"
+            f" ({sum(felt())} replies slowed on {len(felt())} connections)"
+        )
 
     async with build_rig(db_dsn, tmp_path, topic_root, Options(db_proxy=True)) as rig:
         await run_row(rig, Plan("slow database (+200 ms RTT)", press_s=5, fault_at_s=1), slow, fault_table)
@@ -63,11 +93,21 @@ async def test_broker_unreachable_from_the_gateway(
 
 
 async def _replies_lost(rig: Rig, run: Run) -> str:
-    assert rig.web_proxy is not None
-    rig.web_proxy.drop_replies = True
-    await asyncio.sleep(5)
-    rig.web_proxy.drop_replies = False
-    return f"web replies dropped for 5 s ({rig.web_proxy.replies_dropped} connections reset after the request)"
+    """Drop the web role's answers for at least 5 s, and until both the operator's and the
+    complaint desk's requests have had answers lost (connections reset after the request)."""
+    proxy = rig.web_proxy
+    assert proxy is not None
+
+    async def answered_into_the_void() -> bool:
+        lost_by = {a.kind.split(".", 1)[0] for a in run.driver.actions if a.errors}
+        return proxy.replies_dropped >= 3 and lost_by >= {"incident", "complaint"}
+
+    proxy.drop_replies = True
+    try:
+        took = await lasting(answered_into_the_void, at_least_s=5, timeout=60, what="operators' answers lost")
+    finally:
+        proxy.drop_replies = False
+    return f"web replies dropped for {took:.1f} s ({proxy.replies_dropped} connections reset after the request)"
 
 
 @pytest.mark.slow
@@ -137,9 +177,31 @@ async def test_dispatch_sigkill_during_escalation(
         await wait_for(escalating, timeout=30, interval=0.05, what="escalations under way")
         async with rig.handling("dispatch") as dispatch:
             await dispatch.kill()
-            await asyncio.sleep(1)  # timers fall due while no dispatch runs
+            killed = time.monotonic()
+            conn = await asyncpg.connect(rig.dsn)
+            try:
+                killed_at = await conn.fetchval("SELECT clock_timestamp()")
+
+                async def fell_due_unfired() -> bool:
+                    # unacknowledged incidents' escalations, due since the kill, that no dispatch
+                    # fired: a backlog the restarted dispatch must work off, each timer once
+                    n = await conn.fetchval(
+                        """SELECT count(*) FROM dispatch_timer t JOIN incident i ON i.id = t.incident_id
+                            WHERE t.kind IN ('ack_supervisor', 'ack_command_centre') AND i.state = 'new'
+                              AND t.fired_at IS NULL AND t.due_at > $1 AND t.due_at <= clock_timestamp()""",
+                        killed_at,
+                    )
+                    return n >= 5
+
+                await wait_for(fell_due_unfired, timeout=30, interval=0.05, what="timers due while dispatch is down")
+            finally:
+                await conn.close()
+            down_s = time.monotonic() - killed
             await dispatch.start()
-        return "SIGKILL while firing escalation timers (2 s / 4 s), restarted after 1 s"
+        return (
+            "SIGKILL while firing escalation timers (2 s / 4 s), restarted once 5 fell due unfired"
+            f" ({down_s:.1f} s later)"
+        )
 
     def ack(device_id: str) -> bool:
         return int(device_id.rsplit("-", 1)[1]) % 2 == 0
@@ -176,10 +238,34 @@ async def test_broker_sigkill_and_restart(
     """Mosquitto SIGKILLed (its last persistence snapshot is all it keeps) and started again."""
 
     async def kill(rig: Rig, run: Run) -> str:
+        gateway_log = rig.roles["gateway"].log
+
+        def gateway_losses() -> int:
+            return gateway_log.read_text(errors="replace").count("gateway-alerts: connection closed")
+
+        def pressed() -> int:
+            return sum(d.seq for d in run.devices)
+
+        losses, presses = gateway_losses(), pressed()
         rig.stack.broker.kill()
-        await asyncio.sleep(1)
+        killed = time.monotonic()
+
+        async def seen_down() -> bool:
+            # every button has lost its connection, and so has the gateway's alert session; and
+            # alerts were pressed meanwhile, which only the outboxes hold
+            return (
+                not any(d.conn.connected for d in run.devices)
+                and gateway_losses() > losses
+                and pressed() >= presses + 5
+            )
+
+        await wait_for(seen_down, timeout=30, interval=0.05, what="the devices and the gateway to see the broker gone")
+        down_s = time.monotonic() - killed
         await asyncio.to_thread(rig.stack.broker.start)
-        return "SIGKILL, restarted after 1 s"
+        return (
+            "SIGKILL, restarted once the devices and the gateway saw it gone and 5 alerts were pressed"
+            f" ({down_s:.1f} s later)"
+        )
 
     plan = Plan("broker SIGKILL + restart", presses=10, press_s=6, fault_at_s=2)
     async with build_rig(db_dsn, tmp_path, topic_root, Options()) as rig:
@@ -293,19 +379,30 @@ async def test_disk_full(topic_root: str, fault_table: FaultTable, tmp_path: Pat
     async def disk_full(rig: Rig, run: Run) -> str:
         assert rig.pg is not None
         filler = rig.pg.datadir.parent / "filler"
+        gateway_log = rig.roles["gateway"].log
+
+        def said_full() -> list[str]:
+            log = gateway_log.read_text(errors="replace")
+            return [line for line in log.splitlines() if "No space left on device" in line]
+
+        async def said_and_held() -> bool:
+            return bool(said_full()) and outstanding(run.devices) > 0
+
         await asyncio.to_thread(fill, filler)
+        start = time.monotonic()
         try:
-            await asyncio.sleep(full_s)
-            held = sum(len(d.outbox) for d in run.devices)
-            log = rig.roles["gateway"].log.read_text(errors="replace")
-            said = [line for line in log.splitlines() if "No space left on device" in line]
+            with contextlib.suppress(AssertionError):  # the asserts below say which half is missing
+                await lasting(said_and_held, at_least_s=full_s, timeout=60, what="the disk full, said and felt")
+            took = time.monotonic() - start
+            held = outstanding(run.devices)
+            said = said_full()
             assert said, "the gateway never said the database disk is full\n" + rig.logs()
             assert held > 0, "alerts left the outboxes while nothing could be stored"
         finally:
             filler.unlink()
         panics = rig.pg.log.read_text(errors="replace").count("PANIC")
         return (
-            f"full for {full_s:.0f} s: {held} alerts held in outboxes; gateway said {said[-1][24:150]!r};"
+            f"full for {took:.1f} s: {held} alerts held in outboxes; gateway said {said[-1][24:150]!r};"
             f" PANICs in the server log: {panics}"
         )
 
