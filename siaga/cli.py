@@ -261,9 +261,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 DEMO_USERS = (
-    # username, role, agency code (None: not bound), full name
+    # username, role, agency (a code, or "kind:<kind>" for the one agency of that kind; None: not bound), full name
     ("admin", "admin", None, "Admin Pusat Kendali"),
-    ("pusat", "command_centre", "command-centre", "Operator Pusat Kendali"),
+    ("pusat", "command_centre", "kind:command_centre", "Operator Pusat Kendali"),
     ("polres", "operator", "polres-wonosobo", "Operator Polres Wonosobo"),
     ("dishub", "operator", "dishub", "Operator Dishub (Disperkimhub)"),
     ("supervisor", "supervisor", None, "Supervisor Piket"),
@@ -272,10 +272,69 @@ DEMO_USERS = (
     ("bupati", "leader", None, "Bupati Wonosobo"),
 )
 
+DEMO_ROLE_LABELS = {
+    "admin": "admin",
+    "command_centre": "pusat kendali",
+    "operator": "operator",
+    "supervisor": "supervisor",
+    "complaint_staff": "verifikator",
+    "opd_officer": "petugas OPD",
+    "leader": "pimpinan",
+}
 
-async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) -> tuple[dict[str, str], list]:
-    """Reference data, demo logins and simulated devices; secrets are kept under data_dir so a
-    re-run shows the same logins (the database holds only their hashes)."""
+
+def demo_env_lines(settings: Settings) -> list[str]:
+    """Shell lines that point the ``siaga`` CLI at the demo's embedded database and broker."""
+    import shlex
+
+    values = {"SIAGA_DATABASE_URL": settings.database_url, "SIAGA_MQTT_URL": settings.mqtt_url}
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
+
+
+# The demo's buttons sit at the same install points on every run, so their Polsek logins stay put.
+DEMO_HOMES_SEED = "siaga-demo"
+
+
+def demo_homes(n: int) -> list[tuple[float, float]]:
+    """Install points (lat, lon) of the demo's ``n`` buttons, the same on every run."""
+    import random
+
+    from firmware_sim.fleet import homes_in_wonosobo
+
+    return homes_in_wonosobo(n, random.Random(DEMO_HOMES_SEED))
+
+
+async def _demo_agency_id(conn: asyncpg.Connection, agency: str) -> int | None:
+    if agency.startswith("kind:"):
+        return await conn.fetchval(
+            "SELECT id FROM agency WHERE kind = $1 ORDER BY active DESC, id LIMIT 1", agency.removeprefix("kind:")
+        )
+    return await conn.fetchval("SELECT id FROM agency WHERE code = $1", agency)
+
+
+async def _demo_polsek_users(
+    conn: asyncpg.Connection, homes: list[tuple[float, float]]
+) -> list[tuple[str, str, str, str]]:
+    """An operator login for each Polsek whose area holds a demo button, so an alert routed there
+    shows at once on a signed-in console instead of waiting for escalation to the Polres."""
+    from core.areas import AreaIndex
+    from gateway.reference import load_jurisdiction
+
+    areas = await asyncio.to_thread(AreaIndex.load)
+    jurisdiction = await load_jurisdiction(conn)
+    polsek_ids = {jurisdiction.polsek.get(areas.lookup(lat, lon).kecamatan_code or "") for lat, lon in homes}
+    rows = await conn.fetch(
+        "SELECT code, name FROM agency WHERE id = ANY($1::bigint[]) AND kind = 'polsek' ORDER BY code",
+        [i for i in polsek_ids if i is not None],
+    )
+    return [(r["code"], "operator", r["code"], f"Operator {r['name']}") for r in rows]
+
+
+async def _demo_setup(
+    settings: Settings, pool: asyncpg.Pool, homes: list[tuple[float, float]]
+) -> tuple[dict[str, str], list, list[tuple[str, str, str, str]]]:
+    """Reference data, demo logins and one simulated device per home; secrets are kept under
+    data_dir so a re-run shows the same logins (the database holds only their hashes)."""
     from core.auth import create_user
     from gateway.devices import add_device
     from gateway.reference import load_reference
@@ -288,17 +347,18 @@ async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) ->
     logins: dict[str, str] = json.loads(logins_file.read_text()) if logins_file.exists() else {}
     devices: dict[str, str] = json.loads(devices_file.read_text()) if devices_file.exists() else {}
     async with pool.acquire() as conn:
-        for username, role, agency, name in DEMO_USERS:
+        users = [*DEMO_USERS, *await _demo_polsek_users(conn, homes)]
+        for username, role, agency, name in users:
             if await conn.fetchval("SELECT true FROM app_user WHERE username = $1", username):
                 continue
-            agency_id = await conn.fetchval("SELECT id FROM agency WHERE code = $1", agency) if agency else None
+            agency_id = await _demo_agency_id(conn, agency) if agency else None
             if agency and agency_id is None:
                 agency_id = await conn.fetchval(
                     "SELECT id FROM agency WHERE kind = 'opd' AND name ILIKE '%perhubungan%' LIMIT 1"
                 )
             logins[username] = secrets.token_urlsafe(9)
             await create_user(conn, username, logins[username], role, agency_id, name)
-        for i in range(n_devices):
+        for i in range(len(homes)):
             device_id = f"demo-btn-{i + 1:03d}"
             if device_id in devices:
                 continue
@@ -311,7 +371,7 @@ async def _demo_setup(settings: Settings, pool: asyncpg.Pool, n_devices: int) ->
     os.chmod(logins_file, 0o600)
     devices_file.write_text(json.dumps(devices, indent=1))
     os.chmod(devices_file, 0o600)
-    return logins, sorted(devices.items())
+    return logins, sorted(devices.items()), users
 
 
 async def _demo_roster(conn: asyncpg.Connection) -> None:
@@ -350,7 +410,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
             settings = settings.model_copy(update={name: free_port()})
 
     async def on_ready(settings: Settings, pool: asyncpg.Pool) -> None:
-        logins, creds = await _demo_setup(settings, pool, args.devices)
+        logins, creds, users = await _demo_setup(settings, pool, demo_homes(args.devices))
+        # devices kept from an earlier, larger demo keep their place: the seeded points extend as a prefix
+        numbers = [int(device_id.rsplit("-", 1)[1]) for device_id, _ in creds]
+        homes = demo_homes(max(numbers, default=0))
+        agency_of = dict(
+            await pool.fetch(
+                """SELECT u.username, coalesce(g.name, '-') FROM app_user u
+                     LEFT JOIN agency g ON g.id = u.agency_id WHERE u.username = ANY($1::text[])""",
+                [u[0] for u in users],
+            )
+        )
         url = f"http://{settings.http_host}:{settings.http_port}/"
         print("\n=== SIAGA demo berjalan ===", flush=True)
         print(f"Buka konsol: {url}console   (pengaduan: {url}pengaduan, dasbor: {url}dasbor, lapor: {url}lapor)")
@@ -359,9 +429,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
             f" MQTT {settings.mqtt.host}:{settings.mqtt.port}"
         )
         print("Login demo (kata sandi disimpan di var/demo-logins.json):")
-        for username, role, _, _ in DEMO_USERS:
+        print(f"  {'pengguna':<24} {'peran':<16} {'instansi':<40} kata sandi")
+        for username, role, _, _ in users:
             if username in logins:
-                print(f"  {username:<12} {logins[username]:<16} {role}")
+                label = DEMO_ROLE_LABELS.get(role, role)
+                print(f"  {username:<24} {label:<16} {agency_of.get(username, '-'):<40} {logins[username]}")
+        print("Arahkan CLI `siaga` ke basis data dan broker demo ini dari shell lain:")
+        for line in demo_env_lines(settings):
+            print(f"  {line}")
         print(
             f"{len(creds)} tombol panik simulasi, satu tekanan tiap ~{1 / args.press_rate:.0f} s."
             " Ctrl-C untuk berhenti.\n",
@@ -369,7 +444,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
         )
         target = settings.mqtt
         config = SimConfig(host=target.host, port=target.port, topic_root=settings.topic_root, heartbeat_s=60.0)
-        fleet = Fleet(creds, config, state_dir=Path(settings.data_dir) / "sim", press_rate=args.press_rate)
+        fleet = Fleet(
+            creds,
+            config,
+            state_dir=Path(settings.data_dir) / "sim",
+            press_rate=args.press_rate,
+            homes=[homes[n - 1] for n in numbers],
+        )
         (Path(settings.data_dir) / "sim").mkdir(exist_ok=True)
         await fleet.run(stop, progress=sys.stderr)
 
