@@ -429,11 +429,12 @@ def cmd_demo(args: argparse.Namespace) -> None:
             f" MQTT {settings.mqtt.host}:{settings.mqtt.port}"
         )
         print("Login demo (kata sandi disimpan di var/demo-logins.json):")
-        print(f"  {'pengguna':<24} {'peran':<16} {'instansi':<40} kata sandi")
+        width = max((len(name) for name in agency_of.values()), default=8)
+        print(f"  {'pengguna':<24} {'peran':<16} {'instansi':<{width}} kata sandi")
         for username, role, _, _ in users:
             if username in logins:
                 label = DEMO_ROLE_LABELS.get(role, role)
-                print(f"  {username:<24} {label:<16} {agency_of.get(username, '-'):<40} {logins[username]}")
+                print(f"  {username:<24} {label:<16} {agency_of.get(username, '-'):<{width}} {logins[username]}")
         print("Arahkan CLI `siaga` ke basis data dan broker demo ini dari shell lain:")
         for line in demo_env_lines(settings):
             print(f"  {line}")
