@@ -43,7 +43,7 @@
       .then(function (g) {
         if (g) {
           bounds = g;
-          map.fitBounds(L.geoJSON(g, {style: {weight: 1, color: "#0b3d5c", fillOpacity: 0.05}}).addTo(map).getBounds());
+          map.fitBounds(L.geoJSON(g, {style: {weight: 1, color: "#0b3d5c", fillOpacity: 0.05}}).addTo(map).getBounds(), {animate: false});
         }
       }).catch(function () {});
     var marker = null;
