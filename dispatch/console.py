@@ -166,12 +166,18 @@ async def leaflet_file(request: web.Request) -> web.FileResponse:
     return web.FileResponse(_file_under(LEAFLET_DIR, request.match_info["path"]))
 
 
-@auth.signed_in
+@auth.public
 async def geo_file(request: web.Request) -> web.FileResponse:
+    # public: the citizen form draws these outlines for anonymous visitors; they hold only the
+    # published names and codes of the regency, kecamatan and desa, nothing SIAGA records
     name = request.match_info["name"]
     if name not in GEO_FILES:
         raise web.HTTPNotFound()
-    return web.FileResponse(_file_under(GEO_DIR, name))
+    resp = web.FileResponse(_file_under(GEO_DIR, name))
+    # the outlines change only with a release; a signed-in response is still made no-store by the
+    # security-headers middleware
+    resp.headers["Cache-Control"] = "public, max-age=86400"
+    return resp
 
 
 def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:

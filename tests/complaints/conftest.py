@@ -12,13 +12,13 @@ import pytest
 import xstatic.pkg.leaflet
 from aiohttp import web
 
-import core.areas
 from complaints import open311_web, store
 from complaints import web as complaints_web
 from complaints.clock import WorkingDayClock
 from core import appkeys, auth
 from core.areas import AreaIndex
 from core.settings import Settings
+from dispatch import console as dispatch_console
 from tests.browser import browser, page  # noqa: F401  (fixtures for test_browser)
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
 from tests.support import free_port
@@ -118,13 +118,6 @@ async def _leaflet(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path)
 
 
-@auth.public
-async def _geo(request: web.Request) -> web.FileResponse:
-    if request.match_info["name"] != "kecamatan_from_desa.geojson":
-        raise web.HTTPNotFound()
-    return web.FileResponse(Path(core.areas.__file__).parent / "data" / "wonosobo" / "kecamatan_from_desa.geojson")
-
-
 @pytest.fixture(scope="session")
 def areas() -> AreaIndex:
     return AreaIndex.load("desa")
@@ -154,7 +147,7 @@ async def site(
     complaints_web.setup(app)
     # what the full app serves from the dispatch console: Leaflet and the boundaries
     app.router.add_get("/vendor/leaflet/{path:.+}", _leaflet)
-    app.router.add_get("/geo/{name}", _geo)
+    app.router.add_get("/geo/{name}", dispatch_console.geo_file)
     assert auth.routes_without_rule(app) == []
     runner = web.AppRunner(app, shutdown_timeout=2.0)
     await runner.setup()

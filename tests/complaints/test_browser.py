@@ -42,7 +42,8 @@ async def test_xss_in_complaint_text_is_inert(site: Site, page: Page, db_dsn: st
     await page.fill("textarea[name=description]", text)
     await page.fill("input[name=reporter_name]", PAYLOADS[2])
     await page.locator("#peta path.leaflet-interactive").first.wait_for()
-    await page.click("#peta", position={"x": 200, "y": 160})
+    # the map's middle: the map is fitted to the regency, and a point outside it is not kept
+    await page.click("#peta")
     assert await page.input_value("#lat") != ""
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{site.url}/status/**")

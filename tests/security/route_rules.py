@@ -94,7 +94,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/console"): signed_in(INCIDENT_READERS),
     ("GET", "/static/dispatch/{path}"): public("the console's own CSS and JavaScript"),
     ("GET", "/vendor/leaflet/{path}"): public("the map library, served locally"),
-    ("GET", "/geo/{name}"): signed_in(ANY_SIGNED_IN),
+    ("GET", "/geo/{name}"): public("the regency's published boundary outlines, drawn on the citizen form"),
     # --- the duty roster and console presence (dispatch/roster_web.py) -------------------------------
     ("GET", "/piket"): signed_in(ROSTER_READERS),
     ("GET", "/piket/jadwal.csv"): signed_in(ROSTER_READERS),
