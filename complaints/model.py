@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from core import labels
 from core.params import as_id
 from core.roles import Role
 
@@ -65,18 +66,8 @@ STAGE_OF: dict[Status, Stage | None] = {
     Status.ARSIP: None,
 }
 
-LABEL: dict[str, str] = {
-    Status.VERIFIKASI: "Menunggu verifikasi",
-    Status.TUNDA: "Ditunda (menunggu pelapor)",
-    Status.DISPOSISI: "Didisposisikan ke OPD",
-    Status.TINDAK_LANJUT: "Sudah ditindaklanjuti",
-    Status.SELESAI: "Selesai",
-    Status.BUKAN_WEWENANG: "Bukan kewenangan Pemkab",
-    Status.ARSIP: "Diarsipkan",
-    Kind.PENGADUAN: "Pengaduan",
-    Kind.ASPIRASI: "Aspirasi",
-    Kind.PERMINTAAN_INFORMASI: "Permintaan informasi",
-}
+# What a person reads for each status and kind: the catalogue's words (core/labels.py).
+LABEL: dict[str, str] = {**labels.COMPLAINT_STATUS, **labels.COMPLAINT_KIND}
 
 
 @dataclass(frozen=True)

@@ -6,17 +6,16 @@ the repository), so the console works in a command centre with no internet.
 
 from __future__ import annotations
 
-import functools
 import hmac
-import html
 import secrets
 from pathlib import Path
 
 import orjson
 import xstatic.pkg.leaflet
 from aiohttp import web
+from markupsafe import Markup
 
-from core import appkeys, auth, params
+from core import appkeys, auth, labels, pages, params
 from dispatch import roster_web, states
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -25,48 +24,26 @@ LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 GEO_DIR = Path(__file__).resolve().parent.parent / "core" / "data" / "wonosobo"
 GEO_FILES = frozenset({"desa.geojson", "kecamatan_from_desa.geojson", "kabupaten.geojson"})
 
-_LOGIN_PAGE = """<!doctype html>
-<html lang="id">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Masuk — SIAGA Wonosobo</title>
-<link rel="stylesheet" href="/static/dispatch/console.css">
-</head>
-<body class="login">
-<main class="login-box">
-  <h1>SIAGA</h1>
-  <p class="sub">Pusat Kendali Kabupaten Wonosobo</p>
-  {message}
-  <form method="post" action="/login" autocomplete="off">
-    <input type="hidden" name="csrf_token" value="{csrf}">
-    <label>Nama pengguna <input name="username" id="username" required autofocus value="{username}"></label>
-    <label>Kata sandi <input name="password" id="password" type="password" required></label>
-    <button type="submit" id="login-submit">Masuk</button>
-  </form>
-</main>
-</body>
-</html>
-"""
 
-
-def _login_page(csrf: str, *, message: str = "", username: str = "", status: int = 200) -> web.Response:
-    body = _LOGIN_PAGE.format(
-        csrf=html.escape(csrf),
-        username=html.escape(username),
-        message=f'<p class="error" role="alert">{html.escape(message)}</p>' if message else "",
+def _login_page(
+    csrf: str, *, message: str = "", username: str = "", status: int = 200, request: web.Request
+) -> web.Response:
+    resp = pages.render(
+        request,
+        "core/login.html",
+        {"title": "Masuk", "message": message, "username": username, "login_csrf": csrf},
+        status=status,
     )
-    resp = web.Response(text=body, content_type="text/html", status=status)
     resp.set_cookie(auth.LOGIN_CSRF_COOKIE, csrf, httponly=True, samesite="Strict", path="/login")
-    return resp  # no-store, framing and the page policy: siaga.webapp._security_headers
+    return resp
 
 
 @auth.public
 async def login_form(request: web.Request) -> web.Response:
-    if auth.optional_user(request) is not None:
-        raise web.HTTPSeeOther(location="/console")
-    return _login_page(secrets.token_urlsafe(24))
+    user = auth.optional_user(request)
+    if user is not None:
+        raise web.HTTPSeeOther(location=pages.home_of(user.role))
+    return _login_page(secrets.token_urlsafe(24), request=request)
 
 
 @auth.public
@@ -81,11 +58,12 @@ async def login_submit(request: web.Request) -> web.Response:
             message="Sesi formulir kedaluwarsa, silakan ulangi.",
             username=username,
             status=403,
+            request=request,
         )
     settings = request.app[appkeys.SETTINGS]
     async with request.app[appkeys.POOL].acquire() as conn:
         try:
-            token, _ = await auth.login(
+            token, session = await auth.login(
                 conn,
                 settings,
                 username,
@@ -96,8 +74,8 @@ async def login_submit(request: web.Request) -> web.Response:
             )
         except auth.AuthError as e:
             # the form is shown again with the reason (a 4xx would only add noise in the browser)
-            return _login_page(secrets.token_urlsafe(24), message=str(e), username=username)
-    resp = web.HTTPSeeOther(location="/console")
+            return _login_page(secrets.token_urlsafe(24), message=str(e), username=username, request=request)
+    resp = web.HTTPSeeOther(location=pages.home_of(session.user.role))
     resp.set_cookie(
         auth.SESSION_COOKIE,
         token,
@@ -129,20 +107,15 @@ async def console_page(request: web.Request) -> web.Response:
     config = {
         "user": session.user.public(),
         "csrf": session.csrf_token,
-        "states": {str(state): label for state, label in states.LABEL.items()},
+        "labels": labels.for_browser(),
         "tileUrl": settings.console_tile_url,
         "tileAttribution": settings.console_tile_attribution,
         "geo": "/geo/desa.geojson" if (GEO_DIR / "desa.geojson").is_file() else None,
     }
-    # JSON inside <script>: escape '<' so no value can close the element
-    config_json = orjson.dumps(config).decode().replace("<", "\\u003c")
-    page = _console_template().replace("__CONFIG__", config_json)
-    return web.Response(text=page, content_type="text/html")  # headers: siaga.webapp._security_headers
-
-
-@functools.cache
-def _console_template() -> str:
-    return (STATIC_DIR / "console.html").read_text(encoding="utf-8")
+    # JSON inside <script>: escape '<' so no value can close the element (autoescape would turn
+    # the quotes into entities, which a JSON parser does not read)
+    config_json = Markup(orjson.dumps(config).decode().replace("<", "\\u003c"))
+    return pages.render(request, "dispatch/console.html", {"title": "Konsol", "config_json": config_json})
 
 
 def _file_under(base: Path, rel: str) -> Path:
@@ -182,10 +155,11 @@ async def geo_file(request: web.Request) -> web.FileResponse:
 
 def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
     """A parameter refused by core.params on the sign-in form: the form again, with why."""
-    return _login_page(secrets.token_urlsafe(24), message=err.message, status=err.status)
+    return _login_page(secrets.token_urlsafe(24), message=err.message, status=err.status, request=request)
 
 
 def setup(app: web.Application) -> None:
+    pages.add_templates(app, "dispatch", Path(__file__).parent / "templates")
     params.register_error_page(app, "/login", _refusal_page)
     r = app.router
     r.add_get("/login", login_form)

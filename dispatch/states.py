@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from core import labels
 from core.roles import Role
 
 
@@ -18,16 +19,8 @@ class State(StrEnum):
     HANDED_TO_COMPLAINTS = "handed_to_complaints"
 
 
-# What a person reads for each state: the console's badges and the refusals below, one catalogue.
-LABEL: Mapping[str, str] = {
-    State.NEW: "Baru",
-    State.ACKNOWLEDGED: "Diterima",
-    State.DISPATCHED: "Unit dikirim",
-    State.ON_SCENE: "Di lokasi",
-    State.RESOLVED: "Selesai",
-    State.FALSE_ALARM: "Alarm palsu",
-    State.HANDED_TO_COMPLAINTS: "Diteruskan ke pengaduan",
-}
+# What a person reads for each state: the catalogue's words (core/labels.py).
+LABEL: Mapping[str, str] = labels.INCIDENT_STATE
 
 CLOSED = frozenset({State.RESOLVED, State.FALSE_ALARM, State.HANDED_TO_COMPLAINTS})
 

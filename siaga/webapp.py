@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 
 from complaints import web as complaints_web
 from complaints.store import create_from_incident
-from core import appkeys, auth, params
+from core import appkeys, auth, pages, params
 from core.db import open_pool
 from core.settings import Settings
 from dispatch import api, console
@@ -114,7 +114,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 @auth.public
 async def _root(request: web.Request) -> web.Response:
-    raise web.HTTPSeeOther(location="/console")
+    user = auth.optional_user(request)
+    raise web.HTTPSeeOther(location=pages.home_of(user.role) if user is not None else "/login")
 
 
 def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: bool = True) -> web.Application:
@@ -125,9 +126,15 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     # params.input_guard after the access check (a caller who may not use a route learns nothing of
     # its parameters) and before every handler: control characters in the path, the query or the
     # body are refused with a 400, so a new route is protected without asking
-    app = web.Application(middlewares=[auth.auth_middleware, params.input_guard], client_max_size=6 * 1024 * 1024)
+    # pages.browser_refusals outermost: any JSON refusal a browser's navigation receives (sign-in,
+    # access, CSRF, parameters) becomes an Indonesian page with a way back; scripts keep the JSON
+    app = web.Application(
+        middlewares=[pages.browser_refusals, auth.auth_middleware, params.input_guard],
+        client_max_size=6 * 1024 * 1024,
+    )
     app[appkeys.SETTINGS] = settings
     app.on_response_prepare.append(_security_headers)
+    pages.setup(app)
     if pool is not None:
         app[appkeys.POOL] = pool
     else:

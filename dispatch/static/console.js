@@ -6,7 +6,8 @@
   const config = JSON.parse(document.getElementById("siaga-config").textContent);
   const $ = (id) => document.getElementById(id);
 
-  const STATE = config.states; // dispatch/states.py LABEL, the one catalogue of state names
+  const LABELS = config.labels; // core/labels.py, the one catalogue of words
+  const STATE = LABELS.incident_state;
   const ACTION = {
     acknowledged: "Terima", dispatched: "Kirim unit", on_scene: "Tiba di lokasi", resolved: "Selesai",
     false_alarm: "Alarm palsu", handed_to_complaints: "Teruskan ke pengaduan",
@@ -379,9 +380,6 @@
   }
 
   // --- start -------------------------------------------------------------------------------
-  const u = config.user;
-  $("whoami").textContent = (u.full_name || u.username) + " (" + u.role + ")";
-  $("logout-csrf").value = config.csrf;
   const tick = () => {
     $("clock").textContent = new Intl.DateTimeFormat("id-ID", {
       timeZone: "Asia/Jakarta", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,

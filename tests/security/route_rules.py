@@ -93,6 +93,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/logout"): signed_in(ANY_SIGNED_IN, ends_session=True, ignores_body=True),
     ("GET", "/console"): signed_in(INCIDENT_READERS),
     ("GET", "/static/dispatch/{path}"): public("the console's own CSS and JavaScript"),
+    ("GET", "/static/siaga/{path}"): public("the one stylesheet and script of every page, the sign-in page included"),
     ("GET", "/vendor/leaflet/{path}"): public("the map library, served locally"),
     ("GET", "/geo/{name}"): public("the regency's published boundary outlines, drawn on the citizen form"),
     # --- the duty roster and console presence (dispatch/roster_web.py) -------------------------------

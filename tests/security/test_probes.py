@@ -773,7 +773,7 @@ _SHAPES = [
     (None, "POST", "/lapor", b"description=a%00b", _FORM, 400, "html", "isian &#x27;description&#x27; berisi"),
     ("supervisor", "GET", "/piket?instansi=%00", None, None, 400, "html", "berisi karakter"),
     ("supervisor", "POST", "/piket/shift", b"instansi=1&jam=nan", _FORM, 200, "html", "jam harus angka"),
-    (None, "POST", "/login", b"username=a%00", _FORM, 400, "html", "isian &#x27;username&#x27; berisi"),
+    (None, "POST", "/login", b"username=a%00", _FORM, 400, "html", "isian &#39;username&#39; berisi"),
     (None, "GET", "/open311/v2/services.json?jurisdiction_id=%00", None, None, 400, "open311", "berisi karakter"),
     # the router's own refusals and a handler's bare HTTPNotFound, which aiohttp words in English
     (None, "GET", "/api/v1/tidak-ada", None, None, 404, "json", "tidak ditemukan"),

@@ -40,7 +40,7 @@ async def test_sign_in_issues_a_fresh_session_id_and_logout_revokes_it(site: Sit
         # an attacker who could set a cookie on the victim's browser (another subdomain, an earlier visit)
         victim.cookie_jar.update_cookies({auth.SESSION_COOKIE: planted}, response_url=URL(site.url))
         r = await sign_in_form(victim, "admin")
-        assert r.status == 303 and r.headers["Location"] == "/console"
+        assert r.status == 303 and r.headers["Location"] == "/admin"
         issued = r.cookies[auth.SESSION_COOKIE].value
         assert issued != planted and _cookie(victim) == issued
         # HttpOnly (no script reads it), SameSite=Strict (no cross-site request carries it), 256 random bits
