@@ -261,6 +261,16 @@ async def load_categories(
     return summary
 
 
+async def overview(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every category for ``siaga categories list``: its OPD's short name and how many attributes."""
+    return await conn.fetch(
+        """SELECT c.code, c.name, c.group_name, coalesce(a.short_name, a.name, '-') AS opd,
+                  jsonb_array_length(c.attributes) AS n_attributes, c.active
+             FROM complaint_category c LEFT JOIN agency a ON a.id = c.default_opd_id
+            ORDER BY c.group_name, c.name"""
+    )
+
+
 async def export_rows(conn: asyncpg.Connection) -> list[CategoryRow]:
     """Every category (inactive ones too) as rows of the CSV, in the order they were made."""
     records = await conn.fetch(

@@ -319,12 +319,7 @@ def cmd_categories(args: argparse.Namespace) -> None:
                 refuse(f"Kategori tidak dimuat, {args.file or categories.SHIPPED_FILE} {e}")
             print(f"Kategori pengaduan dimuat: {summary.summary()}")
         elif args.categories_cmd == "list":
-            cats = await conn.fetch(
-                """SELECT c.code, c.name, c.group_name, coalesce(a.short_name, a.name, '-') AS opd,
-                          jsonb_array_length(c.attributes) AS n_attributes, c.active
-                     FROM complaint_category c LEFT JOIN agency a ON a.id = c.default_opd_id
-                    ORDER BY c.group_name, c.name"""
-            )
+            cats = await categories.overview(conn)
             if not cats:
                 print("belum ada kategori (muat dengan: siaga categories load)")
                 return
