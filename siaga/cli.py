@@ -290,7 +290,6 @@ def cmd_categories(args: argparse.Namespace) -> None:
     from core.roles import Role
 
     actor = Actor(Role.ADMIN, name=f"cli:{getpass.getuser()}")
-    text: str | None = None
     attributes: Any = None
     try:
         if args.categories_cmd == "load":
