@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from complaints.clock import WIB, WorkingDayClock, colour_at
-from complaints.model import CLOSED, LABEL, RequestFilter, SlaLimits, Status, public_text_visible
+from complaints.model import CLOSED, LABEL, InvalidAction, RequestFilter, SlaLimits, Status, public_text_visible
 from core import refusal
 
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -219,6 +219,102 @@ def check_attributes(definition: Sequence[Mapping[str, Any]], given: Mapping[str
         if kind == "datetime":
             for item in items:
                 parse_datetime(f"attribute[{code}]", str(item))
+
+
+DATATYPES = ("string", "number", "datetime", "text", "singlevaluelist", "multivaluelist")
+_LIST_TYPES = ("singlevaluelist", "multivaluelist")
+_ATTR_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_ATTRIBUTES = 50
+_ATTRIBUTE_FIELDS = frozenset(
+    ("code", "datatype", "required", "description", "order", "values", "variable", "datatype_description")
+)
+
+
+def _attr_text(where: str, name: str, value: Any, limit: int, *, required: bool) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidAction("attributes", f"{where}: {name} harus berupa teks")
+    value = clean_text(value).strip()
+    if required and not value:
+        raise InvalidAction("attributes", f"{where}: {name} wajib diisi")
+    if len(value) > limit:
+        raise InvalidAction("attributes", f"{where}: {name} lebih dari {limit} karakter")
+    return value
+
+
+def _attr_flag(where: str, name: str, value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidAction("attributes", f"{where}: {name} harus true atau false")
+    return value
+
+
+def validate_attributes(attributes: Any) -> list[dict[str, Any]]:
+    """A category's Open311 attribute definitions checked and completed (the shape
+    :func:`check_attributes` and :func:`service_definition` read); InvalidAction with an
+    Indonesian message naming the attribute otherwise. Pure."""
+    if not isinstance(attributes, list):
+        raise InvalidAction("attributes", "harus berupa daftar atribut (JSON list)")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidAction("attributes", f"paling banyak {MAX_ATTRIBUTES} atribut")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, a in enumerate(attributes, 1):
+        where = f"atribut ke-{i}"
+        if not isinstance(a, dict):
+            raise InvalidAction("attributes", f"{where}: harus berupa objek JSON")
+        if unknown := sorted(set(a) - _ATTRIBUTE_FIELDS):
+            raise InvalidAction("attributes", f"{where}: kolom {unknown[0][:40]!r} tidak dikenal")
+        code = a.get("code")
+        if not isinstance(code, str) or not _ATTR_CODE.match(code):
+            raise InvalidAction("attributes", f"{where}: code wajib, 1-64 huruf, angka, titik, - atau _")
+        where = f"atribut {code!r}"
+        if code in seen:
+            raise InvalidAction("attributes", f"{where}: code dipakai dua kali")
+        seen.add(code)
+        datatype = a.get("datatype", "string")
+        if datatype not in DATATYPES:
+            raise InvalidAction("attributes", f"{where}: datatype harus salah satu dari {', '.join(DATATYPES)}")
+        order = a.get("order", i)
+        if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= 10_000:
+            raise InvalidAction("attributes", f"{where}: order harus bilangan bulat 0-10000")
+        values: list[dict[str, str]] = []
+        raw_values = a.get("values") or []
+        if not isinstance(raw_values, list):
+            raise InvalidAction("attributes", f"{where}: values harus berupa daftar")
+        if datatype in _LIST_TYPES and not raw_values:
+            raise InvalidAction("attributes", f"{where}: jenis {datatype} perlu daftar values")
+        if datatype not in _LIST_TYPES and raw_values:
+            raise InvalidAction("attributes", f"{where}: values hanya untuk singlevaluelist atau multivaluelist")
+        keys: set[str] = set()
+        for v in raw_values:
+            if not isinstance(v, dict) or set(v) - {"key", "name"}:
+                raise InvalidAction("attributes", f"{where}: tiap nilai berupa objek {{key, name}}")
+            key = v.get("key")
+            if isinstance(key, int) and not isinstance(key, bool):
+                key = str(key)
+            key = _attr_text(where, "key", key, 64, required=True)
+            if key in keys:
+                raise InvalidAction("attributes", f"{where}: key {key!r} dipakai dua kali")
+            keys.add(key)
+            values.append({"key": key, "name": _attr_text(where, "name", v.get("name"), 200, required=True)})
+        out.append(
+            {
+                "code": code,
+                "datatype": datatype,
+                "required": _attr_flag(where, "required", a.get("required"), False),
+                "variable": _attr_flag(where, "variable", a.get("variable"), True),
+                "description": _attr_text(where, "description", a.get("description"), 500, required=True),
+                "datatype_description": _attr_text(
+                    where, "datatype_description", a.get("datatype_description"), 200, required=False
+                ),
+                "order": order,
+                "values": values,
+            }
+        )
+    return out
 
 
 OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED)

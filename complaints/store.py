@@ -36,6 +36,7 @@ from complaints.model import (
     Stage,
     Transition,
 )
+from complaints.open311 import validate_attributes as validate_attributes
 from complaints.transitions import state_of as state_of
 from core import events
 from core.roles import Role
@@ -150,6 +151,39 @@ async def list_categories(conn: asyncpg.Connection, *, active_only: bool = True)
 
 async def category_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM complaint_category WHERE code = $1", code)
+
+
+async def set_category_attributes(
+    conn: asyncpg.Connection, actor: Actor, category_id: int, attributes: list[dict[str, Any]]
+) -> None:
+    """Replace a category's Open311 attribute definitions, checked by :func:`validate_attributes`
+    (InvalidAction with an Indonesian message otherwise); audited with the list before and after."""
+    checked = validate_attributes(attributes)
+    from core import audit
+
+    async with conn.transaction():
+        before = await conn.fetchrow(
+            "SELECT code, attributes FROM complaint_category WHERE id = $1 FOR NO KEY UPDATE", category_id
+        )
+        if before is None:
+            raise NotFound(f"kategori {category_id}")
+        if before["attributes"] == checked:
+            return
+        await conn.execute("UPDATE complaint_category SET attributes = $2 WHERE id = $1", category_id, checked)
+        await audit.record(
+            conn,
+            audit.Actor(
+                username=actor.name or str(actor.user_id),
+                user_id=actor.user_id,
+                role=actor.role,
+                client_ip=actor.client_ip,
+            ),
+            "category.attributes",
+            object_type="complaint_category",
+            object_id=before["code"],
+            before={"attributes": before["attributes"]},
+            after={"attributes": checked},
+        )
 
 
 # --- Open311 clients -----------------------------------------------------------------------------

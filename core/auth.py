@@ -63,6 +63,9 @@ class User:
     full_name: str
     role: Role
     agency_id: int | None
+    # the agencies whose parent is ``agency_id`` (a Polres's Polsek): a supervisor bound to an
+    # agency oversees these too (dispatch/visibility.py incident_scope)
+    child_agency_ids: frozenset[int] = frozenset()
 
     def actor(self, client_ip: str | None = None) -> audit.Actor:
         return audit.Actor(username=self.username, user_id=self.id, role=self.role.value, client_ip=client_ip)
@@ -116,7 +119,8 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 
 def _user(row: asyncpg.Record) -> User:
-    return User(row["id"], row["username"], row["full_name"], Role(row["role"]), row["agency_id"])
+    children = row.get("child_agency_ids") or ()
+    return User(row["id"], row["username"], row["full_name"], Role(row["role"]), row["agency_id"], frozenset(children))
 
 
 async def create_user(
@@ -212,8 +216,9 @@ async def login(
         raise AuthError("rate_limited", "Terlalu banyak percobaan gagal. Coba lagi nanti.")
 
     row = await conn.fetchrow(
-        """SELECT id, username, full_name, role, agency_id, password_hash
-             FROM app_user WHERE username = $1 AND active""",
+        """SELECT id, username, full_name, role, agency_id, password_hash,
+                  array(SELECT g.id FROM agency g WHERE g.parent_id = u.agency_id) AS child_agency_ids
+             FROM app_user u WHERE username = $1 AND active""",
         username,
     )
     ok = await verify_password(row["password_hash"] if row else _DUMMY_HASH, password)
@@ -275,7 +280,9 @@ async def authenticate(conn: asyncpg.Connection, settings: Settings, token: str)
     token_hash = _token_hash(token)
     row = await conn.fetchrow(
         """SELECT u.id, u.username, u.full_name, u.role, u.agency_id, s.kind, s.csrf_token, s.expires_at,
-                  s.last_seen_at < clock_timestamp() - make_interval(secs => $2) AS stale
+                  s.last_seen_at < clock_timestamp() - make_interval(secs => $2) AS stale,
+                  -- the agencies under the user's own (a small table): see User.child_agency_ids
+                  array(SELECT g.id FROM agency g WHERE g.parent_id = u.agency_id) AS child_agency_ids
              FROM user_session s JOIN app_user u ON u.id = s.user_id
             WHERE s.token_hash = $1 AND u.active
               AND s.revoked_at IS NULL AND s.expires_at > clock_timestamp()""",

@@ -19,7 +19,7 @@ from core import audit, events
 from core.auth import User
 from core.refusal import Kind
 from core.settings import Settings
-from dispatch import routing, states
+from dispatch import routing, states, visibility
 from dispatch.states import State
 
 log = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ async def _agencies(conn: asyncpg.Connection, incident_id: uuid.UUID) -> list[in
 
 
 def _visible(user: User, agencies: list[int]) -> bool:
-    return user.role in states.SEES_ALL or (user.agency_id is not None and user.agency_id in agencies)
+    return visibility.in_scope(user, agencies)
 
 
 async def _lock_visible(
@@ -592,20 +592,20 @@ def _row(r: asyncpg.Record) -> dict[str, Any]:
 async def list_incidents(
     conn: asyncpg.Connection, user: User, *, which: str = "open", limit: int = 200
 ) -> list[dict[str, Any]]:
-    agency = None if user.role in states.SEES_ALL else user.agency_id
-    if agency is None and user.role not in states.SEES_ALL:
+    scope = visibility.incident_scope(user)
+    if scope is not None and not scope:
         return []
     rows = await conn.fetch(
         """SELECT * FROM incident_console c
-            WHERE ($1::bigint IS NULL OR EXISTS (
-                    SELECT 1 FROM incident_assignment x WHERE x.incident_id = c.id AND x.agency_id = $1))
+            WHERE ($1::bigint[] IS NULL OR EXISTS (
+                    SELECT 1 FROM incident_assignment x WHERE x.incident_id = c.id AND x.agency_id = ANY($1)))
               AND CASE $2::text
                     WHEN 'open' THEN c.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints')
                     WHEN 'closed' THEN c.state IN ('resolved', 'false_alarm', 'handed_to_complaints')
                     ELSE true END
             ORDER BY c.created_at DESC
             LIMIT $3""",
-        agency,
+        None if scope is None else sorted(scope),
         which,
         limit,
     )

@@ -13,7 +13,10 @@ than their pages would:
 
 * operator: the incidents assigned to its agency (as ``/api/v1/incidents``) and the alarms
   addressed to its agency; never complaints (it has no complaint page).
-* supervisor, command centre, admin: every incident (``states.SEES_ALL``) and every alarm.
+* supervisor: bound to an agency, the incidents and alarms of that agency and of the agencies
+  under it (the Polres supervisor: every Polsek's, :func:`incident_scope`); unbound, like the
+  command centre.
+* command centre, admin: every incident (``states.SEES_ALL``) and every alarm.
 * leader: what the dashboard shows (``complaints/dashboard.py``): incident states for the
   time-to-acknowledge and area tables, the agencies left without an operator, complaint states,
   red list and teguran; not who did what, devices, routing reasons or notes, which it does not show.
@@ -29,13 +32,14 @@ than their pages would:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.auth import User
 from core.events import Event
 from core.roles import Role
+from dispatch.states import SEES_ALL
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,38 @@ def addressed_to_own_agency(user: User, ev: Event, facts: Facts) -> bool:
     or the agencies an alarm is addressed to)."""
     agencies = _data(ev).get("agencies")
     return user.agency_id is not None and isinstance(agencies, list) and user.agency_id in agencies
+
+
+def incident_scope(user: User) -> frozenset[int] | None:
+    """The agencies whose incidents ``user`` sees (None: every incident). An operator its own
+    agency; a supervisor bound to an agency that one and those under it (``User.child_agency_ids``);
+    the roles of ``SEES_ALL`` otherwise everything. Pure: the incident list, detail and
+    transitions (dispatch/service.py) and the stream ask the same question here."""
+    if user.role == Role.SUPERVISOR and user.agency_id is not None:
+        return frozenset({user.agency_id, *user.child_agency_ids})
+    if user.role in SEES_ALL:
+        return None
+    return frozenset() if user.agency_id is None else frozenset({user.agency_id})
+
+
+def in_scope(user: User, agencies: Collection[int]) -> bool:
+    """Whether an incident assigned to ``agencies`` is one ``user`` sees."""
+    scope = incident_scope(user)
+    return scope is None or not scope.isdisjoint(agencies)
+
+
+def supervised(user: User, ev: Event, facts: Facts) -> bool:
+    """A supervisor's: everything when unbound, else an event naming an agency of its scope."""
+    if incident_scope(user) is None:
+        return True
+    agencies = _data(ev).get("agencies")
+    return isinstance(agencies, list) and in_scope(user, [a for a in agencies if isinstance(a, int)])
+
+
+def supervised_agency(user: User, ev: Event, facts: Facts) -> bool:
+    """An ``agency.unattended`` about an agency of the supervisor's scope (all when unbound)."""
+    scope = incident_scope(user)
+    return scope is None or _data(ev).get("agency_id") in scope
 
 
 def own_opd_complaint(user: User, ev: Event, facts: Facts) -> bool:
@@ -130,7 +166,7 @@ _TEGURAN = frozenset({"teguran_id", "opd_id"})
 def _incident_row(fields: frozenset[str], *, leader: bool = True) -> dict[Role, Grant | None]:
     return {
         Role.OPERATOR: Grant(addressed_to_own_agency, fields),
-        Role.SUPERVISOR: Grant(anyone, fields),
+        Role.SUPERVISOR: Grant(supervised, fields),
         Role.COMMAND_CENTRE: Grant(anyone, fields),
         Role.ADMIN: Grant(anyone, fields),
         Role.LEADER: Grant(anyone, fields & _LEADER_INCIDENT) if leader else NEVER,
@@ -188,7 +224,7 @@ RULES: Mapping[str, Mapping[Role, Grant | None]] = {
     # centre's agency (its operators), for the desk, and on the dashboard's presence table
     "agency.unattended": {
         Role.OPERATOR: Grant(addressed_to_own_agency, _AGENCY_UNATTENDED),
-        Role.SUPERVISOR: Grant(anyone, _AGENCY_UNATTENDED),
+        Role.SUPERVISOR: Grant(supervised_agency, _AGENCY_UNATTENDED),
         Role.COMMAND_CENTRE: Grant(anyone, _AGENCY_UNATTENDED),
         Role.ADMIN: Grant(anyone, _AGENCY_UNATTENDED),
         Role.LEADER: Grant(anyone, _AGENCY_UNATTENDED),

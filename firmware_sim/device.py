@@ -207,6 +207,13 @@ class SimDevice:
         self.counters.telemetry_sent += 1
 
     # --- MQTT -----------------------------------------------------------------------------------
+    def publish_offline(self) -> None:
+        """Say ``offline`` on the retained status topic before a clean disconnect: the broker sends
+        the Last Will only when a connection is lost, so without this a stopped button would stay
+        ``online`` for every later subscriber. Queued ahead of the DISCONNECT, so it goes first."""
+        if self.conn.connected:
+            self.client.publish(f"{self.root}/devices/{self.device_id}/status", b"offline", qos=1, retain=True)
+
     def _on_connected(self) -> None:
         self.client.subscribe(self.down_topic, qos=1)
         self.client.publish(f"{self.root}/devices/{self.device_id}/status", b"online", qos=1, retain=True)
@@ -253,6 +260,12 @@ class SimDevice:
             tg.create_task(self._outbox_loop(), name=f"{self.device_id}-outbox")
             if self.config.heartbeat_s > 0:
                 tg.create_task(self._heartbeat_loop(), name=f"{self.device_id}-heartbeat")
+            try:
+                await asyncio.Event().wait()  # until cancelled
+            finally:
+                # before the group cancels the connection, whose teardown sends the DISCONNECT
+                if self.conn.graceful:
+                    self.publish_offline()
 
     async def _outbox_loop(self) -> None:
         while True:

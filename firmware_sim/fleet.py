@@ -83,6 +83,20 @@ class FleetTotals:
     outbox: int
 
 
+TOTALS_HEADERS = ("perangkat", "terhubung", "alarm", "kirim ulang", "tanda terima", "telemetri", "antrean")
+
+
+def totals_rows(totals: FleetTotals) -> list[list[str]]:
+    """The totals as one row under TOTALS_HEADERS (``antrean``: alerts still awaiting a receipt)."""
+    t = totals
+    return [
+        [
+            f"{n:,}".replace(",", ".")
+            for n in (t.devices, t.connected, t.alerts, t.resends, t.receipts, t.telemetry, t.outbox)
+        ]
+    ]
+
+
 @dataclass
 class FleetStats:
     """How the simulator itself fares: connect rate, its CPU and memory."""
@@ -196,7 +210,8 @@ class Fleet:
         """Run the fleet until ``stop`` is set."""
         async with self.running(progress=progress):
             await stop.wait()
-        return self.totals()
+            totals = self.totals()  # before the shutdown, which disconnects every device
+        return totals
 
     @contextlib.asynccontextmanager
     async def running(self, *, progress: TextIO | None = None) -> AsyncIterator[Fleet]:
@@ -239,6 +254,7 @@ class Fleet:
         self._timers.clear()
         for dev in self.devices:
             if dev.conn.graceful and dev.conn.connected:
+                dev.publish_offline()
                 dev.client.disconnect()  # written by the loop's writer callback, then closed
         for _ in range(int(grace_s / 0.05)):
             if all(d.client.socket() is None for d in self.devices if d.conn.graceful):

@@ -11,14 +11,20 @@ import os
 import secrets
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from core.db import migrate, open_pool
 from core.settings import Settings
+from firmware_sim.cli import ENV_HINT, network_reason, refuse, text_table
+
+WIB = ZoneInfo("Asia/Jakarta")
 
 log = logging.getLogger("siaga")
 
@@ -29,8 +35,34 @@ def _settings() -> Settings:
 
 def _dsn(settings: Settings) -> str:
     if not settings.database_url:
-        sys.exit("SIAGA_DATABASE_URL is not set (only `siaga demo` and `siaga run` start an embedded database)")
+        refuse(
+            "SIAGA_DATABASE_URL belum disetel: isi dengan alamat PostgreSQL SIAGA (postgresql://host:port/nama),"
+            f" hanya `siaga demo` dan `siaga run` memulai basis data sendiri; {ENV_HINT}."
+        )
     return settings.database_url
+
+
+# What asyncpg raises when the database cannot be reached or will not let us in, and why in words;
+# anything later is a real error and keeps its traceback.
+_REFUSALS: tuple[tuple[type[Exception], str], ...] = (
+    (asyncpg.InvalidCatalogNameError, "basis data dengan nama itu tidak ada"),
+    (asyncpg.InvalidAuthorizationSpecificationError, "nama pengguna atau kata sandi ditolak"),
+    (asyncpg.CannotConnectNowError, "server sedang mulai atau berhenti"),
+    (asyncpg.TooManyConnectionsError, "koneksi server penuh"),
+)
+_UNREACHABLE = (OSError, TimeoutError, *(kind for kind, _ in _REFUSALS))
+
+
+async def _migrate(dsn: str) -> list[str]:
+    """Apply the migrations: the first connection, so an unreachable database is refused here
+    with one line saying what to set (exit status 2) instead of a traceback."""
+    try:
+        return await migrate(dsn)
+    except _UNREACHABLE as e:
+        parts = urlsplit(dsn)
+        where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        why = next((text for kind, text in _REFUSALS if isinstance(e, kind)), None) or network_reason(e)
+        refuse(f"Basis data {where} tidak terjangkau ({why}): periksa SIAGA_DATABASE_URL; {ENV_HINT}.")
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -44,13 +76,13 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _with_conn(settings: Settings, fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
     dsn = _dsn(settings)
-    await migrate(dsn)
+    await _migrate(dsn)
     async with open_pool(dsn, min_size=1, max_size=2) as pool, pool.acquire() as conn:
         return await fn(conn)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    applied = asyncio.run(migrate(_dsn(_settings())))
+    applied = asyncio.run(_migrate(_dsn(_settings())))
     print(f"migrasi diterapkan: {', '.join(applied)}" if applied else "skema sudah terbaru")
 
 
@@ -68,6 +100,14 @@ async def _sync_broker_files(conn: asyncpg.Connection, settings: Settings) -> No
         conn, Path(directory), topic_root=settings.topic_root, gateway_password=password
     )
     print(f"berkas broker ditulis: {passwd}, {acl} (muat ulang Mosquitto: kill -HUP)")
+
+
+DEVICE_KINDS = {"button": "tombol", "app": "aplikasi", "osmand": "OsmAnd", "gt06": "GT06"}
+
+
+def wib(t: datetime | None) -> str:
+    """``2026-12-03 14:05 WIB``: how a person reads a stored (UTC) time; ``-`` for none."""
+    return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M WIB") if t is not None else "-"
 
 
 def cmd_devices(args: argparse.Namespace) -> None:
@@ -93,10 +133,21 @@ def cmd_devices(args: argparse.Namespace) -> None:
             await _sync_broker_files(conn, settings)
         elif args.devices_cmd == "list":
             rows = await list_devices(conn)
-            print(f"{'id':<24} {'nama':<28} {'jenis':<7} {'aktif':<5} {'online':<6} terakhir terlihat")
-            for r in rows:
-                seen = r["last_seen_at"].isoformat(timespec="seconds") if r["last_seen_at"] else "-"
-                print(f"{r['id']:<24} {r['name'][:28]:<28} {r['kind']:<7} {r['active']!s:<5} {r['online']!s:<6} {seen}")
+            if not rows:
+                print("belum ada perangkat terdaftar")
+                return
+            table = [
+                [
+                    r["id"],
+                    r["name"][:40],
+                    DEVICE_KINDS.get(r["kind"], r["kind"]),
+                    "ya" if r["active"] else "tidak",
+                    "daring" if r["online"] else "luring",
+                    wib(r["last_seen_at"]),
+                ]
+                for r in rows
+            ]
+            print(text_table(["id", "nama", "jenis", "aktif", "status", "terakhir terlihat"], table))
         elif args.devices_cmd == "disable":
             await disable_device(conn, args.id)
             print(f"perangkat {args.id} dinonaktifkan.")
@@ -178,7 +229,7 @@ def cmd_retention(args: argparse.Namespace) -> None:
 
     async def run() -> Any:
         dsn = _dsn(settings)
-        await migrate(dsn)
+        await _migrate(dsn)
         async with open_pool(dsn, max_size=2) as pool:
             return await prune_once(pool, settings)
 
@@ -230,6 +281,75 @@ def cmd_open311(args: argparse.Namespace) -> None:
     asyncio.run(_with_conn(_settings(), run))
 
 
+def cmd_categories(args: argparse.Namespace) -> None:
+    """Complaint categories (the Open311 services): load the CSV, list, export it back, attributes."""
+    import orjson
+
+    from complaints import categories, store
+    from complaints.model import Actor, InvalidAction
+    from core.roles import Role
+
+    actor = Actor(Role.ADMIN, name=f"cli:{getpass.getuser()}")
+    attributes: Any = None
+    try:
+        if args.categories_cmd == "load":
+            text = Path(args.file).read_text(encoding="utf-8") if args.file else categories.shipped_text()
+            rows = categories.parse_categories_csv(text)
+        elif args.categories_cmd == "set-attributes":
+            attributes = orjson.loads(Path(args.file).read_bytes())
+    except (OSError, UnicodeDecodeError) as e:
+        refuse(f"berkas tidak terbaca: {e}")
+    except orjson.JSONDecodeError as e:
+        refuse(f"{args.file} bukan JSON yang sah: {e}")
+    except categories.CategoryCsvError as e:
+        refuse(f"Kategori tidak dimuat, {args.file or categories.SHIPPED_FILE} {e}")
+
+    async def by_code(conn: asyncpg.Connection) -> asyncpg.Record:
+        cat = await store.category_by_code(conn, args.code)
+        if cat is None:
+            refuse(f"tidak ada kategori dengan kode {args.code!r} (lihat: siaga categories list)")
+        return cat
+
+    async def run(conn: asyncpg.Connection) -> None:
+        if args.categories_cmd == "load":
+            try:
+                summary = await categories.load_categories(conn, actor, rows, replace=args.replace)
+            except categories.CategoryCsvError as e:
+                refuse(f"Kategori tidak dimuat, {args.file or categories.SHIPPED_FILE} {e}")
+            print(f"Kategori pengaduan dimuat: {summary.summary()}")
+        elif args.categories_cmd == "list":
+            cats = await categories.overview(conn)
+            if not cats:
+                print("belum ada kategori (muat dengan: siaga categories load)")
+                return
+            table = [
+                [
+                    c["code"],
+                    c["name"][:48],
+                    c["group_name"] or "-",
+                    c["opd"],
+                    str(c["n_attributes"]),
+                    "ya" if c["active"] else "tidak",
+                ]
+                for c in cats
+            ]
+            print(text_table(["kode", "nama", "kelompok", "OPD", "atribut", "aktif"], table, right=[4]))
+        elif args.categories_cmd == "export":
+            sys.stdout.write(categories.to_csv(await categories.export_rows(conn)))
+        elif args.categories_cmd == "attributes":
+            cat = await by_code(conn)
+            print(orjson.dumps(cat["attributes"], option=orjson.OPT_INDENT_2).decode())
+        elif args.categories_cmd == "set-attributes":
+            cat = await by_code(conn)
+            try:
+                await store.set_category_attributes(conn, actor, cat["id"], attributes)
+            except InvalidAction as e:
+                refuse(f"Atribut tidak disimpan: {str(e).removeprefix('attributes: ')}")
+            print(f"atribut kategori {args.code} disimpan ({len(attributes)} atribut).")
+
+    asyncio.run(_with_conn(_settings(), run))
+
+
 def cmd_seed(args: argparse.Namespace) -> None:
     from complaints.synthetic import cli_seed_synthetic
 
@@ -239,8 +359,12 @@ def cmd_seed(args: argparse.Namespace) -> None:
     asyncio.run(_migrated(dsn, cli_seed_synthetic(dsn, args.complaints, args.incidents)))
 
 
-async def _migrated(dsn: str, coro: Awaitable[None]) -> None:
-    await migrate(dsn)
+async def _migrated(dsn: str, coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        await _migrate(dsn)
+    except SystemExit:
+        coro.close()  # it never runs, and is not to be reported as never awaited
+        raise
     await coro
 
 
@@ -266,7 +390,7 @@ DEMO_USERS = (
     ("pusat", "command_centre", "kind:command_centre", "Operator Pusat Kendali"),
     ("polres", "operator", "polres-wonosobo", "Operator Polres Wonosobo"),
     ("dishub", "operator", "dishub", "Operator Dishub (Disperkimhub)"),
-    ("supervisor", "supervisor", None, "Supervisor Piket"),
+    ("supervisor", "supervisor", "polres-wonosobo", "Supervisor Piket Polres"),
     ("verifikator", "complaint_staff", None, "Verifikator Pengaduan"),
     ("opd", "opd_officer", "opd-disperkimhub", "Petugas OPD Disperkimhub"),
     ("bupati", "leader", None, "Bupati Wonosobo"),
@@ -335,11 +459,19 @@ async def _demo_setup(
 ) -> tuple[dict[str, str], list, list[tuple[str, str, str, str]]]:
     """Reference data, demo logins and one simulated device per home; secrets are kept under
     data_dir so a re-run shows the same logins (the database holds only their hashes)."""
+    from complaints import categories
+    from complaints.model import Actor
     from core.auth import create_user
+    from core.roles import Role
     from gateway.devices import add_device
     from gateway.reference import load_reference
 
     await load_reference(pool)
+    # the shipped categories, so the complaint form and Open311's services.json have content
+    async with pool.acquire() as conn:
+        await categories.load_categories(
+            conn, Actor(Role.SYSTEM, name="siaga demo"), categories.parse_categories_csv(categories.shipped_text())
+        )
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     logins_file = data / "demo-logins.json"
@@ -472,9 +604,10 @@ def cmd_sim(args: argparse.Namespace) -> None:
 
     settings = _settings()
     dsn = _dsn(settings)
+    sim_cli.broker_target(settings)  # both addresses are checked before anything starts
 
     async def register(device_ids: list[str]) -> dict[str, str]:
-        await migrate(dsn)
+        await _migrate(dsn)
         secrets_by_id: dict[str, str] = {}
         async with open_pool(dsn, min_size=1, max_size=2) as pool, pool.acquire() as conn:
             for device_id in device_ids:
@@ -486,7 +619,7 @@ def cmd_sim(args: argparse.Namespace) -> None:
         return secrets_by_id
 
     totals = sim_cli.run(args, settings, register)
-    print(f"selesai: {totals}")
+    print(sim_cli.format_totals(totals))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -592,6 +725,18 @@ def build_parser() -> argparse.ArgumentParser:
     oadd = open311.add_parser("add-client", help="issue an API key for POST requests; printed once, stored hashed")
     oadd.add_argument("name")
 
+    cats = _one_verb(sub, "categories", "kategori pengaduan (layanan Open311)", cmd_categories)
+    cload = cats.add_parser("load", help="muat kategori dari CSV (bawaan: core/data/wonosobo/kategori_pengaduan.csv)")
+    cload.add_argument("file", nargs="?", default=None)
+    cload.add_argument("--replace", action="store_true", help="timpa juga kategori yang sudah diubah admin")
+    cats.add_parser("list", help="daftar kategori")
+    cats.add_parser("export", help="kategori sebagai CSV ke stdout, bentuk yang sama untuk dimuat lagi")
+    cattr = cats.add_parser("attributes", help="atribut Open311 sebuah kategori (JSON)")
+    cattr.add_argument("code")
+    cset = cats.add_parser("set-attributes", help="ganti atribut Open311 sebuah kategori dari berkas JSON")
+    cset.add_argument("code")
+    cset.add_argument("file")
+
     seed = sub.add_parser("seed", help="seed synthetic data for benchmarks")
     seed.add_argument("--synthetic", action="store_true")
     seed.add_argument("--complaints", type=int, default=1_000_000)
@@ -608,7 +753,17 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default="all",
         choices=[
-            "all", "gateway", "geo", "ingress", "dashboard", "retention", "steady", "burst", "flood", "share", "scale"
+            "all",
+            "gateway",
+            "geo",
+            "ingress",
+            "dashboard",
+            "retention",
+            "steady",
+            "burst",
+            "flood",
+            "share",
+            "scale",
         ],
         help="steady|burst|flood|share|scale: the regency-size scenarios (scale = all four); "
         "retention: telemetry disk cost and pruning (--devices = rows, default 1,000,000)",
