@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 PREFIX = "siaga"
 TEMPLATES = Path(__file__).parent / "templates"
 
+# What the admin registers here; app installs register themselves through the citizen app.
+REGISTRABLE_KINDS = ("button", "osmand", "gt06")
 # How long a device may stay silent before the home counts it as not heard from.
 SILENT_AFTER_S = 24 * 3600
 AUDIT_SHOWN = 50
@@ -137,6 +139,8 @@ async def add_user(request: web.Request) -> web.Response:
     kept = {k: _text(form, k) for k in ("username", "full_name", "role", "agency_id")}
     password = form.get("password", "")
     agency = kept["agency_id"]
+    if kept["role"] not in {r.value for r in USER_ROLES}:
+        return await _users_page(request, error="Pilih peran pengguna.", form=kept, status=400)
     agency_id = params.as_id(agency) if agency else None
     if agency and agency_id is None:
         return await _users_page(request, error="Instansi tidak dikenal.", form=kept, status=400)
@@ -210,7 +214,7 @@ async def _devices_page(
         {
             "title": "Perangkat",
             "devices": devices,
-            "kinds": list(labels.DEVICE_KIND.items()),
+            "kinds": [(k, labels.DEVICE_KIND[k]) for k in REGISTRABLE_KINDS],
             "error": error,
             "notice": notice,
             "form": form or {},
@@ -252,7 +256,7 @@ async def add_device_form(request: web.Request) -> web.Response:
     kept = {k: _text(form, k) for k in ("device_id", "name", "kind", "description", "lat", "lon", "imei")}
     kept["fixed"] = "1" if form.get("fixed") else ""
     try:
-        if kept["kind"] not in labels.DEVICE_KIND:
+        if kept["kind"] not in REGISTRABLE_KINDS:
             raise DeviceError("pilih jenis perangkat")
         if not kept["name"]:
             raise DeviceError("nama perangkat wajib diisi")

@@ -157,6 +157,9 @@ async def test_admin_adds_deactivates_reactivates_and_resets_a_user(
     assert "sandi-rahasia-1" not in page and 'value="Operator Baru"' in page
     resp = await s.post("/admin/pengguna", data={**form, "username": "lemah", "password": "pendek"}, headers=HTML)
     assert resp.status == 400 and "Kata sandi minimal 8 karakter." in await resp.text()
+    resp = await s.post("/admin/pengguna", data={**form, "username": "tanpa-peran", "role": ""}, headers=HTML)
+    page = await resp.text()
+    assert resp.status == 400 and '<p class="error" role="alert" id="form-error">Pilih peran pengguna.</p>' in page
     resp = await s.post("/admin/pengguna", data={**form, "username": "tanpa", "agency_id": ""}, headers=HTML)
     assert resp.status == 400 and "harus terdaftar pada sebuah instansi" in await resp.text()
 
@@ -249,7 +252,7 @@ async def test_audit_check_reports_intact_then_names_the_edited_entry(
     assert checked >= 4
     assert re.search(r"waktu: \d+,\d\d detik", page)
     assert "Perangkat didaftarkan" in page and "Perangkat audit-3" in page  # the latest entries, readable
-    assert "device.create" not in page
+    assert "device.create" not in page and "<td>Sistem</td>" in page  # the CLI's registrations: the system
 
     async with site.pool.acquire() as conn:
         victim = await conn.fetchval("SELECT id FROM audit_log WHERE object_id = 'audit-1'")
