@@ -123,6 +123,12 @@ def _user(row: asyncpg.Record) -> User:
     return User(row["id"], row["username"], row["full_name"], Role(row["role"]), row["agency_id"], frozenset(children))
 
 
+def check_password_rules(password: str) -> None:
+    """The one rule a new password meets (a new user's, or one an admin sets)."""
+    if len(password) < 8:
+        raise AuthError("weak_password", "Kata sandi minimal 8 karakter.")
+
+
 async def create_user(
     conn: asyncpg.Connection,
     username: str,
@@ -144,8 +150,7 @@ async def create_user(
     except ValueError:
         known = ", ".join(sorted(USER_ROLES))
         raise AuthError("bad_role", f"Peran {role!r} tidak dikenal; pilih salah satu: {known}.") from None
-    if len(password) < 8:
-        raise AuthError("weak_password", "Kata sandi minimal 8 karakter.")
+    check_password_rules(password)
     if role_ in (Role.OPERATOR, Role.OPD_OFFICER) and agency_id is None:
         who = "Operator" if role_ is Role.OPERATOR else "Petugas OPD"
         raise AuthError("agency_required", f"{who} harus terdaftar pada sebuah instansi.")
@@ -178,6 +183,55 @@ async def create_user(
         after = user.public()
         await audit.record(conn, actor, "user.create", object_type="user", object_id=str(user.id), after=after)
     return user
+
+
+async def set_user_active(conn: asyncpg.Connection, user_id: int, active: bool, *, actor: audit.Actor) -> None:
+    """Deactivate (their sessions end with it) or reactivate a user, audited. An admin cannot
+    deactivate their own account: nobody would be left to undo it."""
+    if not active and actor.user_id == user_id:
+        raise AuthError("self_deactivate", "Anda tidak dapat menonaktifkan akun Anda sendiri.")
+    async with conn.transaction():
+        row = await conn.fetchrow("SELECT active FROM app_user WHERE id = $1 FOR UPDATE", user_id)
+        if row is None:
+            raise AuthError("no_such_user", "Pengguna itu tidak ada.")
+        if row["active"] == active:
+            state = "aktif" if active else "nonaktif"
+            raise AuthError("unchanged", f"Pengguna itu sudah {state}.")
+        await conn.execute("UPDATE app_user SET active = $2 WHERE id = $1", user_id, active)
+        if not active:
+            await _revoke_sessions(conn, user_id)
+        await audit.record(
+            conn,
+            actor,
+            "user.reactivate" if active else "user.deactivate",
+            object_type="user",
+            object_id=str(user_id),
+            before={"active": not active},
+            after={"active": active},
+        )
+
+
+async def reset_password(conn: asyncpg.Connection, user_id: int, password: str, *, actor: audit.Actor) -> None:
+    """Set a user's password (same rule as a new user's), audited; their open sessions end, so
+    whoever knew the old password is signed out too."""
+    check_password_rules(password)
+    password_hash = await hash_password(password)
+    async with conn.transaction():
+        status = await conn.execute(
+            "UPDATE app_user SET password_hash = $2, password_changed_at = now() WHERE id = $1",
+            user_id,
+            password_hash,
+        )
+        if status == "UPDATE 0":
+            raise AuthError("no_such_user", "Pengguna itu tidak ada.")
+        await _revoke_sessions(conn, user_id)
+        await audit.record(conn, actor, "user.password_reset", object_type="user", object_id=str(user_id))
+
+
+async def _revoke_sessions(conn: asyncpg.Connection, user_id: int) -> None:
+    await conn.execute(
+        "UPDATE user_session SET revoked_at = clock_timestamp() WHERE user_id = $1 AND revoked_at IS NULL", user_id
+    )
 
 
 # --- sessions ---------------------------------------------------------------------------------

@@ -147,6 +147,63 @@ EVENT_KIND: Mapping[str, str] = {
     "complaint.escalated": "Pengaduan dilaporkan ke atasan",
     "complaint.teguran": "Teguran pimpinan",
 }
+# What kind of device a registry row is (gateway/devices.py).
+DEVICE_KIND: Mapping[str, str] = {
+    "button": "Tombol panik",
+    "app": "Aplikasi warga",
+    "osmand": "Pelacak OsmAnd",
+    "gt06": "Pelacak GT06",
+}
+
+# What an audit log entry records, by its action (core/audit.py callers). ``incident.<state>`` and
+# ``complaint.<action>`` are read through INCIDENT_STATE and COMPLAINT_ACTION: see audit_action.
+AUDIT_ACTION: Mapping[str, str] = {
+    "login": "Masuk",
+    "logout": "Keluar",
+    "login.failed": "Gagal masuk",
+    "login.rate_limited": "Masuk ditolak (terlalu sering gagal)",
+    "user.create": "Pengguna dibuat",
+    "user.deactivate": "Pengguna dinonaktifkan",
+    "user.reactivate": "Pengguna diaktifkan kembali",
+    "user.password_reset": "Kata sandi diatur ulang",
+    "user.password_rehash": "Sandi disimpan ulang lebih kuat",
+    "device.create": "Perangkat didaftarkan",
+    "device.disable": "Perangkat dinonaktifkan",
+    "incident.route": "Insiden diteruskan ke instansi",
+    "incident.note": "Catatan insiden",
+    "incident.escalate": "Insiden dinaikkan ke atasan",
+    "incident.flag": "Insiden ditandai belum tiba",
+    "incident.unattended": "Insiden belum ditangani",
+    "agency.unattended": "Instansi tanpa operator",
+    "roster.assign": "Jadwal piket diisi",
+    "roster.unassign": "Jadwal piket dihapus",
+    "roster.import": "Jadwal piket diimpor",
+    "roster.shift_save": "Giliran piket disimpan",
+    "roster.shift_remove": "Giliran piket dihapus",
+    "roster.swap": "Tukar piket",
+    "routing_rules.replace": "Aturan penerusan diganti",
+    "category.create": "Kategori dibuat",
+    "category.update": "Kategori diubah",
+    "category.attributes": "Isian kategori diubah",
+    "complaint.view_reporter": "Data pelapor dilihat",
+    "teguran.read": "Teguran dibaca",
+    "telemetry.retention": "Data telemetri lama dipangkas",
+    "status.complaint": "Status laporan dicek",
+}
+
+# What an audit entry is about (its object_type).
+AUDIT_OBJECT: Mapping[str, str] = {
+    "user": "Pengguna",
+    "device": "Perangkat",
+    "incident": "Insiden",
+    "complaint": "Pengaduan",
+    "category": "Kategori",
+    "agency": "Instansi",
+    "roster": "Piket",
+    "shift": "Giliran",
+    "teguran": "Teguran",
+}
+
 
 GROUPS: Mapping[str, Mapping[str, str]] = {
     "role": ROLE,
@@ -161,6 +218,9 @@ GROUPS: Mapping[str, Mapping[str, str]] = {
     "complaint_action": COMPLAINT_ACTION,
     "colour": COLOUR,
     "event_kind": EVENT_KIND,
+    "device_kind": DEVICE_KIND,
+    "audit_action": AUDIT_ACTION,
+    "audit_object": AUDIT_OBJECT,
 }
 
 
@@ -182,3 +242,17 @@ def wib(t: datetime | None, *, seconds: bool = False) -> str:
     if t is None:
         return "—"
     return t.astimezone(WIB).strftime("%d-%m-%Y %H:%M:%S WIB" if seconds else "%d-%m-%Y %H:%M WIB")
+
+
+def audit_action(action: str) -> str:
+    """What an audit entry's ``action`` means: its own words, else the incident state or complaint
+    action it names (``incident.resolved``, ``complaint.dispose``), else a plain "Tindakan lain"
+    rather than the code."""
+    if action in AUDIT_ACTION:
+        return AUDIT_ACTION[action]
+    area, _, rest = action.partition(".")
+    if area == "incident" and rest in INCIDENT_STATE:
+        return f"Insiden: {INCIDENT_STATE[rest]}"
+    if area == "complaint" and rest in COMPLAINT_ACTION:
+        return f"Pengaduan: {COMPLAINT_ACTION[rest]}"
+    return "Tindakan lain"

@@ -16,6 +16,7 @@ import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
+from core import audit
 from gateway.payloads import DEVICE_ID
 
 # Mosquitto's own format ("$7$", PBKDF2-SHA512, as written by mosquitto_passwd). Every connect
@@ -29,6 +30,14 @@ _hasher = PasswordHasher()
 
 class DeviceError(ValueError):
     """A registry request that cannot be done (bad id, duplicate, unknown device)."""
+
+
+class DeviceConflict(DeviceError):
+    """The registry already says otherwise: the id or IMEI is taken, the device is already off."""
+
+
+class NoSuchDevice(DeviceError):
+    """No device has that id."""
 
 
 @dataclass(frozen=True)
@@ -75,35 +84,39 @@ async def add_device(
     lon: float | None = None,
     imei: str | None = None,
     secret: str | None = None,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> NewDevice:
-    """Register a device; the returned secret is shown once and stored only hashed."""
+    """Register a device (audited); the returned secret is shown once and stored only hashed."""
     if not DEVICE_ID.match(device_id):
-        raise DeviceError(f"device id {device_id!r} must match [A-Za-z0-9_-]{{3,64}}")
+        raise DeviceError(f"nomor perangkat {device_id!r} harus 3 sampai 64 huruf, angka, '-' atau '_'")
     if fixed and (lat is None or lon is None):
-        raise DeviceError("a fixed device needs its install location (--lat and --lon)")
+        raise DeviceError("perangkat terpasang tetap perlu lokasi pemasangannya (lintang dan bujur)")
     if (lat is None) != (lon is None):
-        raise DeviceError("give both --lat and --lon, or neither")
+        raise DeviceError("isi lintang dan bujur sekaligus, atau kosongkan keduanya")
     if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise DeviceError(f"install location {lat},{lon} is not a coordinate")
+        raise DeviceError(f"lokasi pemasangan {lat},{lon} bukan koordinat")
     secret = secret or secrets.token_urlsafe(24)
     try:
-        await conn.execute(
-            """INSERT INTO device (id, name, description, kind, secret_hash, broker_hash, imei,
-                                   fixed, install_lat, install_lon)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            device_id,
-            name,
-            description,
-            kind,
-            _hasher.hash(secret),
-            mosquitto_hash(secret),
-            imei,
-            fixed,
-            lat,
-            lon,
-        )
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO device (id, name, description, kind, secret_hash, broker_hash, imei,
+                                       fixed, install_lat, install_lon)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                device_id,
+                name,
+                description,
+                kind,
+                _hasher.hash(secret),
+                mosquitto_hash(secret),
+                imei,
+                fixed,
+                lat,
+                lon,
+            )
+            after = {"name": name, "kind": kind, "fixed": fixed, "imei": imei}
+            await audit.record(conn, actor, "device.create", object_type="device", object_id=device_id, after=after)
     except asyncpg.UniqueViolationError:
-        raise DeviceError(f"device {device_id!r} (or its IMEI) is already registered") from None
+        raise DeviceConflict(f"perangkat {device_id!r} (atau IMEI-nya) sudah terdaftar") from None
     return NewDevice(device_id, secret)
 
 
@@ -115,13 +128,20 @@ async def list_devices(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     )
 
 
-async def disable_device(conn: asyncpg.Connection, device_id: str) -> None:
-    status = await conn.execute(
-        "UPDATE device SET active = false, disabled_at = now() WHERE id = $1 AND active", device_id
-    )
-    if status == "UPDATE 0":
-        exists = await conn.fetchval("SELECT true FROM device WHERE id = $1", device_id)
-        raise DeviceError(f"device {device_id!r} is already disabled" if exists else f"no device {device_id!r}")
+async def disable_device(conn: asyncpg.Connection, device_id: str, *, actor: audit.Actor = audit.SYSTEM) -> None:
+    """Disable a device (audited); the broker refuses it once its files are rewritten and reloaded."""
+    async with conn.transaction():
+        status = await conn.execute(
+            "UPDATE device SET active = false, disabled_at = now() WHERE id = $1 AND active", device_id
+        )
+        if status == "UPDATE 0":
+            exists = await conn.fetchval("SELECT true FROM device WHERE id = $1", device_id)
+            if exists:
+                raise DeviceConflict(f"perangkat {device_id!r} sudah nonaktif")
+            raise NoSuchDevice(f"tidak ada perangkat {device_id!r}")
+        await audit.record(
+            conn, actor, "device.disable", object_type="device", object_id=device_id, after={"active": False}
+        )
 
 
 def render_password_file(devices: Iterable[tuple[str, str]], gateway_hash: str) -> str:

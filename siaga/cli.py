@@ -87,19 +87,15 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 async def _sync_broker_files(conn: asyncpg.Connection, settings: Settings) -> None:
-    """With SIAGA_BROKER_AUTH_DIR set, rewrite Mosquitto's passwd/acl there (then HUP the broker)."""
-    directory = os.environ.get("SIAGA_BROKER_AUTH_DIR")
-    if not directory:
-        return
-    from gateway.devices import write_broker_auth
+    from siaga.mosquitto import BrokerFilesError, sync_broker_files
 
-    password = settings.mqtt.password if settings.mqtt_url else None
-    if not password:
-        sys.exit("SIAGA_BROKER_AUTH_DIR needs SIAGA_MQTT_URL with the gateway's password")
-    passwd, acl = await write_broker_auth(
-        conn, Path(directory), topic_root=settings.topic_root, gateway_password=password
-    )
-    print(f"berkas broker ditulis: {passwd}, {acl} (muat ulang Mosquitto: kill -HUP)")
+    try:
+        written = await sync_broker_files(conn, settings)
+    except BrokerFilesError as e:
+        sys.exit(str(e))
+    if written is not None:
+        passwd, acl = written
+        print(f"berkas broker ditulis: {passwd}, {acl} (muat ulang Mosquitto: kill -HUP)")
 
 
 DEVICE_KINDS = {"button": "tombol", "app": "aplikasi", "osmand": "OsmAnd", "gt06": "GT06"}

@@ -14,7 +14,27 @@ import subprocess
 import time
 from pathlib import Path
 
+import asyncpg
+
 from core.settings import Settings
+from gateway.devices import write_broker_auth
+
+
+class BrokerFilesError(RuntimeError):
+    """The broker files cannot be written as configured (the message says what to set)."""
+
+
+async def sync_broker_files(conn: asyncpg.Connection, settings: Settings) -> tuple[Path, Path] | None:
+    """With SIAGA_BROKER_AUTH_DIR set, rewrite Mosquitto's passwd/acl there from the registry
+    (the broker then needs a HUP); None when it is not set. The CLI and the admin's device page
+    both call this after a device is added or disabled."""
+    directory = os.environ.get("SIAGA_BROKER_AUTH_DIR")
+    if not directory:
+        return None
+    password = settings.mqtt.password if settings.mqtt_url else None
+    if not password:
+        raise BrokerFilesError("SIAGA_BROKER_AUTH_DIR perlu SIAGA_MQTT_URL yang memuat kata sandi gateway")
+    return await write_broker_auth(conn, Path(directory), topic_root=settings.topic_root, gateway_password=password)
 
 
 def default_max_packet_bytes() -> int:

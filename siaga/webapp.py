@@ -20,7 +20,7 @@ from core.settings import Settings
 from dispatch import api, console
 from dispatch.stream import EventHub
 from gateway import app_api
-from siaga import observability
+from siaga import admin_web, observability
 
 if TYPE_CHECKING:
     from gateway.mqtt_gateway import MqttGateway
@@ -149,6 +149,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     console.setup(app)
     if extras:
         complaints_web.setup(app)
+        admin_web.setup(app)
         app_api.setup(app)
     if not any(
         r.method == "GET" and r.resource is not None and r.resource.canonical == "/" for r in app.router.routes()

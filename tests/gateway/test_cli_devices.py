@@ -50,11 +50,11 @@ async def test_devices_lifecycle_through_the_cli(db_dsn: str, tmp_path: Path) ->
     assert "pattern write" in (auth_dir / "acl").read_text()
 
     code, out = await siaga(db_dsn, "devices", "add", "--id", "TOKO-001", "--name", "again")
-    assert code != 0 and "already registered" in out
+    assert code != 0 and "sudah terdaftar" in out
     code, out = await siaga(db_dsn, "devices", "add", "--id", "x", "--name", "too short")
-    assert code != 0 and "must match" in out
+    assert code != 0 and "harus 3 sampai 64" in out
     code, out = await siaga(db_dsn, "devices", "add", "--id", "TOKO-002", "--name", "n", "--fixed")
-    assert code != 0 and "install location" in out
+    assert code != 0 and "lokasi pemasangan" in out
 
     code, out = await siaga(db_dsn, "devices", "list")
     assert code == 0 and "TOKO-001" in out and "Toko Sumber Rejeki" in out
@@ -63,7 +63,7 @@ async def test_devices_lifecycle_through_the_cli(db_dsn: str, tmp_path: Path) ->
     assert code == 0, out
     assert "TOKO-001" not in (auth_dir / "passwd").read_text()  # the broker will refuse it after reload
     code, out = await siaga(db_dsn, "devices", "disable", "TOKO-001")
-    assert code != 0 and "already disabled" in out
+    assert code != 0 and "sudah nonaktif" in out
     code, out = await siaga(db_dsn, "migrate")
     assert code == 0 and "terbaru" in out
 

@@ -38,6 +38,8 @@ DASHBOARD = frozenset({LEADER, ADMIN})
 ROSTER_READERS = frozenset({OPERATOR, SUPERVISOR, COMMAND_CENTRE, LEADER, ADMIN})
 ROSTER_EDITORS = frozenset({SUPERVISOR, ADMIN})
 PRESENCE_DESK = frozenset({SUPERVISOR, COMMAND_CENTRE, LEADER, ADMIN})
+# the regency IT admin's own pages: users, devices, the audit chain
+ADMIN_ONLY = frozenset({ADMIN})
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/roster/{agency}/entries"): signed_in(ROSTER_EDITORS),
     ("DELETE", "/api/v1/roster/{agency}/entries/{entry_id}"): signed_in(ROSTER_EDITORS),
     ("POST", "/api/v1/roster/{agency}/swap"): signed_in(ROSTER_EDITORS),
+    # --- the admin's pages (siaga/admin_web.py) ------------------------------------------------------
+    ("GET", "/admin"): signed_in(ADMIN_ONLY),
+    ("GET", "/admin/pengguna"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/pengguna"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/pengguna/{user_id}/nonaktifkan"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/pengguna/{user_id}/aktifkan"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/pengguna/{user_id}/sandi"): signed_in(ADMIN_ONLY),
+    ("GET", "/admin/perangkat"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/perangkat"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/perangkat/{device_id}/nonaktifkan"): signed_in(ADMIN_ONLY),
+    ("GET", "/admin/audit"): signed_in(ADMIN_ONLY),
+    ("POST", "/admin/audit/periksa"): signed_in(ADMIN_ONLY),
     # --- the complaint desk and the citizen's pages (complaints/web.py, complaints/dashboard.py) ------
     ("GET", "/pengaduan"): signed_in(COMPLAINT_DESK),
     ("GET", "/pengaduan/opd"): signed_in(frozenset({OPD_OFFICER})),

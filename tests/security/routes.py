@@ -33,6 +33,8 @@ SAMPLE = {
     "agency": "1",
     "month": "2026-11",
     "entry_id": "999999",
+    "user_id": "999999",
+    "device_id": "tidak-ada",
 }
 # per-route exceptions where the generic sample would point at another area's file
 SAMPLE_FOR = {
