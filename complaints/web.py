@@ -172,7 +172,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
     """A parameter refused by core.params, as this module's error page."""
-    message = err.message[:1].upper() + err.message[1:]
+    message = err.message
+    # core.params quotes the field by its form name ("isian 'description' ..."); the reader gets
+    # the field's own name where the catalogue has one ("Isi laporan berisi ...")
+    quoted, name = f"isian {err.name!r}", labels.COMPLAINT_FIELD.get(err.name)
+    if name is not None and message.startswith(quoted):
+        message = name + message[len(quoted) :]
+    message = message[:1].upper() + message[1:]
     return pages.refusal_page(request, message.rstrip(".") + ".", status=err.status)
 
 
@@ -208,10 +214,15 @@ def _int(value: str, what: str) -> int:
 
 
 def _listed(rows: Iterable[asyncpg.Record], now: datetime) -> list[dict[str, Any]]:
-    """Complaint rows with the colour of their running stage (none once closed)."""
-    return [
-        {"row": r, "colour": colour_at(now, r["yellow_at"], r["due_at"]).value if r["stage"] else None} for r in rows
-    ]
+    """Complaint rows with the colour of their running stage."""
+    return [{"row": r, "colour": _colour(r, now)} for r in rows]
+
+
+def _colour(row: Mapping[str, Any], now: datetime) -> str | None:
+    """The running stage's colour; none when closed or paused (no deadline runs then)."""
+    if not row["stage"] or row["due_at"] is None:
+        return None
+    return colour_at(now, row["yellow_at"], row["due_at"]).value
 
 
 def _history_lines(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -319,7 +330,7 @@ async def detail(request: web.Request) -> web.Response:
             "reporter": reporter,
             "show_name": model.may_see_reporter_name(actor, row["anonim"]),
             "privacy": privacy,
-            "colour": colour_at(_now(), row["yellow_at"], row["due_at"]).value if row["stage"] else None,
+            "colour": _colour(row, _now()),
             "incident": incident,
             "dispositions": disps,
             "history": _history_lines(hist),
