@@ -131,7 +131,7 @@ def _attributes(line: int, text: str) -> list[dict[str, Any]]:
     try:
         return validate_attributes(data)
     except InvalidAction as e:
-        raise CategoryCsvError(line, f"kolom attributes: {str(e).removeprefix('attributes: ')}") from None
+        raise CategoryCsvError(line, f"kolom attributes: {e.message}") from None
 
 
 def to_csv(rows: list[CategoryRow]) -> str:

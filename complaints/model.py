@@ -138,9 +138,24 @@ class InvalidTransition(ComplaintError):
 
 
 class InvalidAction(ComplaintError):
+    """Bad data in one field. ``field`` stays the code (API clients read it); the text names the
+    field as a person reads it: ``Isi laporan wajib diisi``, not ``description: ...``."""
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(field_refusal(field, message))
         self.field = field
+        self.message = message
+
+
+def field_refusal(field: str, message: str) -> str:
+    """``message`` about ``field`` as one sentence: prefixed with the field's name unless it already
+    starts with it or is a sentence of its own (capitalised)."""
+    name = labels.COMPLAINT_FIELD.get(field)
+    if message[:1].isupper():
+        return message
+    if name is None or message.lower().startswith(name.lower()):
+        return message[:1].upper() + message[1:]
+    return f"{name} {message}"
 
 
 class NotFound(ComplaintError):
@@ -184,7 +199,7 @@ class Dispose(Action):
 
     def validate(self) -> None:
         if self.opd_id <= 0:
-            raise InvalidAction("opd_id", "pilih OPD tujuan")
+            raise InvalidAction("opd_id", "wajib dipilih")
 
 
 @dataclass(frozen=True)
@@ -237,9 +252,9 @@ class Archive(Action):
 
     def validate(self) -> None:
         if self.reason not in ("spam", "duplikat"):
-            raise InvalidAction("reason", "spam atau duplikat")
+            raise InvalidAction("reason", "harus spam atau duplikat")
         if self.reason == "duplikat" and not self.duplicate_of:
-            raise InvalidAction("duplicate_of", "sebutkan laporan aslinya")
+            raise InvalidAction("duplicate_of", "wajib diisi untuk laporan duplikat")
 
 
 @dataclass(frozen=True)

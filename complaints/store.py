@@ -38,7 +38,7 @@ from complaints.model import (
 )
 from complaints.open311 import validate_attributes as validate_attributes
 from complaints.transitions import state_of as state_of
-from core import events
+from core import events, labels
 from core.roles import Role
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ class NewComplaint:
         if self.channel not in CHANNELS:
             raise InvalidAction("channel", f"saluran {self.channel!r} tidak dikenal")
         if (self.lat is None) != (self.lon is None):
-            raise InvalidAction("lat", "lat dan long harus diisi berdua")
+            raise InvalidAction("lat", "lintang dan bujur harus diisi berdua")
         if self.lat is not None and self.lon is not None:
             if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
                 raise InvalidAction("lat", "koordinat di luar jangkauan")
@@ -339,6 +339,17 @@ async def create(
     return row
 
 
+def incident_title(alert_type: str | None, desa: str | None, kecamatan: str | None) -> str:
+    """A handed-over incident's title as staff read it: what happened and where, e.g.
+    ``Darurat (tombol panik) di Desa Kalianget`` (never a bare incident number)."""
+    what = labels.ALERT_TYPE.get(alert_type or "", "Kejadian dari pusat kendali")
+    if desa:
+        return f"{what} di Desa {desa}"
+    if kecamatan:
+        return f"{what} di Kecamatan {kecamatan}"
+    return what
+
+
 async def create_from_incident(
     conn: asyncpg.Connection,
     incident_id: uuid.UUID,
@@ -371,7 +382,8 @@ async def create_from_incident(
         raise InvalidAction("incident_id", "insiden ini sudah dialihkan ke pengaduan")
     if clock is None:
         clock = await load_clock(conn)
-    text = f"Dialihkan dari insiden #{inc['number']} ({inc['type']}) oleh pusat kendali."
+    kind_words = labels.label("alert_type", inc["type"])
+    text = f"Dialihkan dari insiden #{inc['number']} ({kind_words}) oleh pusat kendali."
     note = description
     if note is None and await conn.fetchval("SELECT to_regclass('incident_note') IS NOT NULL"):
         # the dispatcher's note on the handover (dispatch writes it in the same transaction)
@@ -385,7 +397,7 @@ async def create_from_incident(
         description=text,
         kind=kind,
         channel="dispatch",
-        title=f"Insiden #{inc['number']}",
+        title=incident_title(inc["type"], inc["desa_name"], inc["kecamatan_name"]),
         category_id=category_id,
         lat=inc["lat"],
         lon=inc["lon"],
@@ -425,6 +437,15 @@ _SELECT = """SELECT c.*, cat.code AS category_code, cat.name AS category_name, a
 
 async def history(conn: asyncpg.Connection, complaint_id: int) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT * FROM complaint_history WHERE complaint_id = $1 ORDER BY id", complaint_id)
+
+
+async def latest_history(conn: asyncpg.Connection, complaint_id: int) -> asyncpg.Record | None:
+    """The complaint's last history line: who changed it last, and when."""
+    return await conn.fetchrow(
+        """SELECT at, action, actor_name, actor_role FROM complaint_history
+            WHERE complaint_id = $1 ORDER BY id DESC LIMIT 1""",
+        complaint_id,
+    )
 
 
 async def history_by_agency(conn: asyncpg.Connection, complaint_id: int, agency_id: int) -> list[asyncpg.Record]:
@@ -798,7 +819,7 @@ async def _sweep_red(
                 Actor.system(),
                 None,
                 {"red_at": now.isoformat()},
-                note=f"tahap {r['stage']} melewati batas waktu",
+                note=f"tahap {labels.label('complaint_stage', r['stage']).lower()} melewati batas waktu",
             )
             await events.append(conn, "complaint.red", data, complaint_id=r["id"])
             result.red += 1
@@ -943,7 +964,7 @@ async def issue_teguran(
     ]
     chosen = list(complaint_ids) if complaint_ids is not None else red
     if not red or not chosen or not set(chosen) <= set(red):
-        raise InvalidAction("complaint_ids", "teguran hanya untuk OPD dengan pengaduan kode merah")
+        raise InvalidAction("complaint_ids", "Teguran hanya untuk OPD dengan pengaduan kode merah")
     async with conn.transaction():
         tid = await conn.fetchval(
             """INSERT INTO teguran (opd_id, issued_by, issued_by_name, issued_at, text, complaint_ids)

@@ -1,10 +1,11 @@
 """The complaint desk, the citizen's pages and Open311, mounted by ``setup(app)``.
 
-Pages are server-rendered HTML in Bahasa Indonesia; every dynamic value goes through
-:func:`e` (``html.escape``). Times are shown in WIB, stored in UTC. Access rules are core.auth's:
-verification staff work the queue, an OPD officer sees the inbox of their own OPD, a leader reads
-and issues teguran; citizens use the public form and the status page: the tracking id shows the
-public status, the complaint's secret (complaints/citizen.py) lets the reporter act.
+Pages are Jinja2 templates under ``complaints/templates`` (autoescaped, in the one layout of
+core/pages.py), every word from core/labels.py. Times are shown in WIB, stored in UTC. Access
+rules are core.auth's: verification staff work the queue, an OPD officer sees the inbox of their
+own OPD, a leader reads and issues teguran; citizens use the public form and the status page: the
+tracking id shows the public status, the complaint's secret (complaints/citizen.py) lets the
+reporter act.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -22,9 +23,8 @@ import asyncpg
 from aiohttp import web
 
 from complaints import citizen, dashboard, model, open311_web, runner, store
-from complaints.clock import WIB, Colour, colour_at
+from complaints.clock import WIB, colour_at
 from complaints.model import (
-    LABEL,
     Actor,
     ComplaintError,
     Forbidden,
@@ -33,49 +33,29 @@ from complaints.model import (
     Kind,
     NotFound,
     SlaLimits,
-    Status,
 )
-from core import appkeys, auth, params, ratelimit
+from core import appkeys, auth, labels, pages, params, ratelimit
 from core.roles import Role
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_FILES = frozenset({"lapor.js", "dasbor.js", "complaints.css"})
 STAFF = (Role.COMPLAINT_STAFF, Role.ADMIN)
 DESK_READERS = (Role.COMPLAINT_STAFF, Role.ADMIN, Role.OPD_OFFICER, Role.LEADER, Role.COMMAND_CENTRE)
-COLOUR_LABEL = {Colour.GREEN: "Hijau", Colour.YELLOW: "Kuning", Colour.RED: "Merah"}
-ACTION_LABEL = {
-    "create": "Laporan masuk",
-    "dispose": "Didisposisikan",
-    "hold": "Ditunda, pelapor diminta melengkapi",
-    "resume": "Pelapor melengkapi",
-    "not_authority": "Bukan kewenangan Pemkab",
-    "archive": "Diarsipkan",
-    "follow_up": "Ditindaklanjuti OPD",
-    "return": "Dikembalikan OPD (bukan kewenangannya)",
-    "accept": "Pelapor menerima tindak lanjut",
-    "dispute": "Pelapor menyanggah tindak lanjut",
-    "auto_close": "Ditutup otomatis (tidak ada tanggapan)",
-    "red": "Kode merah (melewati batas waktu)",
-    "escalate_sekda": "Dilaporkan ke Sekda",
-    "teguran": "Teguran pimpinan",
-}
-
-
-def e(value: object) -> str:
-    """Escaped text for HTML content and quoted attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def wib(t: datetime | None) -> str:
-    return t.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB") if t is not None else "—"
 
 
 def actor_of(user: auth.User) -> Actor:
     return Actor(role=user.role.value, user_id=user.id, name=user.username, agency_id=user.agency_id)
 
 
-# --- layout ----------------------------------------------------------------------------------------
+def _now() -> datetime:
+    return open311_web.open311.now_utc()
+
+
+# --- the string layout the admin page and the dashboard still use ---------------------------------------
+# Kept only until those pages are templates too; nothing else here builds HTML in Python.
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
@@ -89,6 +69,11 @@ border:1px solid #dde3ea}label{display:block;margin:.4rem 0}textarea{width:100%;
 input[type=text],input:not([type]),select{min-width:18rem}.err{color:#a40000;font-weight:600}
 .muted{color:#5b6b7a}form.inline{display:inline}#peta{height:320px;margin:.5rem 0}.pre{white-space:pre-wrap}
 """
+
+
+def e(value: object) -> str:
+    """Escaped text for HTML content and quoted attributes."""
+    return html.escape("" if value is None else str(value), quote=True)
 
 
 def page(title: str, body: str, *, user: auth.User | None = None, status: int = 200, head: str = "") -> web.Response:
@@ -121,29 +106,65 @@ def _csrf(request: web.Request) -> str:
     return f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{e(token)}">'
 
 
-def _colour_cell(row: asyncpg.Record, now: datetime) -> str:
-    if not row["stage"]:
-        return "<td></td>"
-    c = colour_at(now, row["yellow_at"], row["due_at"])
-    return f'<td class="c-{c.value}"><span class="badge">{COLOUR_LABEL[c]}</span></td>'
+def _table(headers: Iterable[str], rows: Iterable[str], empty: str) -> str:
+    body = "".join(rows)
+    if not body:
+        return f"<p class='muted'>{e(empty)}</p>"
+    head = "".join(f"<th>{e(h)}</th>" for h in headers)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _now() -> datetime:
-    return open311_web.open311.now_utc()
+def _options(rows: Iterable[asyncpg.Record], label: str, selected: int | None = None) -> str:
+    return "".join(
+        f"<option value='{r['id']}'{' selected' if r['id'] == selected else ''}>{e(r[label])}</option>" for r in rows
+    )
 
 
-def _error_page(request: web.Request, err: ComplaintError) -> web.Response:
+# --- refusals ----------------------------------------------------------------------------------------------
+
+
+def actor_words(name: str | None, role: str) -> str:
+    """Who did something, as a person reads it: the name and the role's label (``budi
+    (Verifikator pengaduan)``), the label alone where the name only repeats it (``Sistem``)."""
+    role_label = labels.label("role", role)
+    if not name or name.lower() == role_label.lower():
+        return role_label
+    return f"{name} ({role_label})"
+
+
+async def _conflict_message(request: web.Request) -> str:
+    """Why an action no longer applies: who changed the complaint last, and when."""
+    pool = request.app[appkeys.POOL]
+    async with pool.acquire() as conn:
+        cid: int | None = None
+        if "id" in request.match_info:
+            cid = _int(request.match_info["id"], "pengaduan")
+        elif "tracking" in request.match_info:
+            found = await store.get_by_tracking(conn, request.match_info["tracking"])
+            cid = found["id"] if found is not None else None
+        last = await store.latest_history(conn, cid) if cid is not None else None
+    if last is None:
+        return "Tindakan ini tidak berlaku untuk status laporan sekarang; muat ulang halaman."
+    return (
+        f"Laporan ini sudah diubah oleh {actor_words(last['actor_name'], last['actor_role'])} "
+        f"pada {labels.wib(last['at'])}; muat ulang halaman."
+    )
+
+
+async def _error_page(request: web.Request, err: ComplaintError) -> web.Response:
     status = {Forbidden: 403, InvalidTransition: 409, NotFound: 404}.get(type(err), 400)
-    user = auth.optional_user(request)
-    text = {
-        403: "Anda tidak berwenang melakukan ini.",
-        404: "Tidak ditemukan.",
-        409: "Tindakan ini tidak berlaku untuk status laporan sekarang.",
-    }.get(status, "Isian tidak sah.")
-    detail = f"<p class='err'>{e(text)}</p>"
-    if isinstance(err, InvalidAction):
-        detail += f"<p>{e(err)}</p>"
-    return page("Gagal", detail + '<p><a href="/">Kembali</a></p>', user=user, status=status)
+    if isinstance(err, InvalidTransition):
+        message = await _conflict_message(request)
+    elif isinstance(err, NotFound):
+        what = str(err).strip()
+        message = f"{what[:1].upper()}{what[1:]} tidak ditemukan." if what else "Tidak ditemukan."
+    elif isinstance(err, Forbidden):
+        message = "Anda tidak berwenang melakukan ini."
+    elif isinstance(err, InvalidAction):
+        message = str(err).rstrip(".") + "."
+    else:
+        message = "Isian tidak dapat diterima."
+    return pages.refusal_page(request, message, status=status)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -151,8 +172,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
     """A parameter refused by core.params, as this module's error page."""
-    detail = f"<p class='err'>{e(err.message)}</p>"
-    return page("Gagal", detail + '<p><a href="/">Kembali</a></p>', user=auth.optional_user(request), status=err.status)
+    message = err.message
+    # core.params quotes the field by its form name ("isian 'description' ..."); the reader gets
+    # the field's own name where the catalogue has one ("Isi laporan berisi ...")
+    quoted, name = f"isian {err.name!r}", labels.COMPLAINT_FIELD.get(err.name)
+    if name is not None and message.startswith(quoted):
+        message = name + message[len(quoted) :]
+    message = message[:1].upper() + message[1:]
+    return pages.refusal_page(request, message.rstrip(".") + ".", status=err.status)
 
 
 def _guarded(handler: Handler) -> Handler:
@@ -162,7 +189,7 @@ def _guarded(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except ComplaintError as err:
-            return _error_page(request, err)
+            return await _error_page(request, err)
         except params.BadParam as err:  # core.params' guard does the same; this keeps the page without it
             return _refusal_page(request, err)
 
@@ -183,42 +210,33 @@ def _int(value: str, what: str) -> int:
     return n
 
 
-def _table(headers: Iterable[str], rows: Iterable[str], empty: str) -> str:
-    body = "".join(rows)
-    if not body:
-        return f"<p class='muted'>{e(empty)}</p>"
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _queue_rows(rows: Iterable[asyncpg.Record], now: datetime, *, show_opd: bool) -> list[str]:
-    out = []
-    for r in rows:
-        opd = f"<td>{e(r['opd_short_name'] or r['opd_name'] or '')}</td>" if show_opd else ""
-        out.append(
-            f"<tr><td><a href='/pengaduan/{r['id']}'>{e(r['tracking_id'])}</a></td>"
-            f"<td>{e(wib(r['received_at']))}</td><td>{e(LABEL.get(r['kind'], r['kind']))}</td>"
-            f"<td>{e(r['title'] or r['description'][:80])}</td><td>{e(r['category_name'] or '')}</td>"
-            f"<td>{e(r['kecamatan_name'] or '')}</td>{opd}<td>{e(LABEL[Status(r['status'])])}</td>"
-            f"{_colour_cell(r, now)}<td>{e(wib(r['due_at']))}</td></tr>"
-        )
-    return out
-
-
 # --- the desk ------------------------------------------------------------------------------------------
+
+
+def _listed(rows: Iterable[asyncpg.Record], now: datetime) -> list[dict[str, Any]]:
+    """Complaint rows with the colour of their running stage."""
+    return [{"row": r, "colour": _colour(r, now)} for r in rows]
+
+
+def _colour(row: Mapping[str, Any], now: datetime) -> str | None:
+    """The running stage's colour; none when closed or paused (no deadline runs then)."""
+    if not row["stage"] or row["due_at"] is None:
+        return None
+    return colour_at(now, row["yellow_at"], row["due_at"]).value
+
+
+def _history_lines(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """History rows with who wrote them in words (:func:`actor_words`)."""
+    return [{**dict(h), "who": actor_words(h["actor_name"], h["actor_role"])} for h in rows]
 
 
 @auth.allow(*STAFF)
 async def verification_queue(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         rows = await store.verification_queue(conn)
-    now = _now()
-    table = _table(
-        ["Nomor", "Masuk", "Jenis", "Judul", "Kategori", "Kecamatan", "Status", "Warna", "Batas waktu"],
-        _queue_rows(rows, now, show_opd=False),
-        "Tidak ada laporan yang menunggu verifikasi.",
+    return pages.render(
+        request, "complaints/queue.html", {"title": "Antrean verifikasi", "items": _listed(rows, _now())}
     )
-    return page("Antrian verifikasi", table, user=auth.current_user(request))
 
 
 @auth.allow(Role.OPD_OFFICER)
@@ -230,28 +248,11 @@ async def opd_inbox(request: web.Request) -> web.Response:
         rows = await store.opd_inbox(conn, user.agency_id)
         teguran = await store.list_teguran(conn, user.agency_id, limit=20)
         opd_name = await conn.fetchval("SELECT name FROM agency WHERE id = $1", user.agency_id)
-    now = _now()
-    table = _table(
-        ["Nomor", "Masuk", "Jenis", "Judul", "Kategori", "Kecamatan", "Status", "Warna", "Batas waktu"],
-        _queue_rows(rows, now, show_opd=False),
-        "Tidak ada laporan untuk OPD ini.",
+    return pages.render(
+        request,
+        "complaints/opd_inbox.html",
+        {"title": "Kotak masuk OPD", "items": _listed(rows, _now()), "teguran": teguran, "opd_name": opd_name},
     )
-    tg = "".join(
-        f"<tr><td>{e(wib(t['issued_at']))}</td><td>{e(t['issued_by_name'])}</td><td>{e(t['text'])}</td>"
-        f"<td>{e(len(t['complaint_ids']))}</td><td>{'dibaca ' + e(wib(t['read_at'])) if t['read_at'] else ''}"
-        + (
-            ""
-            if t["read_at"]
-            else f"<form class='inline' method='post' action='/pengaduan/teguran/{t['id']}/dibaca'>{_csrf(request)}"
-            "<button>Tandai dibaca</button></form>"
-        )
-        + "</td></tr>"
-        for t in teguran
-    )
-    body = f"<p>{e(opd_name)}</p>{table}<h3>Teguran</h3>" + _table(
-        ["Tanggal", "Dari", "Isi", "Jumlah laporan", ""], [tg] if tg else [], "Belum ada teguran."
-    )
-    return page("Kotak masuk OPD", body, user=user)
 
 
 async def _may_read(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> Literal["all", "own"] | None:
@@ -272,47 +273,24 @@ async def _may_read(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Reco
     return None
 
 
-def _disposition_outcome_cells(d: asyncpg.Record) -> str:
-    """A disposition row's cells from its deadline on, the same on the full and on an OPD's own view."""
-    return (
-        f"<td>{e(wib(d['due_at']))}</td><td>{e(wib(d['finished_at']))}</td><td>{e(d['outcome'] or 'berjalan')}</td>"
-        f"<td>{e(d['followup_text'] or d['return_reason'] or '')}"
-        + (f" <a href='/pengaduan/foto/{d['id']}'>foto</a>" if d["has_photo"] else "")
-        + f"</td><td>{'' if d['on_time'] is None else ('ya' if d['on_time'] else 'tidak')}</td></tr>"
-    )
-
-
-async def _own_part(conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record) -> web.Response:
+async def _own_part(
+    request: web.Request, conn: asyncpg.Connection, user: auth.User, row: asyncpg.Record
+) -> web.Response:
     """What an OPD that no longer holds a complaint still sees: its own dispositions and its own
     entries in the history, nothing of what came after or of other OPDs."""
     assert user.agency_id is not None
     disps = [d for d in await store.dispositions(conn, row["id"]) if d["opd_id"] == user.agency_id]
     hist = await store.history_by_agency(conn, row["id"], user.agency_id)
-    body = (
-        "<p class='muted'>Laporan ini tidak lagi didisposisikan ke OPD Anda; yang tampil hanya bagian OPD Anda.</p>"
-        f"<table><tr><th>Nomor</th><td>{e(row['tracking_id'])}</td></tr></table>"
-        "<h3>Disposisi ke OPD Anda</h3>"
-        + _table(
-            ["Ke", "Didisposisikan", "Pesan disposisi", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
-            [
-                f"<tr><td>{d['round']}</td><td>{e(wib(d['disposed_at']))}</td><td class='pre'>{e(d['note'])}</td>"
-                + _disposition_outcome_cells(d)
-                for d in disps
-            ],
-            "—",
-        )
-        + "<h3>Riwayat oleh OPD Anda</h3>"
-        + _table(
-            ["Waktu", "Kejadian", "Oleh", "Catatan"],
-            [
-                f"<tr><td>{e(wib(h['at']))}</td><td>{e(ACTION_LABEL.get(h['action'], h['action']))}</td>"
-                f"<td>{e(h['actor_name'])}</td><td class='pre'>{e(h['note'])}</td></tr>"
-                for h in hist
-            ],
-            "—",
-        )
+    return pages.render(
+        request,
+        "complaints/own_part.html",
+        {
+            "title": f"Laporan {row['tracking_id']}",
+            "row": row,
+            "dispositions": disps,
+            "history": _history_lines(hist),
+        },
     )
-    return page(f"Laporan {row['tracking_id']}", body, user=user)
 
 
 @auth.allow(*DESK_READERS)
@@ -328,7 +306,7 @@ async def detail(request: web.Request) -> web.Response:
         if scope is None:
             raise NotFound("pengaduan")
         if scope == "own":
-            return await _own_part(conn, user, row)
+            return await _own_part(request, conn, user, row)
         hist = await store.history(conn, cid)
         disps = await store.dispositions(conn, cid)
         reporter: dict[str, Any] | None = None
@@ -336,148 +314,32 @@ async def detail(request: web.Request) -> web.Response:
             reporter = await store.reporter_identity(conn, cid, actor, client_ip=auth.client_ip(request))
         opds = await conn.fetch("SELECT id, name FROM agency WHERE kind = 'opd' AND active ORDER BY name")
         cats = await store.list_categories(conn)
-    now = _now()
-    state = store.state_of(row)
-    allowed = model.allowed_actions(state, actor)
-    colour = colour_at(now, row["yellow_at"], row["due_at"]) if row["stage"] else None
-
-    if reporter is not None:
-        who = (
-            f"{e(reporter['reporter_name'] or '(tanpa nama)')} · {e(reporter['reporter_phone'] or '')} "
-            f"{e(reporter['reporter_email'] or '')}" + (" · <b>anonim</b>" if row["anonim"] else "")
-        )
-    elif model.may_see_reporter_name(actor, row["anonim"]):
-        who = e(row["reporter_name"] or "(tanpa nama)")
-    else:
-        who = "<i>disembunyikan</i>"
-    facts = [
-        ("Nomor", e(row["tracking_id"])),
-        ("Jenis", e(LABEL.get(row["kind"], row["kind"]))),
-        ("Saluran", e(row["channel"])),
-        ("Status", e(LABEL[Status(row["status"])])),
-        ("Kategori", e(row["category_name"] or "—")),
-        ("OPD", e(row["opd_name"] or "—")),
-        (
-            "Lokasi",
-            e(", ".join(x for x in (row["address"], row["desa_name"], row["kecamatan_name"]) if x) or "—")
-            + (f" ({row['lat']:.5f}, {row['lon']:.5f})" if row["lat"] is not None else ""),
-        ),
-        ("Pelapor", who),
-        ("Privasi", e(", ".join(p for p, on in (("anonim", row["anonim"]), ("rahasia", row["rahasia"])) if on) or "—")),
-        ("Masuk", e(wib(row["received_at"]))),
-        (
-            "Batas waktu tahap ini",
-            e(wib(row["due_at"]))
-            + (f" <span class='badge c-{colour.value}'>{COLOUR_LABEL[colour]}</span>" if colour else ""),
-        ),
-        ("Dikembalikan OPD", e(row["bounce_count"])),
-    ]
-    if row["incident_id"]:
-        facts.append(("Insiden asal", e(row["incident_id"])))
-    fact_html = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-    body = f"<table>{fact_html}</table>"
-    body += f"<div class='box'><b id='judul'>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
-
-    body += "<h3>Disposisi</h3>" + _table(
-        ["Ke", "OPD", "Didisposisikan", "Batas", "Selesai", "Hasil", "Catatan", "Tepat waktu"],
-        [
-            f"<tr><td>{d['round']}</td><td>{e(d['opd_name'])}</td><td>{e(wib(d['disposed_at']))}</td>"
-            + _disposition_outcome_cells(d)
-            for d in disps
-        ],
-        "Belum didisposisikan.",
+        incident = None
+        if row["incident_id"] is not None:
+            incident = await conn.fetchrow("SELECT id, number FROM incident WHERE id = $1", row["incident_id"])
+    allowed = model.allowed_actions(store.state_of(row), actor)
+    default_opd = next((c["default_opd_id"] for c in cats if c["id"] == row["category_id"]), None)
+    privacy = ", ".join(words for words, on in (("Anonim", row["anonim"]), ("Rahasia", row["rahasia"])) if on)
+    return pages.render(
+        request,
+        "complaints/detail.html",
+        {
+            "title": f"Laporan {row['tracking_id']}",
+            "row": row,
+            "place": ", ".join(x for x in (row["address"], row["desa_name"], row["kecamatan_name"]) if x),
+            "reporter": reporter,
+            "show_name": model.may_see_reporter_name(actor, row["anonim"]),
+            "privacy": privacy,
+            "colour": _colour(row, _now()),
+            "incident": incident,
+            "dispositions": disps,
+            "history": _history_lines(hist),
+            "allowed": allowed,
+            "opds": opds,
+            "categories": cats,
+            "default_opd": default_opd,
+        },
     )
-    body += "<h3>Riwayat</h3>" + _table(
-        ["Waktu", "Kejadian", "Oleh", "Catatan"],
-        [
-            f"<tr><td>{e(wib(h['at']))}</td><td>{e(ACTION_LABEL.get(h['action'], h['action']))}</td>"
-            f"<td>{e(h['actor_name'])} <span class='muted'>({e(h['actor_role'])})</span></td>"
-            f"<td class='pre'>{e(h['note'])}</td></tr>"
-            for h in hist
-        ],
-        "—",
-    )
-    body += _action_forms(request, cid, allowed, opds, cats, row)
-    return page(f"Laporan {row['tracking_id']}", body, user=user)
-
-
-def _options(rows: Iterable[asyncpg.Record], label: str, selected: int | None = None) -> str:
-    return "".join(
-        f"<option value='{r['id']}'{' selected' if r['id'] == selected else ''}>{e(r[label])}</option>" for r in rows
-    )
-
-
-def _action_forms(
-    request: web.Request,
-    cid: int,
-    allowed: list[str],
-    opds: list[asyncpg.Record],
-    cats: list[asyncpg.Record],
-    row: asyncpg.Record,
-) -> str:
-    if not allowed:
-        return ""
-    csrf = _csrf(request)
-    url = f"/pengaduan/{cid}/aksi"
-    default_opd = None
-    for c in cats:
-        if c["id"] == row["category_id"]:
-            default_opd = c["default_opd_id"]
-    forms = []
-
-    def form(action: str, title: str, fields: str, *, multipart: bool = False) -> None:
-        enc = " enctype='multipart/form-data'" if multipart else ""
-        forms.append(
-            f"<form class='box' method='post' action='{url}'{enc}>{csrf}<input type='hidden' name='action' "
-            f"value='{action}'><b>{e(title)}</b>{fields}<button type='submit'>{e(title)}</button></form>"
-        )
-
-    if "dispose" in allowed:
-        form(
-            "dispose",
-            "Verifikasi dan disposisikan",
-            f"<label>OPD tujuan <select name='opd_id' required>{_options(opds, 'name', default_opd)}</select></label>"
-            f"<label>Kategori <select name='category_id'><option value=''>—</option>"
-            f"{_options(cats, 'name', row['category_id'])}</select></label>"
-            "<label>Catatan <input name='note'></label>",
-        )
-    if "hold" in allowed:
-        form(
-            "hold",
-            "Tunda, minta pelapor melengkapi",
-            "<label>Yang perlu dilengkapi <textarea name='reason' required></textarea></label>",
-        )
-    if "resume" in allowed:
-        form(
-            "resume",
-            "Atas nama pelapor: catat jawabannya",
-            "<label>Jawaban <textarea name='note' required></textarea></label>",
-        )
-    if "not_authority" in allowed:
-        form("not_authority", "Bukan kewenangan Pemkab", "<label>Alasan <input name='reason' required></label>")
-    if "archive" in allowed:
-        form(
-            "archive",
-            "Arsipkan",
-            "<label>Alasan <select name='reason'><option value='spam'>spam</option>"
-            "<option value='duplikat'>duplikat</option></select></label>"
-            "<label>Duplikat dari (nomor internal) <input name='duplicate_of'></label>",
-        )
-    if "follow_up" in allowed:
-        form(
-            "follow_up",
-            "Kirim tindak lanjut",
-            "<label>Tindak lanjut <textarea name='text' required></textarea></label>"
-            "<label>Foto (opsional) <input type='file' name='photo' accept='image/jpeg,image/png'></label>",
-            multipart=True,
-        )
-    if "return" in allowed:
-        form("return", "Kembalikan: bukan kewenangan OPD kami", "<label>Alasan <input name='reason' required></label>")
-    if "accept" in allowed:
-        form("accept", "Atas nama pelapor: menerima", "<label>Catatan (mis. lewat telepon) <input name='note'></label>")
-    if "dispute" in allowed:
-        form("dispute", "Atas nama pelapor: menyanggah", "<label>Alasan <input name='reason' required></label>")
-    return "<h3>Tindakan</h3>" + "".join(forms)
 
 
 @auth.allow(Role.COMPLAINT_STAFF, Role.ADMIN, Role.OPD_OFFICER)
@@ -624,34 +486,12 @@ async def admin_leave(request: web.Request) -> web.StreamResponse:
 
 # --- the citizen's pages --------------------------------------------------------------------------------
 
-_MAP_HEAD = (
-    '<link rel="stylesheet" href="/vendor/leaflet/leaflet.css">'
-    '<script src="/vendor/leaflet/leaflet.js" defer></script>'
-    '<script src="/static/complaints/lapor.js" defer></script>'
-)
-
 
 @auth.public
 async def citizen_form(request: web.Request) -> web.Response:
     async with request.app[appkeys.POOL].acquire() as conn:
         cats = await store.list_categories(conn)
-    kinds = "".join(f"<option value='{k.value}'>{e(LABEL[k])}</option>" for k in Kind)
-    body = f"""<form class="box" method="post" action="/lapor">
-<label>Jenis <select name="kind">{kinds}</select></label>
-<label>Kategori <select name="category_id"><option value="">— pilih —</option>{_options(cats, "name")}</select></label>
-<label>Judul <input name="title" maxlength="200"></label>
-<label>Isi laporan <textarea name="description" required maxlength="10000"></textarea></label>
-<label>Alamat / patokan <input name="address" maxlength="500"></label>
-<p class="muted">Klik peta untuk menandai lokasi.</p><div id="peta"></div>
-<input type="hidden" name="lat" id="lat"><input type="hidden" name="lon" id="lon">
-<label>Nama <input name="reporter_name" maxlength="200"></label>
-<label>Nomor HP <input name="reporter_phone" maxlength="40"></label>
-<label>Email <input name="reporter_email" type="email" maxlength="254"></label>
-<label><input type="checkbox" name="anonim" value="1"> Anonim (identitas tidak ditampilkan ke OPD dan publik)</label>
-<label><input type="checkbox" name="rahasia" value="1"> Rahasia (isi tidak ditampilkan ke publik)</label>
-<button type="submit">Kirim laporan</button></form>
-<p><a href="/status">Cek status laporan</a></p>"""
-    return page("Sampaikan laporan", body, head=_MAP_HEAD)
+    return pages.render(request, "complaints/lapor.html", {"title": "Sampaikan laporan", "categories": cats})
 
 
 def _opt_float(value: str | None) -> float | None:
@@ -660,7 +500,7 @@ def _opt_float(value: str | None) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise InvalidAction("lat", "koordinat tidak sah") from None
+        raise InvalidAction("lat", "tidak sah") from None
 
 
 def _contact_key(phone: str | None, email: str | None) -> str | None:
@@ -677,12 +517,10 @@ def _contact_key(phone: str | None, email: str | None) -> str | None:
     return None
 
 
-def _too_many(retry_after: float, text: str) -> web.Response:
+def _too_many(request: web.Request, retry_after: float, text: str) -> web.Response:
     minutes = max(1, round(retry_after / 60))
-    resp = page(
-        "Terlalu banyak permintaan",
-        f"<p class='err'>{e(text)}</p><p>Silakan coba lagi dalam {minutes} menit.</p><p><a href='/'>Kembali</a></p>",
-        status=429,
+    resp = pages.refusal_page(
+        request, f"{text} Silakan coba lagi dalam {minutes} menit.", status=429, title="Terlalu banyak permintaan"
     )
     resp.headers["Retry-After"] = str(int(retry_after))
     return resp
@@ -714,11 +552,11 @@ async def citizen_submit(request: web.Request) -> web.StreamResponse:
     async with request.app[appkeys.POOL].acquire() as conn:
         wait = await ratelimit.take(conn, limits)
     if wait is not None:
-        return _too_many(wait, "Terlalu banyak laporan dari alamat atau kontak ini.")
+        return _too_many(request, wait, "Terlalu banyak laporan dari alamat atau kontak ini.")
     try:
         kind = Kind(text("kind") or "pengaduan")
     except ValueError:
-        raise InvalidAction("kind", "jenis tidak dikenal") from None
+        raise InvalidAction("kind", "tidak dikenal") from None
     cat = text("category_id")
     lat, lon = _opt_float(text("lat")), _opt_float(text("lon"))
     new = store.NewComplaint(
@@ -761,9 +599,7 @@ async def status_lookup(request: web.Request) -> web.StreamResponse:
     tid = request.query.get("nomor", "").strip()
     if tid:
         raise web.HTTPSeeOther(location="/status/" + quote(tid.upper()[:40], safe=""))
-    body = """<form class="box" method="get" action="/status"><label>Nomor laporan
-<input name="nomor" required placeholder="WSB-XXXX-XXXX"></label><button>Cek</button></form>"""
-    return page("Cek status laporan", body)
+    return pages.render(request, "complaints/status_lookup.html", {"title": "Cek status laporan"})
 
 
 # What the history shows anyone with the tracking number: the steps, never their notes.
@@ -774,14 +610,13 @@ PUBLIC_ACTIONS = frozenset(
 REPORTER_NOTES = frozenset({"hold", "not_authority"})
 
 
-def _secret_refused() -> web.Response:
-    body = (
-        "<p class='err'>Tautan atau kode rahasia tidak cocok dengan laporan ini. Tidak ada yang diubah.</p>"
-        "<p>Tindakan atas laporan hanya dengan tautan rahasia yang diberikan saat laporan dikirim. "
-        "Kehilangan tautan? Hubungi petugas pengaduan, yang dapat mencatat tanggapan Anda.</p>"
-        "<p><a href='/status'>Cek status laporan</a></p>"
+def _secret_refused(request: web.Request) -> web.Response:
+    message = (
+        "Tautan atau kode rahasia tidak cocok dengan laporan ini. Tidak ada yang diubah. "
+        "Tindakan atas laporan hanya dengan tautan rahasia yang diberikan saat laporan dikirim. "
+        "Kehilangan tautan? Hubungi petugas pengaduan, yang dapat mencatat tanggapan Anda."
     )
-    return _citizen_page(page("Tidak diizinkan", body, status=403))
+    return _citizen_page(pages.refusal_page(request, message, status=403, title="Tidak diizinkan"))
 
 
 @auth.public
@@ -798,67 +633,28 @@ async def status_page(request: web.Request) -> web.Response:
         disps = await store.dispositions(conn, row["id"])
     reporter = given is not None and citizen.secret_matches(row["citizen_secret_hash"], given)
     if given is not None and not reporter:
-        return _secret_refused()
-    status = Status(row["status"])
-    intro = ""
-    if reporter and request.query.get("baru") == "1":
-        link = citizen.status_path(row["tracking_id"], given or "")
-        intro = (
-            f"<div class='box'><p>Laporan Anda diterima. Nomor laporan: <b id='nomor'>{e(row['tracking_id'])}</b></p>"
-            f"<p>Simpan tautan rahasia ini: hanya dengan tautan ini Anda dapat menanggapi laporan. "
-            f"Jangan bagikan kepada siapa pun.</p><p><a id='tautan' href='{e(link)}'>{e(link)}</a></p>"
-            f"<p class='muted'>Kode rahasia: <b id='kode'>{e(given)}</b></p></div>"
-        )
-    body = intro + (
-        f"<table><tr><th>Nomor</th><td>{e(row['tracking_id'])}</td></tr>"
-        f"<tr><th>Status</th><td>{e(LABEL[status])}</td></tr>"
-        f"<tr><th>Kategori</th><td>{e(row['category_name'] or '—')}</td></tr>"
-        f"<tr><th>Kecamatan</th><td>{e(row['kecamatan_name'] or '—')}</td></tr>"
-        f"<tr><th>Ditangani</th><td>{e(row['opd_name'] or '—')}</td></tr>"
-        f"<tr><th>Masuk</th><td>{e(wib(row['received_at']))}</td></tr>"
-        f"<tr><th>Batas waktu tahap ini</th><td>{e(wib(row['due_at']))}</td></tr></table>"
-    )
-    if reporter or model.public_text_visible(row["rahasia"], row["anonim"]):
-        body += f"<div class='box'><b id='judul'>{e(row['title'])}</b><p class='pre'>{e(row['description'])}</p></div>"
+        return _secret_refused(request)
     latest = next((d for d in reversed(disps) if d["outcome"] == "followed_up"), None)
-    if reporter and latest is not None:
-        body += f"<h3>Tindak lanjut</h3><div class='box pre'>{e(latest['followup_text'])}</div>"
-    body += "<h3>Perjalanan laporan</h3>" + _table(
-        ["Waktu", "Kejadian", "Keterangan"],
-        [
-            f"<tr><td>{e(wib(h['at']))}</td><td>{e(ACTION_LABEL.get(h['action'], h['action']))}</td>"
-            f"<td class='pre'>{e(h['note'] if reporter and h['action'] in REPORTER_NOTES else '')}</td></tr>"
-            for h in hist
-            if h["action"] in PUBLIC_ACTIONS
-        ],
-        "—",
-    )
-    url = f"/status/{e(quote(row['tracking_id'], safe=''))}"
-    if not reporter:
-        if status in (Status.TUNDA, Status.TINDAK_LANJUT):
-            body += (
-                f"<form class='box' method='get' action='{url}'><p>Pelapor dapat menanggapi laporan ini dengan "
-                "tautan rahasia yang diberikan saat laporan dikirim, atau dengan kodenya:</p>"
-                f"<label>Kode rahasia <input name='k' required autocomplete='off'></label>"
-                "<button>Buka</button></form>"
-            )
-        return _citizen_page(page(f"Status laporan {row['tracking_id']}", body))
-    key = f"<input type='hidden' name='k' value='{e(given)}'>"
-    if status == Status.TUNDA:
-        body += (
-            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='resume'>"
-            "<label>Lengkapi laporan <textarea name='note' required></textarea></label>"
-            "<button>Kirim</button></form>"
-        )
-    if status == Status.TINDAK_LANJUT:
-        body += (
-            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='accept'>"
-            "<button>Saya menerima tindak lanjut ini</button></form>"
-            f"<form class='box' method='post' action='{url}'>{key}<input type='hidden' name='action' value='dispute'>"
-            "<label>Belum selesai? Jelaskan <textarea name='reason' required></textarea></label>"
-            "<button>Sanggah</button></form>"
-        )
-    return _citizen_page(page(f"Status laporan {row['tracking_id']}", body))
+    new_link = None
+    if reporter and request.query.get("baru") == "1":
+        new_link = citizen.status_path(row["tracking_id"], given or "")
+    history = [
+        {"at": h["at"], "action": h["action"], "note": h["note"] if reporter and h["action"] in REPORTER_NOTES else ""}
+        for h in hist
+        if h["action"] in PUBLIC_ACTIONS
+    ]
+    context = {
+        "title": f"Status laporan {row['tracking_id']}",
+        "row": row,
+        "reporter": reporter,
+        "secret": given if reporter else "",
+        "new_link": new_link,
+        "show_text": reporter or model.public_text_visible(row["rahasia"], row["anonim"]),
+        "followup": latest["followup_text"] if reporter and latest is not None else None,
+        "history": history,
+        "url": "/status/" + quote(row["tracking_id"], safe=""),
+    }
+    return _citizen_page(pages.render(request, "complaints/status.html", context))
 
 
 # What a reporter may do with their secret (model.py: the actions open to Role.CITIZEN).
@@ -884,7 +680,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
     async with request.app[appkeys.POOL].acquire() as conn:
         wait = await ratelimit.take(conn, limits)
     if wait is not None:
-        return _too_many(wait, "Terlalu banyak percobaan untuk laporan ini atau dari alamat ini.")
+        return _too_many(request, wait, "Terlalu banyak percobaan untuk laporan ini atau dari alamat ini.")
     form = await request.post()
     data: dict[str, object] = {k: v for k, v in form.items() if isinstance(v, str)}
     given = data.pop("k", None)
@@ -895,7 +691,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
         # the secret first: without it nothing about the request is looked at, so a refusal
         # says no more than the public page does
         if not citizen.secret_matches(row["citizen_secret_hash"], given if isinstance(given, str) else None):
-            return _secret_refused()
+            return _secret_refused(request)
         name = str(data.get("action", ""))
         if name not in CITIZEN_ACTIONS:
             raise InvalidAction("action", "tidak dikenal")
@@ -915,13 +711,14 @@ async def status_act(request: web.Request) -> web.StreamResponse:
 @auth.public
 async def static_file(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("lapor.js", "dasbor.js"):
+    if name not in STATIC_FILES:
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC_DIR / name)
 
 
 def setup(app: web.Application) -> None:
     """Mount the complaint pages, the leader's dashboard and Open311 on the web app."""
+    pages.add_templates(app, "complaints", TEMPLATE_DIR)
     r = app.router
     g = _guarded
     r.add_get("/pengaduan", g(verification_queue))

@@ -131,6 +131,51 @@ COMPLAINT_ACTION: Mapping[str, str] = {
 
 COLOUR: Mapping[str, str] = {"hijau": "Hijau", "kuning": "Kuning", "merah": "Merah"}
 
+# A stretch of a complaint's way with its own working-day limit (complaints/model.py Stage).
+COMPLAINT_STAGE: Mapping[str, str] = {
+    "verifikasi": "Verifikasi",
+    "tindak_lanjut": "Tindak lanjut OPD",
+    "tanggapan": "Tanggapan pelapor",
+}
+
+# How an OPD's disposition ended (complaint_disposition.outcome; none yet = still running).
+DISPOSITION_OUTCOME: Mapping[str, str] = {
+    "open": "Berjalan",
+    "followed_up": "Ditindaklanjuti",
+    "returned": "Dikembalikan (bukan kewenangan OPD)",
+}
+
+# Why a complaint was archived, as the desk's form offers it.
+ARCHIVE_REASON: Mapping[str, str] = {"spam": "Spam (bukan laporan)", "duplikat": "Duplikat laporan lain"}
+
+# The fields of a complaint and of the desk's forms, as a refusal names them ("Isi laporan wajib diisi").
+COMPLAINT_FIELD: Mapping[str, str] = {
+    "description": "Isi laporan",
+    "title": "Judul",
+    "kind": "Jenis",
+    "channel": "Saluran",
+    "category_id": "Kategori",
+    "lat": "Koordinat",
+    "lon": "Koordinat",
+    "address": "Alamat",
+    "reporter_name": "Nama pelapor",
+    "reporter_email": "Email pelapor",
+    "reporter_phone": "Nomor HP pelapor",
+    "media_url": "Tautan foto",
+    "incident_id": "Insiden",
+    "opd_id": "OPD tujuan",
+    "default_opd_id": "OPD biasa",
+    "reason": "Alasan",
+    "note": "Catatan",
+    "text": "Isi",
+    "duplicate_of": "Laporan asli",
+    "photo": "Foto",
+    "action": "Tindakan",
+    "code": "Kode",
+    "attributes": "Atribut",
+    "complaint_ids": "Laporan",
+}
+
 # What the console's event feed says for each event kind.
 EVENT_KIND: Mapping[str, str] = {
     "incident.created": "Alarm diterima",
@@ -217,6 +262,10 @@ GROUPS: Mapping[str, Mapping[str, str]] = {
     "complaint_kind": COMPLAINT_KIND,
     "complaint_action": COMPLAINT_ACTION,
     "colour": COLOUR,
+    "complaint_stage": COMPLAINT_STAGE,
+    "disposition_outcome": DISPOSITION_OUTCOME,
+    "archive_reason": ARCHIVE_REASON,
+    "complaint_field": COMPLAINT_FIELD,
     "event_kind": EVENT_KIND,
     "device_kind": DEVICE_KIND,
     "audit_action": AUDIT_ACTION,

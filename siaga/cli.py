@@ -340,7 +340,7 @@ def cmd_categories(args: argparse.Namespace) -> None:
             try:
                 await store.set_category_attributes(conn, actor, cat["id"], attributes)
             except InvalidAction as e:
-                refuse(f"Atribut tidak disimpan: {str(e).removeprefix('attributes: ')}")
+                refuse(f"Atribut tidak disimpan: {e.message}")
             print(f"atribut kategori {args.code} disimpan ({len(attributes)} atribut).")
 
     asyncio.run(_with_conn(_settings(), run))

@@ -15,7 +15,7 @@ from aiohttp import web
 from complaints import open311_web, store
 from complaints import web as complaints_web
 from complaints.clock import WorkingDayClock
-from core import appkeys, auth
+from core import appkeys, auth, pages
 from core.areas import AreaIndex
 from core.settings import Settings
 from dispatch import console as dispatch_console
@@ -138,7 +138,8 @@ async def site(
     }
     async with pool.acquire() as conn:
         _, key = await store.create_open311_client(conn, "aplikasi warga")
-    app = web.Application(middlewares=[auth.auth_middleware])
+    # as siaga.webapp mounts it: a browser refused by sign-in or access gets a page, not JSON
+    app = web.Application(middlewares=[pages.browser_refusals, auth.auth_middleware])
     app[appkeys.SETTINGS] = settings
     app[appkeys.POOL] = pool
     app[appkeys.AREAS] = open311_web.AreaLookup(areas)

@@ -531,9 +531,7 @@ ENGLISH = re.compile(
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|U\+[0-9A-F]{4,6}(?: [A-Z0-9 -]+)?")
 # the main paragraph of an HTML error page: the sign-in form's, the complaint desk's (and the
 # reason after it), the roster's list
-_HTML_ERROR = re.compile(
-    r"<(p|div) class=['\"](?:err|error)['\"][^>]*>(.*?)</\1>(?:\s*<p>(.*?)</p>)?", re.DOTALL
-)
+_HTML_ERROR = re.compile(r"<(p|div) class=['\"](?:err|error)['\"][^>]*>(.*?)</\1>(?:\s*<p>(.*?)</p>)?", re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
 _XML_DESCRIPTION = re.compile(r"<description>(.*?)</description>", re.DOTALL)
 
@@ -770,7 +768,7 @@ _SHAPES = [
     ("admin", "PUT", "/api/v1/routing-rules", b'{"rules": [{"note": "\\ud800"}]}', _JSON, 400, "json", "U+D800"),
     (None, "GET", "/static/dispatch/" + "x" * 5000, None, None, 414, "json", "alamat terlalu panjang"),
     ("complaint_staff", "GET", "/pengaduan?q=%1b", None, None, 400, "html", "karakter yang tidak diizinkan"),
-    (None, "POST", "/lapor", b"description=a%00b", _FORM, 400, "html", "isian &#x27;description&#x27; berisi"),
+    (None, "POST", "/lapor", b"description=a%00b", _FORM, 400, "html", "Isi laporan berisi karakter"),
     ("supervisor", "GET", "/piket?instansi=%00", None, None, 400, "html", "berisi karakter"),
     ("supervisor", "POST", "/piket/shift", b"instansi=1&jam=nan", _FORM, 200, "html", "jam harus angka"),
     (None, "POST", "/login", b"username=a%00", _FORM, 400, "html", "isian &#39;username&#39; berisi"),
