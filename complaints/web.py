@@ -915,7 +915,7 @@ async def status_act(request: web.Request) -> web.StreamResponse:
 @auth.public
 async def static_file(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("lapor.js", "dasbor.js"):
+    if name not in ("lapor.js", "dasbor.js", "dasbor.css"):
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC_DIR / name)
 
