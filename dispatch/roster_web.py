@@ -585,8 +585,12 @@ async def api_report(request: web.Request) -> web.Response:
 
 async def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
     """A parameter refused by core.params on a roster page: the page, with why, and the refusal's
-    status."""
-    return await _render(request, None, this_month(), errors=[err.message], status=err.status)
+    status. Anything else under /piket (no such address, a visitor not signed in, a role without
+    the roster) has no roster to show: the refusal page."""
+    user = auth.optional_user(request)
+    if user is not None and user.role in READERS and err.status in (400, 422):
+        return await _render(request, None, this_month(), errors=[err.message], status=err.status)
+    return pages.refusal_page(request, err.message, status=err.status)
 
 
 def setup(app: web.Application) -> None:
