@@ -13,10 +13,10 @@ from aiohttp import web
 from complaints import store
 from core import audit, labels
 from core.roles import Role
-from dispatch import roster, roster_rules
-from tests.dispatch import factory
 from core.settings import Settings
+from dispatch import roster, roster_rules
 from siaga.webapp import create_app
+from tests.dispatch import factory
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
 from tests.support import free_port
 from tests.visible import assert_in_layout, leaks, visible_text
@@ -38,7 +38,7 @@ async def server(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[str]: 
 
 
 @pytest.fixture
-async def complaints_and_shifts(pool: asyncpg.Pool, world: factory.World) -> None:
+async def complaints_and_shifts(pool: asyncpg.Pool, world: factory.World) -> None:  # noqa: F811
     """A complaint in Kertek and one without a place, and the polsek's shifts (the shift report
     and console presence fill their tables)."""
     async with pool.acquire() as conn:
