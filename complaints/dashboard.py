@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from complaints.clock import WIB
 from complaints.model import LABEL, Status
-from core import appkeys, auth
+from core import appkeys, auth, labels, pages, params
 from core.roles import Role
 
 READERS = (Role.LEADER, Role.ADMIN)
@@ -32,10 +33,25 @@ DEFAULT_DAYS = 90
 
 @dataclass(frozen=True)
 class Table:
+    """One table of the dashboard. ``rows`` are what the CSV writes under ``columns`` (instants are
+    written in WIB by :func:`to_csv`); ``page_rows``, when given, are the same rows as a person
+    reads them, and ``hidden`` the columns that are keys for spreadsheets, not for reading."""
+
     name: str
     title: str
     columns: list[str]
     rows: list[list[Any]]
+    page_rows: list[list[Any]] | None = None
+    hidden: frozenset[str] = frozenset()
+
+    def headers(self) -> list[str]:
+        """The page's column headers, from the label catalogue."""
+        return [labels.label("column", c) for c in self.columns if c not in self.hidden]
+
+    def cells(self) -> list[list[str]]:
+        """The page's rows: the shown columns, each value in the one date and number format."""
+        shown = [i for i, c in enumerate(self.columns) if c not in self.hidden]
+        return [[labels.cell(row[i]) for i in shown] for row in (self.page_rows or self.rows)]
 
 
 def _day(since: datetime) -> tuple[date, datetime]:
@@ -56,6 +72,7 @@ async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
         "Laporan menurut status",
         ["status", "keterangan", "jumlah"],
         [[r["status"], LABEL[Status(r["status"])], r["n"]] for r in rows],
+        hidden=frozenset({"status"}),
     )
 
 
@@ -72,7 +89,8 @@ async def colour_counts(conn: asyncpg.Connection, now: datetime) -> Table:
         "warna",
         "Laporan terbuka menurut warna",
         ["warna", "jumlah"],
-        [["merah", row["merah"]], ["kuning", row["kuning"]], ["hijau", row["hijau"]]],
+        [[c, row[c]] for c in ("merah", "kuning", "hijau")],
+        page_rows=[[labels.label("colour", c), row[c]] for c in ("merah", "kuning", "hijau")],
     )
 
 
@@ -118,6 +136,7 @@ async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetim
             "dikembalikan",
         ],
         out,
+        hidden=frozenset({"opd_id"}),
     )
 
 
@@ -144,12 +163,13 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
                 r["opd"],
                 r["title"],
                 r["kecamatan_name"] or "",
-                _wib(r["due_at"]),
+                r["due_at"],
                 "ya" if r["opd_head_notified_at"] else "",
                 "ya" if r["sekda_notified_at"] else "",
             ]
             for r in rows
         ],
+        hidden=frozenset({"id"}),
     )
 
 
@@ -198,7 +218,7 @@ async def presence_now(conn: asyncpg.Connection, stale_s: float) -> Table:
         "Kehadiran operator di konsol sekarang",
         ["instansi", "operator_hadir", "nama", "sejak_wib", "insiden_terbuka"],
         [
-            [r["name"], len(ops), ", ".join(ops) or "KOSONG", _wib(r["since"]), r["open_incidents"]]
+            [r["name"], len(ops), ", ".join(ops) or "KOSONG", r["since"], r["open_incidents"]]
             for r in rows
             for ops in [r["operators"]]
         ],
@@ -230,6 +250,7 @@ async def shift_report(
         + (f"; {limit} baris pertama, semua di CSV)" if limit else ")"),
         roster.REPORT_COLUMNS,
         roster.report_rows([dict(r) for r in rows]),
+        page_rows=roster.report_values([dict(r) for r in rows]),
     )
 
 
@@ -283,11 +304,21 @@ async def monthly_trend(conn: asyncpg.Connection, since: datetime) -> Table:
         "Tren bulanan laporan masuk",
         ["bulan", "masuk", "selesai_sekarang"],
         [[r["month"], r["n"], r["done"] or 0] for r in rows],
+        # the month in the order of the one date format (12-2026), the CSV keeps 2026-12
+        page_rows=[[f"{r['month'][5:]}-{r['month'][:4]}", r["n"], r["done"] or 0] for r in rows],
     )
 
 
-def _wib(t: datetime | None) -> str:
-    return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
+def _csv_cell(v: Any) -> Any:
+    """A value as the CSV writes it: instants as WIB wall clock a spreadsheet sorts, a cell
+    starting with = + - @ quoted (it would be a formula)."""
+    if isinstance(v, datetime):
+        return v.astimezone(WIB).strftime("%Y-%m-%d %H:%M")
+    if v is None:
+        return ""
+    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+        return "'" + v
+    return v
 
 
 async def all_tables(
@@ -327,8 +358,7 @@ def to_csv(table: Table) -> str:
     w = csv.writer(buf)
     w.writerow(table.columns)
     for row in table.rows:
-        # a cell starting with = + - @ would be a formula in a spreadsheet
-        w.writerow([("'" + v) if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row])
+        w.writerow([_csv_cell(v) for v in row])
     return buf.getvalue()
 
 
@@ -342,10 +372,12 @@ def _days(request: web.Request) -> int:
         return DEFAULT_DAYS
 
 
+PERIODS = (30, 90, 365)
+
+
 @auth.allow(*READERS)
 async def dashboard_page(request: web.Request) -> web.Response:
     from complaints.open311 import now_utc
-    from complaints.web import _csrf, e, page  # the shared layout (web imports this module)
 
     days = _days(request)
     pool = request.app[appkeys.POOL]
@@ -356,36 +388,18 @@ async def dashboard_page(request: web.Request) -> web.Response:
             """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
                 WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
         )
-    map_head = (
-        '<link rel="stylesheet" href="/vendor/leaflet/leaflet.css">'
-        '<script src="/vendor/leaflet/leaflet.js" defer></script>'
-        '<script src="/static/complaints/dasbor.js" defer></script>'
-    )
-    parts = [
-        f"<p class='muted'>Periode {days} hari terakhir. <a href='?hari=30'>30</a> · "
-        f"<a href='?hari=90'>90</a> · <a href='?hari=365'>365</a> hari</p>"
-    ]
-    for t in tables:
-        columns = "".join(f"<th>{e(c)}</th>" for c in t.columns)
-        body = "".join("<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in t.rows)
-        parts.append(
-            f"<h3>{e(t.title)}</h3><p><a href='/dasbor/{e(t.name)}.csv?hari={days}'>Unduh CSV</a></p>"
-            f"<table><thead><tr>{columns}</tr></thead><tbody>{body}</tbody></table>"
-        )
-    parts.insert(
-        1,
-        f"<h3>Peta pengaduan per kecamatan</h3><div id='peta-kecamatan' style='height:420px' "
-        f"data-src='/dasbor/kecamatan.json?hari={days}'></div>",
-    )
     user = auth.current_user(request)
-    if user.role == Role.LEADER and red_opds:
-        opts = "".join(f"<option value='{r['id']}'>{e(r['name'])}</option>" for r in red_opds)
-        parts.append(
-            f"<form class='box' method='post' action='/pengaduan/teguran'>{_csrf(request)}<b>Teguran ke OPD</b>"
-            f"<label>OPD <select name='opd_id'>{opts}</select></label>"
-            "<label>Isi teguran <textarea name='text' required></textarea></label><button>Kirim teguran</button></form>"
-        )
-    return page("Dasbor pengaduan", "".join(parts), user=user, head=map_head)
+    return pages.render(
+        request,
+        "complaints/dashboard.html",
+        {
+            "title": "Dasbor pengaduan",
+            "days": days,
+            "periods": PERIODS,
+            "tables": tables,
+            "red_opds": red_opds if user.role is Role.LEADER else [],
+        },
+    )
 
 
 @auth.allow(*READERS)
@@ -428,7 +442,15 @@ async def kecamatan_json(request: web.Request) -> web.Response:
     return web.json_response(data)
 
 
+def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
+    return pages.refusal_page(request, err.message, status=err.status)
+
+
 def add_routes(app: web.Application, guard: Callable[[Any], Any]) -> None:
+    # the complaint pages register the same directory; doing it here too keeps the dashboard
+    # whole wherever it is mounted
+    pages.add_templates(app, "complaints", Path(__file__).parent / "templates")
+    params.register_error_page(app, "/dasbor", _refusal_page)
     app.router.add_get("/dasbor", guard(dashboard_page))
     app.router.add_get("/dasbor/kecamatan.json", guard(kecamatan_json))
     app.router.add_get("/dasbor/{table}.csv", guard(dashboard_csv))

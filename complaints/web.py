@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-STATIC_FILES = frozenset({"lapor.js", "dasbor.js", "complaints.css"})
+STATIC_FILES = frozenset({"lapor.js", "dasbor.js", "dasbor.css", "complaints.css"})
 STAFF = (Role.COMPLAINT_STAFF, Role.ADMIN)
 DESK_READERS = (Role.COMPLAINT_STAFF, Role.ADMIN, Role.OPD_OFFICER, Role.LEADER, Role.COMMAND_CENTRE)
 

@@ -8,7 +8,7 @@ word, and a translator edits one file. Pure: no web or database imports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 # Wonosobo's clock; everything is stored in UTC and shown in WIB.
@@ -250,6 +250,61 @@ AUDIT_OBJECT: Mapping[str, str] = {
 }
 
 
+# The header a person reads over a column whose CSV name is a code (the dashboard's tables and
+# the shift report; the CSV keeps the codes, spreadsheets are built on them).
+COLUMN: Mapping[str, str] = {
+    # complaints by status, by colour, by month
+    "status": "Kode status",
+    "keterangan": "Status",
+    "jumlah": "Jumlah",
+    "warna": "Warna",
+    "bulan": "Bulan",
+    "masuk": "Laporan masuk",
+    "selesai_sekarang": "Sudah selesai",
+    # SLA per OPD
+    "peringkat": "Peringkat",
+    "opd_id": "Nomor OPD",
+    "opd": "OPD",
+    "jatuh_tempo": "Jatuh tempo",
+    "tepat_waktu": "Tepat waktu",
+    "terlambat": "Terlambat",
+    "persen_tepat": "Tepat waktu (%)",
+    "merah_terbuka": "Kode merah terbuka",
+    "dikembalikan": "Dikembalikan",
+    # the red list
+    "id": "No.",
+    "nomor": "Nomor laporan",
+    "judul": "Judul",
+    "kecamatan": "Kecamatan",
+    "batas_waktu_wib": "Batas waktu",
+    "ke_kepala_opd": "Dilaporkan ke kepala OPD",
+    "ke_sekda": "Dilaporkan ke Sekda",
+    # per kecamatan
+    "kode": "Kode wilayah",
+    "pengaduan": "Pengaduan",
+    "pengaduan_terbuka": "Pengaduan terbuka",
+    "kedaruratan": "Kedaruratan",
+    # emergencies: time to acknowledge, presence
+    "instansi": "Instansi",
+    "kejadian": "Alarm",
+    "diterima": "Diterima",
+    "p50_detik": "Separuh diterima dalam (detik)",
+    "p90_detik": "90% diterima dalam (detik)",
+    "dieskalasi": "Dinaikkan ke atasan",
+    "operator_hadir": "Jumlah operator hadir",
+    "nama": "Operator hadir",
+    "sejak_wib": "Sejak",
+    "insiden_terbuka": "Insiden terbuka",
+    # the shift report (dispatch.roster.REPORT_COLUMNS)
+    "shift": "Shift",
+    "tanggal_wib": "Tanggal",
+    "mulai_wib": "Mulai",
+    "selesai_wib": "Selesai",
+    "alarm_masuk": "Alarm",
+    "eskalasi_tanpa_tanggapan": "Eskalasi tanpa tanggapan",
+    "jam_tanpa_operator": "Jam tanpa operator",
+}
+
 GROUPS: Mapping[str, Mapping[str, str]] = {
     "role": ROLE,
     "incident_state": INCIDENT_STATE,
@@ -270,6 +325,7 @@ GROUPS: Mapping[str, Mapping[str, str]] = {
     "device_kind": DEVICE_KIND,
     "audit_action": AUDIT_ACTION,
     "audit_object": AUDIT_OBJECT,
+    "column": COLUMN,
 }
 
 
@@ -305,3 +361,24 @@ def audit_action(action: str) -> str:
     if area == "complaint" and rest in COMPLAINT_ACTION:
         return f"Pengaduan: {COMPLAINT_ACTION[rest]}"
     return "Tindakan lain"
+
+
+def day(d: date | None) -> str:
+    """A calendar day in the same order as :func:`wib`: ``03-12-2026``."""
+    return "—" if d is None else d.strftime("%d-%m-%Y")
+
+
+def cell(value: object) -> str:
+    """A table cell as a person reads it: instants in WIB, days as :func:`day`, no "None", decimals
+    with a comma."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, datetime):
+        return wib(value)
+    if isinstance(value, date):
+        return day(value)
+    if isinstance(value, bool):
+        return "ya" if value else "tidak"
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", ",")
+    return str(value)

@@ -391,30 +391,48 @@ async def shift_report(
     return [dict(r) for r in rows]
 
 
-def report_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """The report as table cells (WIB times, rounded figures), for the pages and the CSV."""
-
-    def wib(t: datetime | None) -> str:
-        return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
-
-    def secs(v: float | None) -> str:
-        return "" if v is None else f"{v:.0f}"
-
+def report_values(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The report as table cells in the order of ``REPORT_COLUMNS`` (times as instants, figures
+    rounded): the pages show them in the one date format, the CSV in its own (:func:`report_rows`)."""
     return [
         [
             r["agency"],
             r["shift_code"] or "(di luar jadwal)",
-            r["day"].isoformat() if r["day"] else "",
-            wib(r["starts_at"]),
-            wib(r["ends_at"]),
+            r["day"],
+            r["starts_at"],
+            r["ends_at"],
             r["alerts"],
             r["acknowledged"],
-            secs(r["ack_p50_s"]),
-            secs(r["ack_p90_s"]),
+            None if r["ack_p50_s"] is None else round(r["ack_p50_s"]),
+            None if r["ack_p90_s"] is None else round(r["ack_p90_s"]),
             r["unacked_escalations"],
-            "" if r["hours_unattended"] is None else f"{r['hours_unattended']:.2f}",
+            None if r["hours_unattended"] is None else round(r["hours_unattended"], 2),
         ]
         for r in rows
+    ]
+
+
+def report_rows(rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The report as CSV cells: WIB wall clock a spreadsheet sorts, ISO days, two-decimal hours."""
+
+    def wib(t: datetime | None) -> str:
+        return t.astimezone(WIB).strftime("%Y-%m-%d %H:%M") if t else ""
+
+    return [
+        [
+            agency,
+            shift,
+            day.isoformat() if day else "",
+            wib(starts),
+            wib(ends),
+            alerts,
+            acked,
+            "" if p50 is None else p50,
+            "" if p90 is None else p90,
+            escalations,
+            "" if hours is None else f"{hours:.2f}",
+        ]
+        for agency, shift, day, starts, ends, alerts, acked, p50, p90, escalations, hours in report_values(rows)
     ]
 
 

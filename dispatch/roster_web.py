@@ -10,7 +10,6 @@ the reason (status 200, so the browser logs no error) and change nothing.
 from __future__ import annotations
 
 import contextlib
-import html
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core import appkeys, audit, auth, params
+from core import appkeys, audit, auth, pages, params
 from core.auth import User
 from core.refusal import Kind
 from core.roles import Role
@@ -32,14 +31,6 @@ EDITORS = (Role.SUPERVISOR, Role.ADMIN)
 READERS = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR)
 DESK = (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER)
 API = "/api/v1"
-
-
-def e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def wib(t: datetime | None) -> str:
-    return t.astimezone(WIB).strftime("%d-%m-%Y %H:%M WIB") if t else "—"
 
 
 def this_month() -> str:
@@ -91,38 +82,18 @@ def _csv_response(text: str, name: str) -> web.Response:
 # --- the page -------------------------------------------------------------------------------------
 
 
-def _page(title: str, body: str, user: User) -> web.Response:
-    links = ['<a href="/console">Konsol</a>', '<a href="/piket">Piket</a>']
-    if user.role in (Role.LEADER, Role.ADMIN):
-        links.append('<a href="/dasbor">Dasbor</a>')
-    text = f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,"><title>{e(title)} — SIAGA Wonosobo</title>
-<link rel="stylesheet" href="/static/dispatch/roster.css"></head>
-<body><header><strong>SIAGA</strong> <span>Piket dan kehadiran</span> <nav>{" ".join(links)}</nav>
-<span class="who">{e(user.username)} ({e(user.role.value)})</span></header>
-<main><h1>{e(title)}</h1>{body}</main></body></html>"""
-    return web.Response(text=text, content_type="text/html")  # headers: siaga.webapp._security_headers
-
-
-def _csrf(request: web.Request) -> str:
-    return f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{e(request[auth.SESSION].csrf_token)}">'
-
-
-def _table(headers: list[str], rows: list[list[str]], empty: str, table_id: str) -> str:
-    if not rows:
-        return f"<p class='muted' id='{table_id}-kosong'>{e(empty)}</p>"
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 async def _render(
-    request: web.Request, agency_ref: str | None, month: str, *, message: str = "", errors: list[str] | None = None
+    request: web.Request,
+    agency_ref: str | None,
+    month: str,
+    *,
+    message: str = "",
+    errors: list[str] | None = None,
+    status: int = 200,
 ) -> web.Response:
     user = auth.current_user(request)
     settings = request.app[appkeys.SETTINGS]
-    editor = user.role in EDITORS
+    errors = list(errors or [])
     async with request.app[appkeys.POOL].acquire() as conn:
         agencies = await conn.fetch(
             """SELECT id, code, name, kind FROM agency WHERE active AND kind <> 'opd'
@@ -135,13 +106,13 @@ async def _render(
             try:
                 agency_id = await roster.agency_id_of(conn, agency_ref)
             except RosterError as err:
-                errors = [*(errors or []), str(err)]
+                errors.append(str(err))
         if agency_id is None and agencies:
             agency_id = agencies[0]["id"] if user.role is not Role.OPERATOR else user.agency_id
         try:
             roster_rules.parse_month(month)
         except RosterError as err:
-            errors = [*(errors or []), str(err)]
+            errors.append(str(err))
             month = this_month()
         attendance = await presence.present(conn, settings.presence_stale_s) if user.role in DESK else []
         shifts = await roster.shifts(conn, agency_id) if agency_id else []
@@ -153,141 +124,28 @@ async def _render(
             if agency_id and user.role in DESK
             else []
         )
-    parts: list[str] = []
-    if message:
-        parts.append(f"<p class='ok' role='status' id='pesan'>{e(message)}</p>")
-    if errors:
-        items = "".join(f"<li>{e(x)}</li>" for x in errors)
-        parts.append(
-            f"<div class='err' role='alert' id='galat'><b>Gagal, tidak ada yang diubah:</b><ul>{items}</ul></div>"
-        )
-    opts = "".join(
-        f"<option value='{a['id']}'{' selected' if a['id'] == agency_id else ''}>{e(a['name'])}</option>"
-        for a in agencies
-        if user.role is not Role.OPERATOR or a["id"] == user.agency_id
+    return pages.render(
+        request,
+        "dispatch/roster.html",
+        {
+            "title": "Piket",
+            "message": message,
+            "errors": errors,
+            "agencies": [a for a in agencies if user.role is not Role.OPERATOR or a["id"] == user.agency_id],
+            "agency_id": agency_id,
+            "month": month,
+            "query": urlencode({"instansi": agency_id or "", "bulan": month}),
+            "editor": user.role in EDITORS,
+            "attendance": attendance,
+            "duty": duty,
+            "shifts": shifts,
+            "entries": entries,
+            "csv_columns": ",".join(roster_rules.CSV_COLUMNS),
+            "report_columns": roster.REPORT_COLUMNS,
+            "report": roster.report_values(report),
+        },
+        status=status,
     )
-    parts.append(
-        "<form method='get' action='/piket' class='bar'>"
-        f"<label>Instansi <select name='instansi' id='pilih-instansi'>{opts}</select></label>"
-        f"<label>Bulan <input name='bulan' id='pilih-bulan' value='{e(month)}' size='8'></label>"
-        "<button type='submit'>Tampilkan</button></form>"
-    )
-    if attendance:
-        rows = [
-            [
-                e(a["name"]),
-                e(", ".join(a["operators"])) if a["operators"] else "<b class='kosong'>KOSONG</b>",
-                e(wib(a["since"])) if a["since"] else "",
-                e(a["open_incidents"]),
-                "ya" if a["rostered"] else "",
-            ]
-            for a in attendance
-        ]
-        parts.append("<h2>Kehadiran di konsol sekarang</h2>")
-        parts.append(
-            _table(["Instansi", "Operator hadir", "Sejak", "Insiden terbuka", "Berpiket"], rows, "", "kehadiran")
-        )
-    q = urlencode({"instansi": agency_id or "", "bulan": month})
-    parts.append("<h2>Sedang bertugas menurut jadwal</h2>")
-    parts.append(
-        _table(
-            ["Petugas", "Shift", "Sampai", "Siaga"],
-            [[e(d.username), e(d.shift_name), e(wib(d.ends_at)), "siaga" if d.on_call else ""] for d in duty],
-            "Tidak ada yang terjadwal sekarang.",
-            "bertugas",
-        )
-    )
-    parts.append("<h2>Pola shift (WIB)</h2>")
-    parts.append(
-        _table(
-            ["Kode", "Nama", "Mulai", "Lama (jam)"],
-            [
-                [e(s.code), e(s.name), e(s.starts.strftime("%H:%M")), e(f"{s.duration.total_seconds() / 3600:g}")]
-                for s in shifts
-            ],
-            "Belum ada pola shift: instansi ini belum berpiket.",
-            "pola-shift",
-        )
-    )
-    hidden = f"{_csrf(request)}<input type='hidden' name='instansi' value='{agency_id or ''}'>" + (
-        f"<input type='hidden' name='bulan' value='{e(month)}'>"
-    )
-    if editor and agency_id:
-        parts.append(
-            f"<form method='post' action='/piket/shift' class='box' id='form-shift'>{hidden}<b>Tambah/ubah shift</b>"
-            "<label>Kode <input name='kode' id='shift-kode' required maxlength='16' size='5'></label>"
-            "<label>Nama <input name='nama' id='shift-nama' required maxlength='100'></label>"
-            "<label>Mulai (WIB) <input name='mulai' id='shift-mulai' type='time' required></label>"
-            "<label>Lama (jam) <input name='jam' id='shift-jam' type='number' min='0.5' max='24' step='0.5' value='8'"
-            " required></label>"
-            "<button type='submit' id='shift-simpan'>Simpan shift</button></form>"
-        )
-    parts.append(f"<h2>Jadwal piket {e(month)}</h2>")
-    entry_rows = []
-    for en in entries:
-        cells = [
-            e(en.id),
-            e(en.day.strftime("%d-%m-%Y")),
-            e(en.shift),
-            e(f"{wib(en.starts_at)} – {en.ends_at.astimezone(WIB).strftime('%d-%m %H:%M')}"),
-            e(en.username),
-            "siaga" if en.on_call else "",
-        ]
-        if editor:
-            cells.append(
-                f"<form method='post' action='/piket/jadwal/hapus' class='inline'>{hidden}"
-                f"<input type='hidden' name='id' value='{en.id}'><button type='submit'>Hapus</button></form>"
-            )
-        entry_rows.append(cells)
-    headers = ["No.", "Tanggal", "Shift", "Waktu", "Petugas", "Siaga"] + ([""] if editor else [])
-    parts.append(_table(headers, entry_rows, "Belum ada jadwal bulan ini.", "jadwal"))
-    parts.append(f"<p><a id='unduh-jadwal' href='/piket/jadwal.csv?{e(q)}'>Unduh CSV jadwal</a></p>")
-    if editor and agency_id:
-        shift_opts = "".join(f"<option value='{e(s.code)}'>{e(s.code)} · {e(s.name)}</option>" for s in shifts)
-        parts.append(
-            f"<form method='post' action='/piket/jadwal' class='box' id='form-jadwal'>{hidden}<b>Tambah petugas</b>"
-            "<label>Tanggal <input name='tanggal' id='jadwal-tanggal' type='date' required></label>"
-            f"<label>Shift <select name='shift' id='jadwal-shift'>{shift_opts}</select></label>"
-            "<label>Pengguna <input name='pengguna' id='jadwal-pengguna' required maxlength='64'></label>"
-            "<label><input type='checkbox' name='siaga' value='ya' id='jadwal-siaga'> supervisor siaga</label>"
-            "<button type='submit' id='jadwal-simpan'>Tambahkan</button></form>"
-            f"<form method='post' action='/piket/tukar' class='box' id='form-tukar'>{hidden}<b>Tukar jadwal</b>"
-            "<label>No. jadwal <input name='id' id='tukar-id' required size='6'></label>"
-            "<label>ditukar dengan No. <input name='dengan' id='tukar-dengan' size='6'></label>"
-            "<label>atau diganti pengguna <input name='pengguna' id='tukar-pengguna' maxlength='64'></label>"
-            "<button type='submit' id='tukar-simpan'>Tukar</button></form>"
-            "<form method='post' action='/piket/impor' class='box' id='form-impor' enctype='multipart/form-data'>"
-            f"{hidden}"
-            f"<b>Impor CSV bulan {e(month)}</b> <span class='muted'>(mengganti seluruh jadwal bulan ini; kolom: "
-            f"{e(','.join(roster_rules.CSV_COLUMNS))})</span>"
-            "<label>Berkas <input type='file' name='berkas' id='impor-berkas' accept='.csv,text/csv'></label>"
-            "<label>atau tempel isi CSV <textarea name='csv' id='impor-csv' rows='6'></textarea></label>"
-            "<button type='submit' id='impor-kirim'>Impor</button></form>"
-        )
-    if report:
-        parts.append(f"<h2>Laporan per shift {e(month)}</h2>")
-        parts.append(
-            _table(
-                [
-                    "Instansi",
-                    "Shift",
-                    "Tanggal",
-                    "Mulai",
-                    "Selesai",
-                    "Alarm",
-                    "Diterima",
-                    "p50 (dtk)",
-                    "p90 (dtk)",
-                    "Eskalasi",
-                    "Jam tanpa operator",
-                ],
-                [[e(c) for c in row] for row in roster.report_rows(report)],
-                "",
-                "laporan-shift",
-            )
-        )
-        parts.append(f"<p><a href='/piket/laporan.csv?{e(q)}'>Unduh CSV laporan</a></p>")
-    return _page("Piket", "".join(parts), user)
 
 
 @auth.allow(*READERS)
@@ -726,10 +584,13 @@ async def api_report(request: web.Request) -> web.Response:
 
 
 async def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
-    """A parameter refused by core.params on a roster page: the page, with why."""
-    resp = await _render(request, None, this_month(), errors=[err.message])
-    resp.set_status(err.status)
-    return resp
+    """A parameter refused by core.params on a roster page: the page, with why, and the refusal's
+    status. Anything else under /piket (no such address, a visitor not signed in, a role without
+    the roster) has no roster to show: the refusal page."""
+    user = auth.optional_user(request)
+    if user is not None and user.role in READERS and err.status in (400, 422):
+        return await _render(request, None, this_month(), errors=[err.message], status=err.status)
+    return pages.refusal_page(request, err.message, status=err.status)
 
 
 def setup(app: web.Application) -> None:

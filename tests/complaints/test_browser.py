@@ -4,7 +4,7 @@ page and the staff's detail page show the text literally and run none of it."""
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Dialog, Page
+from playwright.async_api import Dialog, Page, expect
 
 from complaints import store
 from core import auth
@@ -87,4 +87,7 @@ async def test_leader_dashboard_map(site: Site, page: Page, db_dsn: str) -> None
     await polygons.first.wait_for()
     assert await polygons.count() == 15
     assert "33.07.09" in await page.locator("body").inner_text()
+    # the legend says what each colour stands for: none, and the one complaint of Kertek
+    legend = page.locator("#peta-legenda-daftar li")
+    await expect(legend).to_have_text(["Tidak ada pengaduan", "1 pengaduan"])
     assert missing == []

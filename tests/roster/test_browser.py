@@ -57,7 +57,7 @@ async def test_supervisor_builds_the_roster(
     await page.click("#jadwal-simpan")
     await expect(page.locator("#pesan")).to_have_text("Petugas ditambahkan.")
     row = page.locator("#jadwal tbody tr").first
-    await expect(row).to_contain_text("31-12-2026 22:00 WIB – 01-01 06:00")
+    await expect(row).to_contain_text("31-12-2026 22:00 WIB – 01-01-2027 06:00 WIB")
     await expect(row).to_contain_text("op-polsek")
 
     # a bad CSV: every problem with its line, nothing replaced
