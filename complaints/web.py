@@ -21,7 +21,7 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
-from complaints import citizen, dashboard, model, open311_web, runner, store
+from complaints import admin_web, citizen, dashboard, model, open311_web, runner, store
 from complaints.clock import WIB, Colour, colour_at
 from complaints.model import (
     LABEL,
@@ -552,76 +552,6 @@ async def teguran_issue(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(location="/dasbor")
 
 
-# --- admin: categories and cuti bersama ------------------------------------------------------------------
-
-
-@auth.allow(Role.ADMIN)
-async def admin_page(request: web.Request) -> web.Response:
-    async with request.app[appkeys.POOL].acquire() as conn:
-        cats = await store.list_categories(conn, active_only=False)
-        year = _now().astimezone(WIB).year
-        leave = await store.list_collective_leave(conn, year) + await store.list_collective_leave(conn, year + 1)
-        opds = await conn.fetch("SELECT id, name FROM agency WHERE kind = 'opd' AND active ORDER BY name")
-    csrf = _csrf(request)
-    cat_rows = [
-        f"<tr><td>{e(c['code'])}</td><td>{e(c['name'])}</td><td>{e(c['group_name'])}</td>"
-        f"<td>{'aktif' if c['active'] else 'nonaktif'}</td></tr>"
-        for c in cats
-    ]
-    leave_rows = [f"<tr><td>{e(r['day'].strftime('%d-%m-%Y'))}</td><td>{e(r['note'])}</td></tr>" for r in leave]
-    body = (
-        "<h3>Kategori (layanan Open311)</h3>"
-        + _table(["Kode", "Nama", "Kelompok", "Status"], cat_rows, "Belum ada kategori.")
-        + f"<form class='box' method='post' action='/pengaduan/admin/kategori'>{csrf}<b>Kategori baru</b>"
-        "<label>Kode <input name='code' required pattern='[A-Za-z0-9_.-]{1,64}'></label>"
-        "<label>Nama <input name='name' required></label><label>Kelompok <input name='group_name'></label>"
-        f"<label>OPD biasa <select name='default_opd_id'><option value=''>—</option>{_options(opds, 'name')}"
-        "</select></label><button>Simpan</button></form>"
-        "<h3>Cuti bersama</h3>"
-        + _table(["Tanggal", "Keterangan"], leave_rows, "Belum ada cuti bersama tahun ini.")
-        + f"<form class='box' method='post' action='/pengaduan/admin/cuti'>{csrf}<b>Tambah cuti bersama</b>"
-        "<label>Tanggal <input type='date' name='day' required></label>"
-        "<label>Keterangan <input name='note'></label><button>Simpan</button></form>"
-    )
-    return page("Pengaturan pengaduan", body, user=auth.current_user(request))
-
-
-@auth.allow(Role.ADMIN)
-async def admin_category(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    opd = str(form.get("default_opd_id", "") or "")
-    opd_id = params.reference(opd, "OPD") if opd else None
-    async with request.app[appkeys.POOL].acquire() as conn:
-        # checked here: the foreign key would refuse it too, but as a 500
-        if opd_id is not None and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM agency WHERE id = $1 AND kind = 'opd')", opd_id
-        ):
-            raise InvalidAction("default_opd_id", "OPD itu tidak ada")
-        await store.create_category(
-            conn,
-            str(form.get("code", "")).strip(),
-            str(form.get("name", "")).strip()[:200] or "?",
-            group_name=str(form.get("group_name", "")).strip()[:200],
-            default_opd_id=opd_id,
-        )
-    raise web.HTTPSeeOther(location="/pengaduan/admin")
-
-
-@auth.allow(Role.ADMIN)
-async def admin_leave(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    day = params.day(form.get("day"), "tanggal")
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        await store.set_collective_leave(conn, [day], note=str(form.get("note", ""))[:200], actor=actor_of(user))
-    # open stages get due dates under the new calendar
-    pool = request.app[appkeys.POOL]
-    await store.recompute_due(
-        pool, await store.load_clock(pool), limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS])
-    )
-    raise web.HTTPSeeOther(location="/pengaduan/admin")
-
-
 # --- the citizen's pages --------------------------------------------------------------------------------
 
 _MAP_HEAD = (
@@ -926,9 +856,6 @@ def setup(app: web.Application) -> None:
     g = _guarded
     r.add_get("/pengaduan", g(verification_queue))
     r.add_get("/pengaduan/opd", g(opd_inbox))
-    r.add_get("/pengaduan/admin", g(admin_page))
-    r.add_post("/pengaduan/admin/kategori", g(admin_category))
-    r.add_post("/pengaduan/admin/cuti", g(admin_leave))
     r.add_get("/pengaduan/foto/{id}", g(photo))
     r.add_post("/pengaduan/teguran", g(teguran_issue))
     r.add_post("/pengaduan/teguran/{id}/dibaca", g(teguran_read))
@@ -942,6 +869,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/static/complaints/{name}", static_file)
     for prefix in ("/pengaduan", "/lapor", "/status", "/dasbor"):
         params.register_error_page(app, prefix, _refusal_page)
+    admin_web.setup(app)
     dashboard.add_routes(app, g)
     open311_web.add_routes(app)
     app.cleanup_ctx.append(runner.sweeper_ctx)
