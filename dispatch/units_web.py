@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from core import appkeys, auth, pages, params
+from core import appkeys, audit, auth, pages, params
 from core.refusal import Kind
 from core.roles import Role
 from dispatch import units
@@ -49,7 +49,7 @@ def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
     return pages.refusal_page(request, err.message, status=err.status)
 
 
-def _actor(request: web.Request) -> Any:
+def _actor(request: web.Request) -> audit.Actor:
     return auth.current_user(request).actor(auth.client_ip(request))
 
 
