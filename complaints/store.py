@@ -153,6 +153,10 @@ async def category_by_code(conn: asyncpg.Connection, code: str) -> asyncpg.Recor
     return await conn.fetchrow("SELECT * FROM complaint_category WHERE code = $1", code)
 
 
+async def get_category(conn: asyncpg.Connection, category_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM complaint_category WHERE id = $1", category_id)
+
+
 async def set_category_attributes(
     conn: asyncpg.Connection, actor: Actor, category_id: int, attributes: list[dict[str, Any]]
 ) -> None:
@@ -200,6 +204,21 @@ async def create_open311_client(conn: asyncpg.Connection, name: str) -> tuple[in
         "INSERT INTO open311_client (name, key_hash) VALUES ($1, $2) RETURNING id", name, _key_hash(key)
     )
     return int(cid), key
+
+
+async def list_open311_clients(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every client, never its key (only the key's hash is kept)."""
+    return await conn.fetch("SELECT id, name, active, created_at FROM open311_client ORDER BY active DESC, name, id")
+
+
+async def set_open311_client_active(conn: asyncpg.Connection, client_id: int, active: bool) -> asyncpg.Record | None:
+    """Switch a client's key on or off; the client's row before the change, None when there is none."""
+    return await conn.fetchrow(
+        """UPDATE open311_client n SET active = $2 FROM open311_client o
+            WHERE n.id = $1 AND o.id = n.id RETURNING o.id, o.name, o.active""",
+        client_id,
+        active,
+    )
 
 
 async def open311_client_for_key(conn: asyncpg.Connection, key: str) -> int | None:

@@ -11,7 +11,6 @@ reporter act.
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
@@ -22,8 +21,8 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
-from complaints import citizen, dashboard, model, open311_web, runner, store
-from complaints.clock import WIB, colour_at
+from complaints import admin_web, citizen, dashboard, model, open311_web, runner, store
+from complaints.clock import colour_at
 from complaints.model import (
     Actor,
     ComplaintError,
@@ -52,72 +51,6 @@ def actor_of(user: auth.User) -> Actor:
 
 def _now() -> datetime:
     return open311_web.open311.now_utc()
-
-
-# --- the string layout the admin page and the dashboard still use ---------------------------------------
-# Kept only until those pages are templates too; nothing else here builds HTML in Python.
-
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:0;color:#1d2733;background:#f4f6f8}
-header{background:#0b3d5c;color:#fff;padding:.6rem 1rem;display:flex;gap:1rem;align-items:center}
-header a{color:#fff;text-decoration:none;margin-right:.8rem}header h1{font-size:1.1rem;margin:0 1rem 0 0}
-main{padding:1rem;max-width:1200px;margin:auto}table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border-bottom:1px solid #dde3ea;padding:.35rem .5rem;text-align:left;vertical-align:top;font-size:.92rem}
-th{background:#e9eef3}.c-hijau{background:#d9f2dc}.c-kuning{background:#fff3c4}.c-merah{background:#f9d0cf}
-.badge{padding:.1rem .4rem;border-radius:.3rem;font-weight:600}.box{background:#fff;padding:1rem;margin:.8rem 0;
-border:1px solid #dde3ea}label{display:block;margin:.4rem 0}textarea{width:100%;min-height:6rem}
-input[type=text],input:not([type]),select{min-width:18rem}.err{color:#a40000;font-weight:600}
-.muted{color:#5b6b7a}form.inline{display:inline}#peta{height:320px;margin:.5rem 0}.pre{white-space:pre-wrap}
-"""
-
-
-def e(value: object) -> str:
-    """Escaped text for HTML content and quoted attributes."""
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def page(title: str, body: str, *, user: auth.User | None = None, status: int = 200, head: str = "") -> web.Response:
-    nav = ""
-    if user is not None:
-        links = []
-        if user.role in STAFF:
-            links.append('<a href="/pengaduan">Antrian verifikasi</a>')
-        if user.role == Role.OPD_OFFICER:
-            links.append('<a href="/pengaduan/opd">Kotak masuk OPD</a>')
-        if user.role in (Role.LEADER, Role.ADMIN):
-            links.append('<a href="/dasbor">Dasbor</a>')
-        if user.role in (Role.SUPERVISOR, Role.ADMIN, Role.COMMAND_CENTRE, Role.LEADER, Role.OPERATOR):
-            links.append('<a href="/piket">Piket</a>')
-        if user.role == Role.ADMIN:
-            links.append('<a href="/pengaduan/admin">Pengaturan</a>')
-        nav = " ".join(links) + f' <span class="muted">{e(user.username)} ({e(user.role.value)})</span>'
-    text = f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(title)} — SIAGA Wonosobo</title><style>{_CSS}</style>{head}</head>
-<body><header><h1>SIAGA · Pengaduan</h1>{nav}</header><main><h2>{e(title)}</h2>
-{body}</main></body></html>"""
-    # no-store, framing and the one page policy: siaga.webapp._security_headers
-    return web.Response(text=text, content_type="text/html", status=status)
-
-
-def _csrf(request: web.Request) -> str:
-    session = request.get(auth.SESSION)
-    token = session.csrf_token if session is not None else ""
-    return f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{e(token)}">'
-
-
-def _table(headers: Iterable[str], rows: Iterable[str], empty: str) -> str:
-    body = "".join(rows)
-    if not body:
-        return f"<p class='muted'>{e(empty)}</p>"
-    head = "".join(f"<th>{e(h)}</th>" for h in headers)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _options(rows: Iterable[asyncpg.Record], label: str, selected: int | None = None) -> str:
-    return "".join(
-        f"<option value='{r['id']}'{' selected' if r['id'] == selected else ''}>{e(r[label])}</option>" for r in rows
-    )
 
 
 # --- refusals ----------------------------------------------------------------------------------------------
@@ -414,76 +347,6 @@ async def teguran_issue(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(location="/dasbor")
 
 
-# --- admin: categories and cuti bersama ------------------------------------------------------------------
-
-
-@auth.allow(Role.ADMIN)
-async def admin_page(request: web.Request) -> web.Response:
-    async with request.app[appkeys.POOL].acquire() as conn:
-        cats = await store.list_categories(conn, active_only=False)
-        year = _now().astimezone(WIB).year
-        leave = await store.list_collective_leave(conn, year) + await store.list_collective_leave(conn, year + 1)
-        opds = await conn.fetch("SELECT id, name FROM agency WHERE kind = 'opd' AND active ORDER BY name")
-    csrf = _csrf(request)
-    cat_rows = [
-        f"<tr><td>{e(c['code'])}</td><td>{e(c['name'])}</td><td>{e(c['group_name'])}</td>"
-        f"<td>{'aktif' if c['active'] else 'nonaktif'}</td></tr>"
-        for c in cats
-    ]
-    leave_rows = [f"<tr><td>{e(r['day'].strftime('%d-%m-%Y'))}</td><td>{e(r['note'])}</td></tr>" for r in leave]
-    body = (
-        "<h3>Kategori (layanan Open311)</h3>"
-        + _table(["Kode", "Nama", "Kelompok", "Status"], cat_rows, "Belum ada kategori.")
-        + f"<form class='box' method='post' action='/pengaduan/admin/kategori'>{csrf}<b>Kategori baru</b>"
-        "<label>Kode <input name='code' required pattern='[A-Za-z0-9_.-]{1,64}'></label>"
-        "<label>Nama <input name='name' required></label><label>Kelompok <input name='group_name'></label>"
-        f"<label>OPD biasa <select name='default_opd_id'><option value=''>—</option>{_options(opds, 'name')}"
-        "</select></label><button>Simpan</button></form>"
-        "<h3>Cuti bersama</h3>"
-        + _table(["Tanggal", "Keterangan"], leave_rows, "Belum ada cuti bersama tahun ini.")
-        + f"<form class='box' method='post' action='/pengaduan/admin/cuti'>{csrf}<b>Tambah cuti bersama</b>"
-        "<label>Tanggal <input type='date' name='day' required></label>"
-        "<label>Keterangan <input name='note'></label><button>Simpan</button></form>"
-    )
-    return page("Pengaturan pengaduan", body, user=auth.current_user(request))
-
-
-@auth.allow(Role.ADMIN)
-async def admin_category(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    opd = str(form.get("default_opd_id", "") or "")
-    opd_id = params.reference(opd, "OPD") if opd else None
-    async with request.app[appkeys.POOL].acquire() as conn:
-        # checked here: the foreign key would refuse it too, but as a 500
-        if opd_id is not None and not await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM agency WHERE id = $1 AND kind = 'opd')", opd_id
-        ):
-            raise InvalidAction("default_opd_id", "OPD itu tidak ada")
-        await store.create_category(
-            conn,
-            str(form.get("code", "")).strip(),
-            str(form.get("name", "")).strip()[:200] or "?",
-            group_name=str(form.get("group_name", "")).strip()[:200],
-            default_opd_id=opd_id,
-        )
-    raise web.HTTPSeeOther(location="/pengaduan/admin")
-
-
-@auth.allow(Role.ADMIN)
-async def admin_leave(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    day = params.day(form.get("day"), "tanggal")
-    user = auth.current_user(request)
-    async with request.app[appkeys.POOL].acquire() as conn:
-        await store.set_collective_leave(conn, [day], note=str(form.get("note", ""))[:200], actor=actor_of(user))
-    # open stages get due dates under the new calendar
-    pool = request.app[appkeys.POOL]
-    await store.recompute_due(
-        pool, await store.load_clock(pool), limits=SlaLimits.from_settings(request.app[appkeys.SETTINGS])
-    )
-    raise web.HTTPSeeOther(location="/pengaduan/admin")
-
-
 # --- the citizen's pages --------------------------------------------------------------------------------
 
 
@@ -723,9 +586,6 @@ def setup(app: web.Application) -> None:
     g = _guarded
     r.add_get("/pengaduan", g(verification_queue))
     r.add_get("/pengaduan/opd", g(opd_inbox))
-    r.add_get("/pengaduan/admin", g(admin_page))
-    r.add_post("/pengaduan/admin/kategori", g(admin_category))
-    r.add_post("/pengaduan/admin/cuti", g(admin_leave))
     r.add_get("/pengaduan/foto/{id}", g(photo))
     r.add_post("/pengaduan/teguran", g(teguran_issue))
     r.add_post("/pengaduan/teguran/{id}/dibaca", g(teguran_read))
@@ -739,6 +599,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/static/complaints/{name}", static_file)
     for prefix in ("/pengaduan", "/lapor", "/status", "/dasbor"):
         params.register_error_page(app, prefix, _refusal_page)
+    admin_web.setup(app)
     dashboard.add_routes(app, g)
     open311_web.add_routes(app)
     app.cleanup_ctx.append(runner.sweeper_ctx)

@@ -73,6 +73,16 @@ AGENCY_KIND: Mapping[str, str] = {
     "other": "Lainnya",
 }
 
+# What an agency dispatches (dispatch/units.py); "post" and "patrol" are the seed's older words.
+UNIT_KIND: Mapping[str, str] = {
+    "mobil": "Mobil",
+    "motor": "Sepeda motor",
+    "pos": "Pos",
+    "unit": "Unit",
+    "post": "Pos",
+    "patrol": "Patroli",
+}
+
 CHANNEL: Mapping[str, str] = {
     "button": "Tombol panik",
     "mqtt": "Tombol panik",
@@ -311,6 +321,7 @@ GROUPS: Mapping[str, Mapping[str, str]] = {
     "incident_action": INCIDENT_ACTION,
     "alert_type": ALERT_TYPE,
     "agency_kind": AGENCY_KIND,
+    "unit_kind": UNIT_KIND,
     "channel": CHANNEL,
     "location_source": LOCATION_SOURCE,
     "complaint_status": COMPLAINT_STATUS,

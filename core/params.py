@@ -528,3 +528,22 @@ _HTTP_REFUSALS: dict[int, tuple[str, str]] = {
 def _http_refusal(request: web.Request, exc: web.HTTPException) -> BadParam:
     code, message = _HTTP_REFUSALS.get(exc.status, ("refused", "Permintaan ditolak."))
     return BadParam("path", message, code=code, status=exc.status)
+
+
+def uploaded_text(form: Any, name: str, *, max_bytes: int = 2 * 1024 * 1024) -> str:
+    """The text of the file uploaded as ``name`` in a multipart form (UTF-8, a spreadsheet's BOM
+    dropped); '' when no file was chosen. BadParam when it is larger than ``max_bytes`` or not UTF-8."""
+    upload = form.get(name)
+    data = b""
+    if isinstance(upload, web.FileField):
+        data = upload.file.read(max_bytes + 1)
+    elif isinstance(upload, bytes | bytearray):  # an empty file input arrives as bytes
+        data = bytes(upload)
+    elif isinstance(upload, str):
+        data = upload.encode()
+    if len(data) > max_bytes:
+        raise BadParam(name, f"berkas lebih dari {max_bytes // 1024} KB", code="too_large", status=413)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadParam(name, "berkas harus teks UTF-8 (CSV)", code="bad_encoding") from None

@@ -277,6 +277,63 @@ def cmd_open311(args: argparse.Namespace) -> None:
     asyncio.run(_with_conn(_settings(), run))
 
 
+def cmd_units(args: argparse.Namespace) -> None:
+    """The units an agency dispatches: list, add, disable, import a CSV (agency_code,name,kind)."""
+    from core import audit, labels
+    from dispatch import units
+
+    actor = audit.Actor(username=f"cli:{getpass.getuser()}", role="admin")
+    text = ""
+    if args.units_cmd == "import":
+        try:
+            text = Path(args.file).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as e:
+            refuse(f"berkas tidak terbaca: {e}")
+
+    async def agency(conn: asyncpg.Connection, code: str) -> asyncpg.Record:
+        found = await units.agency_by_code(conn, code)
+        if found is None:
+            refuse(f"tidak ada instansi dengan kode {code!r}")
+        return found
+
+    async def run(conn: asyncpg.Connection) -> None:
+        if args.units_cmd == "list":
+            agency_id = (await agency(conn, args.agency))["id"] if args.agency else None
+            rows = await units.list_units(conn, agency_id)
+            if not rows:
+                print("belum ada unit (tambah dengan: siaga units add KODE_INSTANSI NAMA)")
+                return
+            table = [
+                [
+                    str(r["id"]),
+                    r["agency_code"],
+                    r["name"][:40],
+                    labels.label("unit_kind", r["kind"]),
+                    "ya" if r["active"] else "tidak",
+                ]
+                for r in rows
+            ]
+            print(text_table(["id", "instansi", "nama", "jenis", "aktif"], table, right=[0]))
+        elif args.units_cmd == "add":
+            found = await agency(conn, args.agency)
+            unit_id = await units.add_unit(conn, actor, found["id"], args.name, args.kind)
+            print(f"unit {args.name!r} (id {unit_id}) ditambahkan ke {found['name']}.")
+        elif args.units_cmd == "disable":
+            if not 1 <= args.id < 2**63:
+                refuse(f"tidak ada unit dengan id {args.id}")
+            unit = await units.get_unit(conn, args.id)
+            changed = await units.set_active(conn, actor, args.id, False)
+            print(f"unit {unit['name']!r} dinonaktifkan." if changed else f"unit {unit['name']!r} sudah nonaktif.")
+        elif args.units_cmd == "import":
+            summary = await units.import_units(conn, actor, units.parse_units_csv(text))
+            print(f"Unit diimpor: {summary.summary()}")
+
+    try:
+        asyncio.run(_with_conn(_settings(), run))
+    except units.UnitError as e:
+        refuse(f"gagal: {e.message}")
+
+
 def cmd_categories(args: argparse.Namespace) -> None:
     """Complaint categories (the Open311 services): load the CSV, list, export it back, attributes."""
     import orjson
@@ -495,11 +552,26 @@ async def _demo_setup(
             nd = await add_device(conn, device_id, f"Tombol panik demo {i + 1}", description="simulasi")
             devices[device_id] = nd.secret
         await _demo_roster(conn)
+        await _demo_units(conn, ["polres-wonosobo", *(u[2] for u in users if u[1] == "operator" and u[2])])
     logins_file.write_text(json.dumps(logins, indent=1))
     os.chmod(logins_file, 0o600)
     devices_file.write_text(json.dumps(devices, indent=1))
     os.chmod(devices_file, 0o600)
     return logins, sorted(devices.items()), users
+
+
+async def _demo_units(conn: asyncpg.Connection, agency_codes: list[str]) -> None:
+    """Patrol cars and a motorbike for the Polres and each demo Polsek, so the console's dispatch
+    form has units to choose; an agency that has units already is left as it is."""
+    from core import audit
+    from dispatch import units
+
+    for code in dict.fromkeys(agency_codes):
+        found = await units.agency_by_code(conn, code)
+        if found is None or found["kind"] not in ("polres", "polsek") or await units.list_units(conn, found["id"]):
+            continue
+        for name, kind in (("Patroli 1", "mobil"), ("Patroli 2", "mobil"), ("Motor 1", "motor")):
+            await units.add_unit(conn, audit.SYSTEM, found["id"], name, kind)
 
 
 async def _demo_roster(conn: asyncpg.Connection) -> None:
@@ -720,6 +792,18 @@ def build_parser() -> argparse.ArgumentParser:
     open311 = _one_verb(sub, "open311", "Open311 GeoReport v2 clients", cmd_open311)
     oadd = open311.add_parser("add-client", help="issue an API key for POST requests; printed once, stored hashed")
     oadd.add_argument("name")
+
+    unit = _one_verb(sub, "units", "unit instansi yang dikirim ke insiden (mobil, motor, pos)", cmd_units)
+    ulist = unit.add_parser("list", help="daftar unit")
+    ulist.add_argument("--agency", default=None, help="kode instansi")
+    unadd = unit.add_parser("add", help="tambah unit ke instansi")
+    unadd.add_argument("agency", metavar="AGENCY_CODE")
+    unadd.add_argument("name")
+    unadd.add_argument("--kind", default="unit", help="mobil, motor, pos atau unit")
+    udis = unit.add_parser("disable", help="nonaktifkan unit (tidak lagi ditawarkan saat pengiriman)")
+    udis.add_argument("id", type=int)
+    uimp = unit.add_parser("import", help="impor unit dari CSV agency_code,name,kind (yang sudah ada diperbarui)")
+    uimp.add_argument("file")
 
     cats = _one_verb(sub, "categories", "kategori pengaduan (layanan Open311)", cmd_categories)
     cload = cats.add_parser("load", help="muat kategori dari CSV (bawaan: core/data/wonosobo/kategori_pengaduan.csv)")

@@ -17,7 +17,7 @@ from complaints.store import create_from_incident
 from core import appkeys, auth, pages, params
 from core.db import open_pool
 from core.settings import Settings
-from dispatch import api, console
+from dispatch import api, console, units_web
 from dispatch.stream import EventHub
 from gateway import app_api
 from siaga import admin_web, observability
@@ -147,6 +147,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
 
     api.setup(app)
     console.setup(app)
+    units_web.setup(app)
     if extras:
         complaints_web.setup(app)
         admin_web.setup(app)

@@ -41,3 +41,24 @@ async def test_the_demo_loads_categories_and_binds_the_supervisor_to_the_polres(
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM complaint_category") == len(shipped)
         assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action LIKE 'category.%'") == audited
+
+
+async def test_the_demo_gives_the_polres_and_each_polsek_login_units_to_dispatch(
+    db_dsn: str, pool: asyncpg.Pool, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=db_dsn, data_dir=str(tmp_path / "var"))
+    _, _, users = await _demo_setup(settings, pool, demo_homes(3))
+    police = {"polres-wonosobo", *(agency for _, role, agency, _ in users if role == "operator" and agency != "dishub")}
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT a.code, array_agg(u.name ORDER BY u.name) AS names FROM agency_unit u
+                 JOIN agency a ON a.id = u.agency_id WHERE a.kind IN ('polres', 'polsek') AND u.active
+                GROUP BY a.code"""
+        )
+        assert {r["code"] for r in rows} == police
+        assert all(r["names"] == ["Motor 1", "Patroli 1", "Patroli 2"] for r in rows)
+        audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'unit.add'")
+    assert audited == 3 * len(police)
+    await _demo_setup(settings, pool, demo_homes(3))  # a second start adds none
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'unit.add'") == audited

@@ -144,7 +144,9 @@ async def test_no_user_controlled_field_runs_as_script_on_any_page(site: Site, p
         ("complaint_staff", f"/pengaduan/{ids['complaint']}", {"JD", "IS", "PL", "AL", "KT", "OP", "CT", "TL"}),
         ("opd_officer", "/pengaduan/opd", {"OP", "JD", "TG", "LD"}),
         ("leader", "/dasbor", {"OP"}),
-        ("admin", "/pengaduan/admin", {"KT", "OP"}),
+        ("admin", "/admin/kategori", {"KT", "OP"}),
+        ("admin", "/admin/unit", {"UN", "AG"}),
+        ("admin", "/admin/instansi", {"AG", "OP"}),
         (None, ids["status_link"], {"JD", "IS", "OP", "TL"}),
         (None, "/lapor", {"KT"}),
     ]
