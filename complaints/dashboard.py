@@ -359,6 +359,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     map_head = (
         '<link rel="stylesheet" href="/vendor/leaflet/leaflet.css">'
         '<script src="/vendor/leaflet/leaflet.js" defer></script>'
+        '<script src="/static/siaga/leaflet-id.js" defer></script>'
         '<script src="/static/complaints/dasbor.js" defer></script>'
     )
     parts = [

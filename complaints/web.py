@@ -627,6 +627,7 @@ async def admin_leave(request: web.Request) -> web.StreamResponse:
 _MAP_HEAD = (
     '<link rel="stylesheet" href="/vendor/leaflet/leaflet.css">'
     '<script src="/vendor/leaflet/leaflet.js" defer></script>'
+    '<script src="/static/siaga/leaflet-id.js" defer></script>'
     '<script src="/static/complaints/lapor.js" defer></script>'
 )
 
