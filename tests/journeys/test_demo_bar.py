@@ -118,7 +118,7 @@ async def test_a_demo_press_is_on_the_polsek_console_within_a_second(demo: Demo,
 
         pressed_at = await demo.press()
         card = page.locator("#incident-list li[data-id]").first
-        await expect(card).to_be_visible(timeout=10_000)
+        await expect(card).to_be_visible(timeout=30_000)  # a slow card still gets its figure printed
         drawn_at = await page.evaluate("window.__firstCardAt") / 1000
         latency = drawn_at - pressed_at
         print(f"\npress -> card on the Polsek console: {latency * 1000:.0f} ms (bar {BAR_S * 1000:.0f} ms)")
