@@ -404,6 +404,14 @@ class Fleet:
             if dev.conn.connected:
                 dev.press(self.rng.choice(types))
 
+    def press_one(self, alert_type: str = "panic") -> tuple[SimDevice, int] | None:
+        """Press the first connected button now (a person at a demo, or a test timing the path);
+        None when no button is connected."""
+        dev = next((d for d in self.devices if d.conn.connected), None)
+        if dev is None:
+            return None
+        return dev, dev.press(alert_type)
+
     async def _scripted(self) -> None:
         start = time.monotonic()
         for press in self.script:

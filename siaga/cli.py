@@ -638,8 +638,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
         print("Arahkan CLI `siaga` ke basis data dan broker demo ini dari shell lain:")
         for line in demo_env_lines(settings):
             print(f"  {line}")
+        pace = f"satu tekanan tiap ~{1 / args.press_rate:.0f} s" if args.press_rate > 0 else "tanpa tekanan otomatis"
         print(
-            f"{len(creds)} tombol panik simulasi, satu tekanan tiap ~{1 / args.press_rate:.0f} s."
+            f"{len(creds)} tombol panik simulasi, {pace}; tekan satu sekarang: kill -USR1 {os.getpid()}."
             " Ctrl-C untuk berhenti.\n",
             flush=True,
         )
@@ -653,7 +654,21 @@ def cmd_demo(args: argparse.Namespace) -> None:
             homes=[homes[n - 1] for n in numbers],
         )
         (Path(settings.data_dir) / "sim").mkdir(exist_ok=True)
-        await fleet.run(stop, progress=sys.stderr)
+
+        def press_on_signal() -> None:
+            # one press when asked, so a person (or a test) can time it from press to console
+            pressed = fleet.press_one()
+            if pressed is None:
+                print("Belum ada tombol simulasi yang terhubung; coba lagi sebentar lagi.", flush=True)
+            else:
+                print(f"Tombol {pressed[0].device_id} ditekan (urutan {pressed[1]}).", flush=True)
+
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGUSR1, press_on_signal)
+        try:
+            await fleet.run(stop, progress=sys.stderr)
+        finally:
+            loop.remove_signal_handler(signal.SIGUSR1)
 
     async def main() -> None:
         nonlocal stop
@@ -727,7 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="everything in one process: embedded services, simulated buttons")
     demo.add_argument("--devices", type=int, default=20)
-    demo.add_argument("--press-rate", type=float, default=0.05, help="button presses per second, whole fleet")
+    demo.add_argument(
+        "--press-rate", type=float, default=0.05, help="button presses per second, whole fleet (0: only on SIGUSR1)"
+    )
     demo.add_argument("--port", type=int, default=None, help="HTTP port (default SIAGA_HTTP_PORT or 8080)")
     demo.set_defaults(fn=cmd_demo)
 

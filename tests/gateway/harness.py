@@ -54,11 +54,14 @@ class Stack:
     def sim_config(self, **kw: object) -> SimConfig:
         return sim_config("127.0.0.1", self.broker.port, self.settings.topic_root, **kw)
 
-    async def start_devices(self, creds: list[tuple[str, str]], **kw: object) -> list[SimDevice]:
+    async def start_devices(
+        self, creds: list[tuple[str, str]], *, home: tuple[float, float] = ALUN_ALUN, **kw: object
+    ) -> list[SimDevice]:
+        """Buttons standing at ``home`` (the alun-alun unless told), connected."""
         config = self.sim_config(**kw)
         state = self.workdir / "sim-state"
         state.mkdir(exist_ok=True)
-        devices = [SimDevice(d, s, config, ALUN_ALUN, state_dir=state) for d, s in creds]
+        devices = [SimDevice(d, s, config, home, state_dir=state) for d, s in creds]
         for dev in devices:
             self._tasks.append(asyncio.create_task(dev.run(), name=f"sim-{dev.device_id}"))
         async with asyncio.timeout(15):
