@@ -442,9 +442,10 @@
     $("confirm-text").textContent = c.text;
     $("confirm-note-label").textContent = c.noteRequired ? "Alasan (wajib)" : "Catatan (boleh kosong)";
     $("confirm-note").value = "";
-    $("confirm-note").required = c.noteRequired;
+    // aria-required, not required: the browser's own bubble would be its words, not ours
+    $("confirm-note").setAttribute("aria-required", c.noteRequired ? "true" : "false");
     $("handover-fields").hidden = !c.handover;
-    $("handover-category").required = !!c.handover;
+    $("handover-category").setAttribute("aria-required", c.handover ? "true" : "false");
     $("confirm-submit").textContent = lab("incident_action", to);
     confirmError("");
     $("confirm-dialog").showModal();
