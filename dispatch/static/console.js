@@ -177,8 +177,10 @@
     if (ty && i.type !== ty) return false;
     if (kc && i.kecamatan_name !== kc) return false;
     if (ag && !i.agencies.includes(Number(ag))) return false;
-    const q = $("f-search").value.trim().toLowerCase().replace(/^#/, "");
+    const q = $("f-search").value.trim().toLowerCase();
     if (!q) return true;
+    // "#12" is incident number 12 exactly; anything else may be part of a number, device or desa
+    if (/^#\d+$/.test(q)) return String(i.number) === q.slice(1);
     return [String(i.number), i.device_id, i.device_name, i.desa_name]
       .some((v) => v && String(v).toLowerCase().includes(q));
   }
@@ -346,6 +348,9 @@
     }
     // the units of the incident's agencies, grouped by agency; the text field stays for others
     const units = $("dispatch-unit");
+    // a refresh from the stream while the form is open keeps the unit already chosen
+    const chosen = units.dataset.incident === i.id ? units.value : "";
+    units.dataset.incident = i.id;
     const groups = new Map();
     for (const u of i.units) {
       if (!groups.has(u.agency_id)) groups.set(u.agency_id, []);
@@ -358,6 +363,7 @@
       for (const u of list) group.append(el("option", { value: String(u.id) }, u.name));
       units.append(group);
     }
+    if (chosen && i.units.some((u) => String(u.id) === chosen)) units.value = chosen;
 
     $("notes").replaceChildren(...i.notes.filter((n) => n.body || n.unit_label).map((n) =>
       el("li", { class: "note-" + n.kind },
@@ -367,8 +373,10 @@
     $("history").replaceChildren(...i.history.map((h) => el("li", null, historyLine(h))));
   }
 
-  function act(to) {
-    if (!selected || !selected.allowed.includes(to)) return;
+  async function act(to) {
+    // a key pressed right after choosing a card acts on that card, once its detail is here
+    if (selectedId && (!selected || selected.id !== selectedId)) await refreshDetail();
+    if (!selected || selected.id !== selectedId || !selected.allowed.includes(to)) return;
     if (to === "dispatched") openDispatch();
     else if (CONFIRM[to]) openConfirm(to);
     else doTransition({ to });
@@ -392,7 +400,12 @@
     $("dispatch-form").hidden = false;
     $("dispatch-unit").focus();
   }
-  function hideDispatch() { $("dispatch-form").hidden = true; }
+  function hideDispatch() {
+    const form = $("dispatch-form");
+    // focus left inside a hidden form would swallow the next key as typing
+    if (form.contains(document.activeElement)) document.activeElement.blur();
+    form.hidden = true;
+  }
   $("dispatch-cancel").addEventListener("click", hideDispatch);
   $("dispatch-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();

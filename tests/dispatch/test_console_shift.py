@@ -311,3 +311,26 @@ async def test_the_console_shows_no_english_and_no_internal_code(
     assert await page.get_attribute(".leaflet-control-zoom-out", "title") == "Perkecil"
     assert "Leaflet" not in await page.inner_text(".leaflet-control-container")
     await expect(page.locator("#d-source")).to_have_text("GPS · ±12 m")
+
+
+async def test_resolving_asks_first_and_takes_an_empty_note(
+    server: str, pool: asyncpg.Pool, settings: Settings, world: factory.World, page: Page
+) -> None:
+    made = await _incident(pool, settings, world.polsek_wonosobo)
+    await sign_in(page, server, "op-polsek", factory.PASSWORD)
+    await _row(page, made).click()
+    await page.keyboard.press("a")
+    await expect(page.locator("#d-state")).to_have_text("Diterima")
+    await page.keyboard.press("d")
+    await page.select_option("#dispatch-unit", label="Patroli 1")
+    await page.click("#dispatch-submit")
+    await expect(page.locator("#d-state")).to_have_text("Unit dikirim")
+    await page.click('#d-actions button[data-to="resolved"]')
+    # one click only opens the question; nothing is closed yet
+    await expect(page.locator("#confirm-dialog")).to_be_visible()
+    await expect(page.locator("#confirm-note-label")).to_have_text("Catatan (boleh kosong)")
+    assert await _state(pool, made) == "dispatched"
+    await page.click("#confirm-submit")
+    await expect(page.locator("#d-state")).to_have_text("Selesai")
+    assert await _state(pool, made) == "resolved"
+    await expect(_row(page, made)).to_have_count(0)
