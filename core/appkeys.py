@@ -29,8 +29,20 @@ class EventFanout(Protocol):
     def unsubscribe(self, subscription: Any) -> None: ...
 
 
-# Called inside the handover transaction (the complaint pipeline's entry point, wired by siaga).
-HandoverHook = Callable[[asyncpg.Connection, UUID], Awaitable[Any]]
+class HandoverHook(Protocol):
+    """Called inside the handover transaction (the complaint pipeline's entry point, wired by
+    siaga): the category and description are the ones the operator chose in the console."""
+
+    def __call__(
+        self,
+        conn: asyncpg.Connection,
+        incident_id: UUID,
+        /,
+        *,
+        category_id: int | None = ...,
+        description: str | None = ...,
+    ) -> Awaitable[Any]: ...
+
 
 SETTINGS = web.AppKey("siaga_settings", Settings)
 POOL = web.AppKey("siaga_pool", asyncpg.Pool)

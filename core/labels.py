@@ -46,6 +46,17 @@ INCIDENT_ACTION: Mapping[str, str] = {
     "handed_to_complaints": "Teruskan ke pengaduan",
 }
 
+# What someone did to an incident, in the sentence "Insiden ini sudah ... oleh ..." (a refused
+# move names who changed it first).
+INCIDENT_DONE: Mapping[str, str] = {
+    "acknowledged": "diterima",
+    "dispatched": "dikirimi unit",
+    "on_scene": "ditangani di lokasi",
+    "resolved": "diselesaikan",
+    "false_alarm": "dinyatakan alarm palsu",
+    "handed_to_complaints": "diteruskan ke pengaduan",
+}
+
 ALERT_TYPE: Mapping[str, str] = {
     "panic": "Darurat (tombol panik)",
     "crime": "Kejahatan",
@@ -319,6 +330,7 @@ GROUPS: Mapping[str, Mapping[str, str]] = {
     "role": ROLE,
     "incident_state": INCIDENT_STATE,
     "incident_action": INCIDENT_ACTION,
+    "incident_done": INCIDENT_DONE,
     "alert_type": ALERT_TYPE,
     "agency_kind": AGENCY_KIND,
     "unit_kind": UNIT_KIND,

@@ -102,6 +102,7 @@ class IncidentDetail(IncidentSummary):
     history: list[dict[str, Any]]
     assignments: list[dict[str, Any]]
     units: list[dict[str, Any]]
+    complaint_id: int | None = Field(description="the complaint this incident was handed over to")
     allowed: list[str] = Field(description="states this user may move the incident to")
 
 
@@ -110,6 +111,23 @@ class TransitionBody(BaseModel):
     note: Text | None = Field(default=None, max_length=4000)
     unit_id: Id | None = Field(default=None, description="agency_unit id sent (to=dispatched)")
     unit: Line | None = Field(default=None, max_length=200, description="free-text unit sent (to=dispatched)")
+    category_id: Id | None = Field(
+        default=None, description="complaint category of the hand-over (to=handed_to_complaints)"
+    )
+    description: Text | None = Field(
+        default=None, max_length=4000, description="the complaint's description (to=handed_to_complaints)"
+    )
+
+
+class ComplaintCategory(BaseModel):
+    id: int
+    code: str
+    name: str
+    group_name: str
+
+
+class ComplaintCategories(BaseModel):
+    categories: list[ComplaintCategory]
 
 
 class NoteBody(BaseModel):
@@ -276,7 +294,7 @@ async def get_incident(request: web.Request) -> web.Response:
         403: "this role may not make that move",
         404: _NOT_FOUND,
         409: "the incident's state does not allow that move (e.g. already resolved)",
-        422: "the unit cannot be sent to this incident, or none was named",
+        422: "the unit cannot be sent to this incident, or none was named; or no such complaint category",
     },
 )
 @_answers_refusals
@@ -288,11 +306,22 @@ async def transition(request: web.Request) -> web.Response:
         request.app[appkeys.SETTINGS],
         auth.current_user(request),
         iid,
-        service.TransitionRequest(body.to, body.note, body.unit_id, body.unit),
+        service.TransitionRequest(body.to, body.note, body.unit_id, body.unit, body.category_id, body.description),
         client_ip=auth.client_ip(request),
         handover=request.app.get(appkeys.HANDOVER_HOOK),
     )
     return _json(detail)
+
+
+@auth.allow(*_RESPONDERS)
+@auth.describe(
+    "Active complaint categories, for a hand-over of an incident to the complaint pipeline",
+    response=ComplaintCategories,
+    tags=["incidents"],
+)
+async def complaint_categories(request: web.Request) -> web.Response:
+    async with request.app[appkeys.POOL].acquire() as conn:
+        return _json({"categories": await service.complaint_categories(conn)})
 
 
 @auth.allow(*_RESPONDERS)
@@ -418,6 +447,7 @@ def setup(app: web.Application) -> None:
     r.add_get(PREFIX + "/incidents/{incident_id}", get_incident)
     r.add_post(PREFIX + "/incidents/{incident_id}/transition", transition)
     r.add_post(PREFIX + "/incidents/{incident_id}/notes", add_note)
+    r.add_get(f"{PREFIX}/complaint-categories", complaint_categories)
     r.add_get(f"{PREFIX}/stream", event_stream)
     r.add_get(f"{PREFIX}/routing-rules", get_rules)
     r.add_put(f"{PREFIX}/routing-rules", put_rules)

@@ -110,6 +110,9 @@ async def console_page(request: web.Request) -> web.Response:
         "labels": labels.for_browser(),
         "tileUrl": settings.console_tile_url,
         "tileAttribution": settings.console_tile_attribution,
+        # the waiting timer on each card turns at the same moments the escalation timers fire
+        "escalateSupervisorS": settings.escalate_supervisor_s,
+        "escalateCommandCentreS": settings.escalate_command_centre_s,
         "geo": "/geo/desa.geojson" if (GEO_DIR / "desa.geojson").is_file() else None,
     }
     # JSON inside <script>: escape '<' so no value can close the element (autoescape would turn

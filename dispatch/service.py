@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -22,9 +21,10 @@ from core.settings import Settings
 from dispatch import routing, states, visibility
 from dispatch.states import State
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from core.appkeys import HandoverHook
 
-HandoverHook = Callable[[asyncpg.Connection, uuid.UUID], Awaitable[Any]]
+log = logging.getLogger(__name__)
 
 
 class DispatchError(Exception):
@@ -249,6 +249,8 @@ async def _apply(
     unit_id: int | None = None,
     unit_label: str | None = None,
     handover: HandoverHook | None = None,
+    handover_category_id: int | None = None,
+    handover_description: str | None = None,
 ) -> None:
     current = inc["state"]
     iid = inc["id"]
@@ -330,7 +332,7 @@ async def _apply(
         # the complaint pipeline picks this up from the bus (or through the hook siaga wires)
         await events.append(conn, "incident.handed_to_complaints", data, incident_id=iid)
         if handover is not None:
-            await handover(conn, iid)
+            await handover(conn, iid, category_id=handover_category_id, description=handover_description)
 
 
 @dataclass(frozen=True)
@@ -339,6 +341,9 @@ class TransitionRequest:
     note: str | None = None
     unit_id: int | None = None
     unit: str | None = None
+    # a hand-over to complaints: the complaint's category and description, as the operator wrote it
+    category_id: int | None = None
+    description: str | None = None
 
 
 async def transition(
@@ -360,7 +365,7 @@ async def transition(
             except states.TransitionError as e:
                 if e.reason == "role":
                     raise DispatchError(Kind.FORBIDDEN, "forbidden", str(e)) from None
-                raise DispatchError(Kind.CONFLICT, "conflict", str(e)) from None
+                raise DispatchError(Kind.CONFLICT, "conflict", await _conflict_message(conn, inc, e)) from None
             target = State(req.to)
             unit_label = (req.unit or "").strip() or None
             if req.unit_id is not None:
@@ -376,6 +381,12 @@ async def transition(
                 unit_label = unit_label or unit["name"]
             if target is State.DISPATCHED and unit_label is None:
                 raise DispatchError(Kind.INVALID, "unit_required", "Sebutkan unit yang dikirim.")
+            if target is State.HANDED_TO_COMPLAINTS and req.category_id is not None:
+                # the complaint pipeline refuses an unknown category deep inside the hook; say it here
+                if not await conn.fetchval(
+                    "SELECT EXISTS (SELECT 1 FROM complaint_category WHERE id = $1 AND active)", req.category_id
+                ):
+                    raise DispatchError(Kind.INVALID, "bad_category", "Kategori pengaduan itu tidak ada.")
             await _apply(
                 conn,
                 settings,
@@ -386,8 +397,26 @@ async def transition(
                 unit_id=req.unit_id,
                 unit_label=unit_label,
                 handover=handover,
+                handover_category_id=req.category_id,
+                handover_description=(req.description or "").strip() or None,
             )
         return await _detail(conn, user, incident_id)
+
+
+async def _conflict_message(conn: asyncpg.Connection, inc: asyncpg.Record, e: states.TransitionError) -> str:
+    """Who moved the incident to its present state and when, if the event log says (usually the
+    other operator who pressed first); else the state machine's own sentence."""
+    last = await conn.fetchrow(
+        """SELECT e.at, coalesce(nullif(u.full_name, ''), e.data->>'by') AS who
+             FROM event e LEFT JOIN app_user u ON u.username = e.data->>'by'
+            WHERE e.incident_id = $1 AND e.kind = 'incident.state' AND e.data->>'to' = $2
+            ORDER BY e.id DESC LIMIT 1""",
+        inc["id"],
+        inc["state"],
+    )
+    if last is None or not last["who"]:
+        return str(e)
+    return states.changed_first(inc["state"], last["who"], last["at"])
 
 
 async def add_note(
@@ -627,7 +656,8 @@ async def _detail(conn: asyncpg.Connection, user: User, incident_id: uuid.UUID) 
     extra = await conn.fetchrow(
         """SELECT a.seq, a.received_at, a.device_ts, a.channel,
                   d.online, d.last_seen_at, d.battery AS device_battery, d.fixed, d.description,
-                  t.dispatched_at, t.on_scene_at, t.closed_at, t.escalated_at, t.route_reason
+                  t.dispatched_at, t.on_scene_at, t.closed_at, t.escalated_at, t.route_reason,
+                  i.complaint_id
              FROM incident i JOIN alert a ON a.id = i.alert_id JOIN device d ON d.id = i.device_id
              LEFT JOIN incident_track t ON t.incident_id = i.id
             WHERE i.id = $1""",
@@ -668,6 +698,15 @@ async def _detail(conn: asyncpg.Connection, user: User, incident_id: uuid.UUID) 
     ]
     inc["allowed"] = states.allowed_targets(inc["state"], user.role)
     return inc
+
+
+async def complaint_categories(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """The active complaint categories a hand-over may file under (the table is the complaint
+    pipeline's; dispatch only reads the names to offer them)."""
+    rows = await conn.fetch(
+        """SELECT id, code, name, group_name FROM complaint_category WHERE active ORDER BY group_name, name"""
+    )
+    return [dict(r) for r in rows]
 
 
 async def agencies_named(conn: asyncpg.Connection) -> dict[int, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 
 from core import labels
@@ -85,6 +86,15 @@ def refusal(current: str, target: str, reason: str) -> str:
     if reason == "role":
         return f"Peran Anda tidak boleh mengubah status insiden dari {cur} menjadi {tgt}."
     return f"Status insiden tidak dapat diubah dari {cur} menjadi {tgt}."
+
+
+def changed_first(current: str, by: str, at: datetime) -> str:
+    """The refusal when someone else moved the incident first (two operators pressing at once):
+    what was done, by whom and when, in WIB to the second."""
+    done = labels.INCIDENT_DONE.get(current)
+    if done is None:
+        return refusal(current, current, "same_state")
+    return f"Insiden ini sudah {done} oleh {by} pada {at.astimezone(labels.WIB):%H:%M:%S} WIB."
 
 
 def check(current: str, target: str, role: str) -> None:

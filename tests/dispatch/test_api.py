@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
 
-from core import appkeys, auth
+from core import appkeys, auth, labels
 from core.settings import Settings
 from dispatch import service
 from siaga.webapp import create_app
@@ -303,3 +304,91 @@ async def test_routing_rules_replaced_by_several_admins_at_once(pool: asyncpg.Po
     notes = {r["note"] for r in await pool.fetch("SELECT note FROM routing_rule")}
     assert len(notes) == 1 and notes.pop().startswith("versi "), "one replacement, whole, is left"
     assert await pool.fetchval("SELECT count(*) FROM routing_rule") == len(rules)
+
+
+async def _category(pool: asyncpg.Pool, world: factory.World, code: str = "lampu-jalan", active: bool = True) -> int:
+    return await pool.fetchval(
+        """INSERT INTO complaint_category (code, name, group_name, default_opd_id, active)
+           VALUES ($1, 'Lampu jalan mati', 'Prasarana', $2, $3) RETURNING id""",
+        code,
+        world.opd,
+        active,
+    )
+
+
+async def test_complaint_categories_are_read_by_those_who_may_hand_over(
+    pool: asyncpg.Pool, world: factory.World, client: Client
+) -> None:
+    wanted = await _category(pool, world)
+    await _category(pool, world, "dihapus", active=False)
+    for user in ROLES_USERS:
+        r = await (await client(user)).get("/api/v1/complaint-categories")
+        if user not in RESPONDERS:
+            assert r.status == 403, user
+            continue
+        assert r.status == 200, (user, await r.text())
+        got = (await r.json())["categories"]
+        assert [c["id"] for c in got if c["code"] in ("lampu-jalan", "dihapus")] == [wanted]
+        assert {"id", "code", "name", "group_name"} <= set(got[0])
+
+
+async def test_a_hand_over_carries_its_category_and_description_to_the_complaint(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World
+) -> None:
+    category = await _category(pool, world)
+    made = await _police_incident(pool, settings, world)
+    other = await _police_incident(pool, settings, world)
+    runner = web.AppRunner(create_app(settings, pool))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as s:
+            r = await s.post("/api/v1/login", json={"username": "cc", "password": factory.PASSWORD})
+            headers = {"Authorization": f"Bearer {(await r.json())['token']}"}
+            # an unknown category is refused before anything changes
+            r = await s.post(
+                f"/api/v1/incidents/{other.incident_id}/transition",
+                json={"to": "handed_to_complaints", "note": "bukan darurat", "category_id": 999999},
+                headers=headers,
+            )
+            assert r.status == 422 and (await r.json())["error"] == "bad_category"
+            assert await pool.fetchval("SELECT state FROM incident WHERE id = $1", other.incident_id) == "new"
+            r = await s.post(
+                f"/api/v1/incidents/{made.incident_id}/transition",
+                json={
+                    "to": "handed_to_complaints",
+                    "note": "bukan darurat",
+                    "category_id": category,
+                    "description": "Lampu jalan di depan pasar mati.",
+                },
+                headers=headers,
+            )
+            assert r.status == 200, await r.text()
+            detail = await r.json()
+            r = await s.get(f"/api/v1/incidents/{made.incident_id}", headers=headers)
+            assert (await r.json())["complaint_id"] == detail["complaint_id"]
+    finally:
+        await runner.cleanup()
+    row = await pool.fetchrow("SELECT * FROM complaint WHERE incident_id = $1", made.incident_id)
+    assert row["id"] == detail["complaint_id"] and row["category_id"] == category
+    assert row["description"].startswith("Lampu jalan di depan pasar mati.")
+    assert await pool.fetchval("SELECT complaint_id FROM incident WHERE id = $1", made.incident_id) == row["id"]
+
+
+async def test_a_move_someone_made_first_is_refused_with_their_name_and_the_time(
+    pool: asyncpg.Pool, settings: Settings, world: factory.World, client: Client
+) -> None:
+    made = await _police_incident(pool, settings, world)
+    path = f"/api/v1/incidents/{made.incident_id}/transition"
+    first = await client("op-polsek")
+    assert (await first.post(path, json={"to": "acknowledged"})).status == 200
+    r = await (await client("supervisor")).post(path, json={"to": "acknowledged"})
+    assert r.status == 409
+    message = (await r.json())["message"]
+    assert re.fullmatch(r"Insiden ini sudah diterima oleh Op-Polsek pada \d\d:\d\d:\d\d WIB\.", message), message
+    at = await pool.fetchval(
+        "SELECT at FROM event WHERE incident_id = $1 AND kind = 'incident.state' ORDER BY id DESC LIMIT 1",
+        made.incident_id,
+    )
+    assert message.endswith(f"{at.astimezone(labels.WIB):%H:%M:%S} WIB.")

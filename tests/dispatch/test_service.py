@@ -126,18 +126,21 @@ async def test_handover_to_complaints_emits_event(pool: asyncpg.Pool, settings: 
         made = await factory.incident(conn, police_agency_id=world.polsek_wonosobo)
     called = []
 
-    async def hook(conn: asyncpg.Connection, incident_id: object) -> None:
-        called.append(incident_id)
+    async def hook(
+        conn: asyncpg.Connection, incident_id: object, /, *, category_id: int | None, description: str | None
+    ) -> None:
+        called.append((incident_id, category_id, description))
 
     await service.transition(
         pool,
         settings,
         world.users["cc"],
         made.incident_id,
-        service.TransitionRequest("handed_to_complaints", note="lampu jalan mati"),
+        service.TransitionRequest("handed_to_complaints", note="lampu jalan mati", description="  Lampu mati.  "),
         handover=hook,
     )
-    assert called == [made.incident_id]
+    # what the operator chose in the console reaches the complaint pipeline
+    assert called == [(made.incident_id, None, "Lampu mati.")]
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM event WHERE incident_id = $1", made.incident_id)]
     assert "incident.handed_to_complaints" in kinds
     # the device is not told anything for a handover (not a wire-contract state)

@@ -1,7 +1,18 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from core.roles import Role
-from dispatch.states import DEVICE_STATE, LABEL, TRANSITIONS, State, TransitionError, allowed_targets, check
+from dispatch.states import (
+    DEVICE_STATE,
+    LABEL,
+    TRANSITIONS,
+    State,
+    TransitionError,
+    allowed_targets,
+    changed_first,
+    check,
+)
 
 RESPONDERS = {Role.OPERATOR, Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN}
 DESK = {Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN}
@@ -92,3 +103,18 @@ def test_each_refusal_is_one_indonesian_sentence(current: str, target: str, role
 
 def test_every_state_has_a_label() -> None:
     assert set(LABEL) == set(State)
+
+
+@pytest.mark.parametrize(
+    ("current", "sentence"),
+    [
+        ("acknowledged", "Insiden ini sudah diterima oleh Operator Polres pada 14:05:12 WIB."),
+        ("false_alarm", "Insiden ini sudah dinyatakan alarm palsu oleh Operator Polres pada 14:05:12 WIB."),
+        ("handed_to_complaints", "Insiden ini sudah diteruskan ke pengaduan oleh Operator Polres pada 14:05:12 WIB."),
+        # nobody "did" new: the plain sentence
+        ("new", "Insiden ini sudah berstatus Baru."),
+    ],
+)
+def test_a_move_refused_because_someone_was_first_names_them_and_the_time_in_wib(current: str, sentence: str) -> None:
+    at = datetime(2026, 12, 3, 7, 5, 12, 400000, tzinfo=UTC)  # 14:05:12 WIB
+    assert changed_first(current, "Operator Polres", at) == sentence

@@ -82,6 +82,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/incidents/{incident_id}"): signed_in(INCIDENT_READERS),
     ("POST", "/api/v1/incidents/{incident_id}/transition"): signed_in(INCIDENT_RESPONDERS),
     ("POST", "/api/v1/incidents/{incident_id}/notes"): signed_in(INCIDENT_RESPONDERS),
+    ("GET", "/api/v1/complaint-categories"): signed_in(INCIDENT_RESPONDERS),
     ("GET", "/api/v1/stream"): signed_in(ANY_SIGNED_IN),
     ("GET", "/api/v1/routing-rules"): signed_in(DISPATCH_DESK),
     ("PUT", "/api/v1/routing-rules"): signed_in(ADMIN_ONLY),
