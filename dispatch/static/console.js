@@ -565,8 +565,8 @@
   const markerRenderer = L.svg();
   const markerById = new Map();
   function initMap() {
-    map = L.map("map", { preferCanvas: true, zoomControl: false }).setView([-7.36, 109.9], 11);
-    L.control.zoom({ zoomInTitle: "Perbesar", zoomOutTitle: "Perkecil" }).addTo(map);
+    // the zoom buttons' words come from /static/siaga/leaflet-id.js, as on every map
+    map = L.map("map", { preferCanvas: true }).setView([-7.36, 109.9], 11);
     map.attributionControl.setPrefix(false);
     if (config.tileUrl) L.tileLayer(config.tileUrl, { attribution: config.tileAttribution || "" }).addTo(map);
     if (config.geo) {
