@@ -444,7 +444,9 @@
     categories = got;
   }
   function handoverText(i) {
-    const lines = [lab("alert_type", i.type) + " di " + placeText(i) + " (insiden #" + i.number + ", " + wib(i.created_at) + ")."];
+    // "di luar Wonosobo" already says where; other places read "di <desa>"
+    const where = i.outside_regency ? "di luar Wonosobo" : "di " + placeText(i);
+    const lines = [lab("alert_type", i.type) + " " + where + " (insiden #" + i.number + ", " + wib(i.created_at) + ")."];
     for (const n of i.notes) if (n.body) lines.push(n.body);
     return lines.join("\n");
   }
