@@ -71,7 +71,7 @@ def setup(app: web.Application) -> jinja2.Environment:
     env.filters["wib"] = labels.wib
     env.filters["label"] = lambda code, group: labels.label(group, code)
     env.globals["labels"] = labels
-    app.router.add_get("/static/siaga/{path:.+}", static_file)
+    app.router.add_get("/static/siaga/{path:.+}", serve_static(STATIC_DIR))
     return env
 
 
@@ -188,7 +188,8 @@ def _message_of(body: str | None) -> str:
     return message if isinstance(message, str) and message else "Permintaan ditolak."
 
 
-def _file_under(base: Path, rel: str) -> Path:
+def file_under(base: Path, rel: str) -> Path:
+    """The file ``rel`` names under ``base``, or a 404: nothing outside ``base`` is ever served."""
     try:
         target = (base / rel).resolve()
         found = target.is_relative_to(base.resolve()) and target.is_file()
@@ -199,16 +200,11 @@ def _file_under(base: Path, rel: str) -> Path:
     return target
 
 
-@auth.public
-async def static_file(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(_file_under(STATIC_DIR, request.match_info["path"]))
-
-
 def serve_static(base: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
     """A public handler for the files under ``base`` (a package's stylesheets and scripts)."""
 
     @auth.public
     async def handler(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(_file_under(base, request.match_info["path"]))
+        return web.FileResponse(file_under(base, request.match_info["path"]))
 
     return handler

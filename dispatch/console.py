@@ -121,27 +121,6 @@ async def console_page(request: web.Request) -> web.Response:
     return pages.render(request, "dispatch/console.html", {"title": "Konsol", "config_json": config_json})
 
 
-def _file_under(base: Path, rel: str) -> Path:
-    try:
-        target = (base / rel).resolve()
-        found = target.is_relative_to(base.resolve()) and target.is_file()
-    except OSError:  # a name longer than the file system allows (ENAMETOOLONG) names no file either
-        found = False
-    if not found:
-        raise web.HTTPNotFound()
-    return target
-
-
-@auth.public
-async def static_file(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(_file_under(STATIC_DIR, request.match_info["path"]))
-
-
-@auth.public
-async def leaflet_file(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(_file_under(LEAFLET_DIR, request.match_info["path"]))
-
-
 @auth.public
 async def geo_file(request: web.Request) -> web.FileResponse:
     # public: the citizen form draws these outlines for anonymous visitors; they hold only the
@@ -149,7 +128,7 @@ async def geo_file(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     if name not in GEO_FILES:
         raise web.HTTPNotFound()
-    resp = web.FileResponse(_file_under(GEO_DIR, name))
+    resp = web.FileResponse(pages.file_under(GEO_DIR, name))
     # the outlines change only with a release; a signed-in response is still made no-store by the
     # security-headers middleware
     resp.headers["Cache-Control"] = "public, max-age=86400"
@@ -169,7 +148,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/login", login_submit)
     r.add_post("/logout", logout_submit)
     r.add_get("/console", console_page)
-    r.add_get("/static/dispatch/{path:.+}", static_file)
-    r.add_get("/vendor/leaflet/{path:.+}", leaflet_file)
+    r.add_get("/static/dispatch/{path:.+}", pages.serve_static(STATIC_DIR))
+    r.add_get("/vendor/leaflet/{path:.+}", pages.serve_static(LEAFLET_DIR))
     r.add_get("/geo/{name}", geo_file)
     roster_web.setup(app)
