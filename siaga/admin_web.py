@@ -340,20 +340,8 @@ async def audit_check(request: web.Request) -> web.Response:
     return await _audit_page(request, check)
 
 
-@auth.allow(Role.ADMIN)
-async def old_settings(request: web.Request) -> web.Response:
-    raise web.HTTPMovedPermanently(location="/admin")
-
-
 def setup(app: web.Application) -> None:
-    """Call after the complaint desk's setup: the old settings address is only redirected here
-    when no page serves it any more."""
     pages.add_templates(app, PREFIX, TEMPLATES)
-    if not any(
-        r.method == "GET" and r.resource is not None and r.resource.canonical == "/pengaduan/admin"
-        for r in app.router.routes()
-    ):
-        app.router.add_get("/pengaduan/admin", old_settings)
     app.router.add_get("/admin", home)
     app.router.add_get("/admin/pengguna", users)
     app.router.add_post("/admin/pengguna", add_user)
