@@ -22,9 +22,10 @@ services:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-## Install what the tests need, start missing services, run every test (fast subset of faults/fuzz).
+## Install what the tests need, start missing services, run every test (fast subset of faults/fuzz),
+## one worker per core (each test has its own database, topics and ports; a file's tests stay together).
 test: $(STAMP) services lint
-	$(PY) -m pytest -m "not slow" -p no:cacheprovider
+	$(PY) -m pytest -m "not slow" -p no:cacheprovider -n auto --dist loadfile
 
 ## The full fault matrix (long): prints a table of lost/duplicate per fault.
 faults: $(STAMP) services

@@ -20,6 +20,8 @@ async def test_demo_starts_everything_embedded_and_receipts_presses(tmp_path: Pa
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SIAGA_")}
     env |= {"SIAGA_DATA_DIR": str(tmp_path / "var"), "SIAGA_HTTP_PORT": str(port)}
+    # tracker ports of its own too: another test may run a demo at the same time (pytest-xdist)
+    env |= {"SIAGA_GT06_PORT": str(free_port()), "SIAGA_OSMAND_PORT": str(free_port())}
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
