@@ -61,6 +61,8 @@ DEVICE_STATE: Mapping[State, str | None] = {
 
 # Roles that may read incidents at all; operators see only their agency's.
 READERS = frozenset({Role.OPERATOR, Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN, Role.LEADER})
+# Roles that see beyond one agency; a supervisor bound to an agency sees it and the agencies under
+# it, an unbound one everything (dispatch/visibility.py incident_scope).
 SEES_ALL = frozenset({Role.SUPERVISOR, Role.COMMAND_CENTRE, Role.ADMIN, Role.LEADER})
 NOTE_WRITERS = _RESPONDERS
 

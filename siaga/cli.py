@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from core import labels
 from core.db import migrate, open_pool
 from core.settings import Settings
 from firmware_sim.cli import ENV_HINT, network_reason, refuse, text_table
@@ -449,15 +450,6 @@ DEMO_USERS = (
     ("bupati", "leader", None, "Bupati Wonosobo"),
 )
 
-DEMO_ROLE_LABELS = {
-    "admin": "admin",
-    "command_centre": "pusat kendali",
-    "operator": "operator",
-    "supervisor": "supervisor",
-    "complaint_staff": "verifikator",
-    "opd_officer": "petugas OPD",
-    "leader": "pimpinan",
-}
 
 
 def demo_env_lines(settings: Settings) -> list[str]:
@@ -630,11 +622,11 @@ def cmd_demo(args: argparse.Namespace) -> None:
         )
         print("Login demo (kata sandi disimpan di var/demo-logins.json):")
         width = max((len(name) for name in agency_of.values()), default=8)
-        print(f"  {'pengguna':<24} {'peran':<16} {'instansi':<{width}} kata sandi")
+        print(f"  {'pengguna':<24} {'peran':<22} {'instansi':<{width}} kata sandi")
         for username, role, _, _ in users:
             if username in logins:
-                label = DEMO_ROLE_LABELS.get(role, role)
-                print(f"  {username:<24} {label:<16} {agency_of.get(username, '-'):<{width}} {logins[username]}")
+                label = labels.label("role", role)
+                print(f"  {username:<24} {label:<22} {agency_of.get(username, '-'):<{width}} {logins[username]}")
         print("Arahkan CLI `siaga` ke basis data dan broker demo ini dari shell lain:")
         for line in demo_env_lines(settings):
             print(f"  {line}")
