@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
+from core import labels
 from siaga.cli import DEMO_USERS
 from tests.journeys.checks import Checker
 from tests.support import free_port, wait_for
@@ -103,7 +104,8 @@ async def test_a_demo_press_is_on_the_polsek_console_within_a_second(demo: Demo,
     logins = json.loads((demo.data / "demo-logins.json").read_text())
     # the one button's Polsek: the login the demo adds beside its fixed ones
     (polsek,) = set(logins) - {u for u, *_ in DEMO_USERS}
-    assert re.search(rf"^\s+{re.escape(polsek)}\s+operator\s.*{re.escape(logins[polsek])}$", demo.text(), re.M)
+    role = re.escape(labels.label("role", "operator"))  # the banner names roles as people read them
+    assert re.search(rf"^\s+{re.escape(polsek)}\s+{role}\s.*{re.escape(logins[polsek])}$", demo.text(), re.M)
 
     context = await browser.new_context(locale="id-ID", timezone_id="Asia/Jakarta")
     check = Checker("demo")
