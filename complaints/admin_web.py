@@ -7,7 +7,6 @@ Indonesian page with a way back (400, 404 or 409), never JSON to a browser.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from complaints.model import Actor, ComplaintError, Forbidden, InvalidAction, In
 from core import appkeys, audit, auth, pages, params
 from core.roles import Role
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = pages.Handler
 
 TEMPLATES = Path(__file__).parent / "templates"
 MAX_ATTRIBUTES_TEXT = categories.MAX_ATTRIBUTES_TEXT
@@ -54,28 +53,20 @@ def _status(err: ComplaintError) -> int:
     return {Forbidden: 403, InvalidTransition: 409, NotFound: 404}.get(type(err), 400)
 
 
-def _answering(handler: Handler) -> Handler:
-    """Complaint and parameter refusals as the refusal page (the access rule stays on the handler)."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ComplaintError as err:
-            return pages.refusal_page(request, _message(err), status=_status(err))
-        except categories.CategoryCsvError as err:
-            return pages.refusal_page(request, f"Kategori tidak dimuat, {err}", status=400)
-        except params.BadParam as err:
-            return _refusal(request, err)
-
-    for attr in ("__siaga_access__", "__siaga_api__"):
-        if hasattr(handler, attr):
-            setattr(wrapped, attr, getattr(handler, attr))
-    wrapped.__name__ = handler.__name__
-    return wrapped
-
-
 def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
     return pages.refusal_page(request, err.message, status=err.status)
+
+
+# complaint, CSV and parameter refusals as the refusal page (the access rule stays on the handler)
+_answering = pages.answering(
+    {
+        ComplaintError: lambda request, err: pages.refusal_page(request, _message(err), status=_status(err)),
+        categories.CategoryCsvError: lambda request, err: pages.refusal_page(
+            request, f"Kategori tidak dimuat, {err}", status=400
+        ),
+        params.BadParam: _refusal,
+    }
+)
 
 
 def _actors(request: web.Request) -> tuple[Actor, audit.Actor]:

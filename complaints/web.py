@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -100,7 +100,6 @@ async def _error_page(request: web.Request, err: ComplaintError) -> web.Response
     return pages.refusal_page(request, message, status=status)
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
@@ -115,22 +114,9 @@ def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
     return pages.refusal_page(request, message.rstrip(".") + ".", status=err.status)
 
 
-def _guarded(handler: Handler) -> Handler:
-    """Translate the complaint errors into pages (the access rule stays on the handler)."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ComplaintError as err:
-            return await _error_page(request, err)
-        except params.BadParam as err:  # core.params' guard does the same; this keeps the page without it
-            return _refusal_page(request, err)
-
-    for attr in ("__siaga_access__", "__siaga_api__"):
-        if hasattr(handler, attr):
-            setattr(wrapped, attr, getattr(handler, attr))
-    wrapped.__name__ = handler.__name__
-    return wrapped
+# the complaint errors as pages (the access rule stays on the handler); core.params' guard turns
+# a BadParam into the same page, this keeps it for a handler mounted without the guard
+_guarded = pages.answering({ComplaintError: _error_page, params.BadParam: _refusal_page})
 
 
 def _int(value: str, what: str) -> int:

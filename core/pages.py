@@ -9,6 +9,7 @@ security headers (one Content-Security-Policy) are set for every response by the
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -141,6 +142,32 @@ def _way_back(request: web.Request) -> str:
         return "/login"
     home = home_of(user.role)
     return home if home != request.path else "/"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Refusal = Callable[[web.Request, Any], "web.StreamResponse | Awaitable[web.StreamResponse]"]
+
+
+def answering(refusals: Mapping[type[Exception], Refusal]) -> Callable[[Handler], Handler]:
+    """Wrap page handlers so each listed error becomes its page (the first matching class in
+    ``refusals`` answers); the wrapper keeps the handler's access rule and API description."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except tuple(refusals) as err:
+                render = next(r for kind, r in refusals.items() if isinstance(err, kind))
+                out = render(request, err)
+                return await out if inspect.isawaitable(out) else out
+
+        for attr in ("__siaga_access__", "__siaga_api__"):
+            if hasattr(handler, attr):
+                setattr(wrapped, attr, getattr(handler, attr))
+        wrapped.__name__ = handler.__name__
+        return wrapped
+
+    return wrap
 
 
 def wants_page(request: web.Request) -> bool:

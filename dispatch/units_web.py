@@ -4,7 +4,6 @@ every refusal an Indonesian page with a way back."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +15,7 @@ from core.refusal import Kind
 from core.roles import Role
 from dispatch import units
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler = pages.Handler
 
 STATUS = {Kind.UNREADABLE: 400, Kind.INVALID: 400, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409}
 # What the page says after a change (the redirect carries the key, never the words).
@@ -29,20 +28,10 @@ DONE = {
 }
 
 
-def _answering(handler: Handler) -> Handler:
-    """A refused change as the refusal page (the access rule stays on the handler)."""
-
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except units.UnitError as err:
-            return pages.refusal_page(request, err.message, status=STATUS[err.kind])
-
-    for attr in ("__siaga_access__", "__siaga_api__"):
-        if hasattr(handler, attr):
-            setattr(wrapped, attr, getattr(handler, attr))
-    wrapped.__name__ = handler.__name__
-    return wrapped
+# a refused change as the refusal page (the access rule stays on the handler)
+_answering = pages.answering(
+    {units.UnitError: lambda request, err: pages.refusal_page(request, err.message, status=STATUS[err.kind])}
+)
 
 
 def _refusal(request: web.Request, err: params.BadParam) -> web.Response:
