@@ -105,6 +105,9 @@ class AsyncMqtt:
         self.graceful = True  # False: leave without DISCONNECT when cancelled (simulated power cut)
         self.generation = 0  # incremented on each new connection; acks from an older one are void
         self.connect_refused: str | None = None
+        # set when run() ends: a connect still running in its worker thread may open a socket
+        # after that, and nobody would ever close it
+        self._stopped = False
         client.on_socket_open = self._socket_open
         client.on_socket_close = self._socket_close
         client.on_socket_register_write = self._register_write
@@ -125,6 +128,9 @@ class AsyncMqtt:
         self._on_loop(self._attach, sock)
 
     def _attach(self, sock: Any) -> None:
+        if self._stopped:
+            sock.close()  # opened by a connect that outlived run(): no connection wants it
+            return
         self._sock = sock
         # paho leaves Nagle on: a small PUBLISH or PUBACK would then wait for the peer's delayed
         # ACK (40 ms on Linux) before it leaves, which is most of an alert's round trip
@@ -223,11 +229,13 @@ class AsyncMqtt:
 
     async def run(self) -> None:
         """Keep the client connected until cancelled: capped, jittered exponential backoff."""
+        self._stopped = False
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._misc_loop(), name=f"{self.name}-misc")
             try:
                 await self._connect_loop()
             finally:
+                self._stopped = True
                 sock = self._sock
                 if sock is not None:
                     self._detach(sock)
