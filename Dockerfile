@@ -5,6 +5,7 @@ COPY core core
 COPY gateway gateway
 COPY dispatch dispatch
 COPY complaints complaints
+COPY dashboard dashboard
 COPY firmware_sim firmware_sim
 COPY siaga siaga
 COPY bench bench

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from complaints import dashboard
+from dashboard import tables as dashboard
 
 
 def _p(values: list[float], q: float) -> float:

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import asyncpg
 from aiohttp import web
 
-from complaints import admin_web, citizen, dashboard, model, open311_web, runner, store
+from complaints import admin_web, citizen, model, open311_web, runner, store
 from complaints.clock import colour_at
 from complaints.model import (
     Actor,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-STATIC_FILES = frozenset({"lapor.js", "dasbor.js", "dasbor.css", "complaints.css"})
+STATIC_FILES = frozenset({"lapor.js", "complaints.css"})
 STAFF = (Role.COMPLAINT_STAFF, Role.ADMIN)
 DESK_READERS = (Role.COMPLAINT_STAFF, Role.ADMIN, Role.OPD_OFFICER, Role.LEADER, Role.COMMAND_CENTRE)
 
@@ -566,7 +566,7 @@ async def static_file(request: web.Request) -> web.FileResponse:
 
 
 def setup(app: web.Application) -> None:
-    """Mount the complaint pages, the leader's dashboard and Open311 on the web app."""
+    """Mount the complaint pages and Open311 on the web app."""
     pages.add_templates(app, "complaints", TEMPLATE_DIR)
     r = app.router
     g = _guarded
@@ -583,9 +583,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/status/{tracking}", g(status_page))
     r.add_post("/status/{tracking}", g(status_act))
     r.add_get("/static/complaints/{name}", static_file)
-    for prefix in ("/pengaduan", "/lapor", "/status", "/dasbor"):
+    for prefix in ("/pengaduan", "/lapor", "/status"):
         params.register_error_page(app, prefix, _refusal_page)
     admin_web.setup(app)
-    dashboard.add_routes(app, g)
     open311_web.add_routes(app)
     app.cleanup_ctx.append(runner.sweeper_ctx)

@@ -17,7 +17,7 @@ than their pages would:
   under it (the Polres supervisor: every Polsek's, :func:`incident_scope`); unbound, like the
   command centre.
 * command centre, admin: every incident (``states.SEES_ALL``) and every alarm.
-* leader: what the dashboard shows (``complaints/dashboard.py``): incident states for the
+* leader: what the dashboard shows (``dashboard/``): incident states for the
   time-to-acknowledge and area tables, the agencies left without an operator, complaint states,
   red list and teguran; not who did what, devices, routing reasons or notes, which it does not show.
 * complaint staff: complaints and teguran (the desk); no incident or police alarm: its pages

@@ -17,6 +17,7 @@ from complaints.store import create_from_incident
 from core import appkeys, auth, pages, params
 from core.db import open_pool
 from core.settings import Settings
+from dashboard import web as dashboard_web
 from dispatch import api, console, units_web
 from dispatch.stream import EventHub
 from gateway import app_api
@@ -150,6 +151,7 @@ def create_app(settings: Settings, pool: asyncpg.Pool | None = None, *, extras: 
     units_web.setup(app)
     if extras:
         complaints_web.setup(app)
+        dashboard_web.setup(app)
         admin_web.setup(app)
         app_api.setup(app)
     if not any(

@@ -18,6 +18,7 @@ from complaints.clock import WorkingDayClock
 from core import appkeys, auth, pages
 from core.areas import AreaIndex
 from core.settings import Settings
+from dashboard import web as dashboard_web
 from dispatch import console as dispatch_console
 from tests.browser import browser, page  # noqa: F401  (fixtures for test_browser)
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
@@ -146,6 +147,7 @@ async def site(
     texts = Texts()
     app[appkeys.PHONE_SENDER] = texts
     complaints_web.setup(app)
+    dashboard_web.setup(app)
     # what the full app serves from the dispatch console: Leaflet and the boundaries
     app.router.add_get("/vendor/leaflet/{path:.+}", _leaflet)
     app.router.add_get("/geo/{name}", dispatch_console.geo_file)

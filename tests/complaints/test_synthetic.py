@@ -8,10 +8,11 @@ from pathlib import Path
 import asyncpg
 
 from bench.dashboard import bench_dashboard
-from complaints import dashboard, store
+from complaints import store
 from complaints.clock import WorkingDayClock
 from complaints.model import FollowUp, ReturnToVerification
 from complaints.synthetic import FastCalendar, seed_synthetic
+from dashboard import tables as dashboard
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
 
 NOW = datetime(2026, 11, 27, 5, tzinfo=UTC)

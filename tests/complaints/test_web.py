@@ -387,8 +387,8 @@ async def test_dashboard_and_csv(site: Site) -> None:
     assert "peta-kecamatan" in page
     r = await bupati.get("/dasbor/kecamatan.json?hari=30")
     assert r.status == 200 and isinstance(await r.json(), dict)
-    for name in ("dasbor.js", "lapor.js"):
-        assert (await bupati.get(f"/static/complaints/{name}")).status == 200
+    assert (await bupati.get("/static/complaints/lapor.js")).status == 200
+    assert (await bupati.get("/static/dashboard/dasbor.js")).status == 200
     assert (await bupati.get("/static/complaints/..%2Fweb.py")).status == 404
 
 

@@ -141,7 +141,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/admin/instansi"): signed_in(ADMIN_ONLY),
     ("GET", "/admin/instansi/{id}"): signed_in(ADMIN_ONLY),
     ("POST", "/admin/instansi/{id}"): signed_in(ADMIN_ONLY),
-    # --- the complaint desk and the citizen's pages (complaints/web.py, complaints/dashboard.py) ------
+    # --- the complaint desk and the citizen's pages (complaints/web.py) ------
     ("GET", "/pengaduan"): signed_in(COMPLAINT_DESK),
     ("GET", "/pengaduan/opd"): signed_in(frozenset({OPD_OFFICER})),
     # the complaint admin pages (complaints/admin_web.py); /pengaduan/admin is their old address
@@ -183,6 +183,8 @@ RULES: dict[tuple[str, str], Rule] = {
         "a session adds none",
     ),
     ("GET", "/static/complaints/{name}"): public("the complaint pages' own JavaScript"),
+    # --- the leaders' dashboard (dashboard/web.py) -----------------------------------------------
+    ("GET", "/static/dashboard/{path}"): public("the dashboard's own stylesheet and script"),
     ("GET", "/dasbor"): signed_in(DASHBOARD),
     ("GET", "/dasbor/kecamatan.json"): signed_in(DASHBOARD),
     ("GET", "/dasbor/{table}.csv"): signed_in(DASHBOARD),

@@ -486,7 +486,7 @@ _ROLE_PREFERENCE = ("supervisor", "complaint_staff", "operator", "admin", "leade
 
 async def _principal(site: Site, r: AppRoute, tokens: dict[str, str], role: str | None = None) -> dict[str, str]:
     rule = r.rule
-    assert rule is not None
+    assert rule is not None, r
     if rule.roles is None:
         return {}
     # the first allowed of the roles that own the test's objects, so a probe gets past the access check

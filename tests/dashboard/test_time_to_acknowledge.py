@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from complaints.dashboard import time_to_acknowledge
 from core.settings import Settings
+from dashboard.tables import time_to_acknowledge
 from dispatch import service
 from tests.dispatch import factory
 

@@ -1,6 +1,6 @@
-"""The leader's decision-support dashboard over complaints: counts by status and colour, SLA
-compliance per OPD (share of follow-ups within the limit) ranked, the red list; for emergencies,
-time to acknowledge, who is at a console now and the per-shift duty report; CSV of each table.
+"""The dashboard's tables: complaints by status and colour, SLA compliance per OPD (share of
+follow-ups within the limit) ranked, the red list; for emergencies, time to acknowledge, who is at
+a console now and the per-shift duty report; CSV of each table.
 
 The queries read the stored yellow/due instants, so a colour is a comparison, and are shaped for
 the indexes of migration 0004 (benchmark: bench/dashboard.py).
@@ -16,18 +16,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiohttp import web
 
 from complaints.clock import WIB
 from complaints.model import LABEL, Status
-from core import appkeys, auth, labels, pages, params
-from core.roles import Role
+from core import labels
+from dispatch import (
+    presence,
+    roster,  # the roster owns the shift report's shape: page, CSV and dashboard alike
+)
 
-READERS = (Role.LEADER, Role.ADMIN)
 DEFAULT_DAYS = 90
 
 
@@ -207,8 +207,6 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
 async def presence_now(conn: asyncpg.Connection, stale_s: float) -> Table:
     """Who is at a console now, per responding agency (dispatch's presence rows, migration 0007);
     the command centre first, then the emptiest agencies."""
-    from dispatch import presence
-
     rows = sorted(
         await presence.present(conn, stale_s),
         key=lambda r: (r["kind"] != "command_centre", len(r["operators"]), r["name"]),
@@ -241,8 +239,6 @@ async def shift_report(
         stale_s,
         limit,
     )
-
-    from dispatch import roster  # the roster owns the report's shape: page, CSV and dashboard alike
 
     return Table(
         "piket",
@@ -360,97 +356,3 @@ def to_csv(table: Table) -> str:
     for row in table.rows:
         w.writerow([_csv_cell(v) for v in row])
     return buf.getvalue()
-
-
-# --- handlers -------------------------------------------------------------------------------------------
-
-
-def _days(request: web.Request) -> int:
-    try:
-        return max(1, min(int(request.query.get("hari", DEFAULT_DAYS)), 3660))
-    except ValueError:
-        return DEFAULT_DAYS
-
-
-PERIODS = (30, 90, 365)
-
-
-@auth.allow(*READERS)
-async def dashboard_page(request: web.Request) -> web.Response:
-    from complaints.open311 import now_utc
-
-    days = _days(request)
-    pool = request.app[appkeys.POOL]
-    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
-    tables = await all_tables(pool, now_utc(), days, presence_stale_s=stale_s)
-    async with pool.acquire() as conn:
-        red_opds = await conn.fetch(
-            """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
-                WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
-        )
-    user = auth.current_user(request)
-    return pages.render(
-        request,
-        "complaints/dashboard.html",
-        {
-            "title": "Dasbor pengaduan",
-            "days": days,
-            "periods": PERIODS,
-            "tables": tables,
-            "red_opds": red_opds if user.role is Role.LEADER else [],
-        },
-    )
-
-
-@auth.allow(*READERS)
-async def dashboard_csv(request: web.Request) -> web.Response:
-    from complaints.open311 import now_utc
-
-    name = request.match_info["table"]
-    now = now_utc()
-    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
-    since = now - timedelta(days=_days(request))
-    makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Table]]] = {
-        "status": lambda c: status_counts(c, since),
-        "warna": lambda c: colour_counts(c, now),
-        "opd": lambda c: opd_compliance(c, since, now),
-        "merah": lambda c: red_list(c, now, limit=100000),
-        "kecamatan": lambda c: by_kecamatan(c, since),
-        "tren": lambda c: monthly_trend(c, since),
-        "tanggap": lambda c: time_to_acknowledge(c, since),
-        "kehadiran": lambda c: presence_now(c, stale_s),
-        "piket": lambda c: shift_report(c, since, now, stale_s),
-    }
-    if name not in makers:
-        raise web.HTTPNotFound()
-    async with request.app[appkeys.POOL].acquire() as conn:
-        table = await makers[name](conn)
-    resp = web.Response(text=to_csv(table), content_type="text/csv", charset="utf-8")
-    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{name}.csv"'
-    return resp
-
-
-@auth.allow(*READERS)
-async def kecamatan_json(request: web.Request) -> web.Response:
-    """{kecamatan code: counts} for the choropleth."""
-    from complaints.open311 import now_utc
-
-    since = now_utc() - timedelta(days=_days(request))
-    async with request.app[appkeys.POOL].acquire() as conn:
-        table = await by_kecamatan(conn, since)
-    data = {r[0]: {"nama": r[1], "pengaduan": r[2], "terbuka": r[3], "kedaruratan": r[4]} for r in table.rows if r[0]}
-    return web.json_response(data)
-
-
-def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
-    return pages.refusal_page(request, err.message, status=err.status)
-
-
-def add_routes(app: web.Application, guard: Callable[[Any], Any]) -> None:
-    # the complaint pages register the same directory; doing it here too keeps the dashboard
-    # whole wherever it is mounted
-    pages.add_templates(app, "complaints", Path(__file__).parent / "templates")
-    params.register_error_page(app, "/dasbor", _refusal_page)
-    app.router.add_get("/dasbor", guard(dashboard_page))
-    app.router.add_get("/dasbor/kecamatan.json", guard(kecamatan_json))
-    app.router.add_get("/dasbor/{table}.csv", guard(dashboard_csv))

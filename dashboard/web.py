@@ -1,0 +1,124 @@
+"""The leader's decision-support dashboard on the web: the page, each table's CSV and the map's
+counts per kecamatan. The dashboard reads dispatch and complaints, so it lives above both."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from complaints.open311 import now_utc
+from core import appkeys, auth, pages, params
+from core.roles import Role
+from dashboard.tables import (
+    DEFAULT_DAYS,
+    Table,
+    all_tables,
+    by_kecamatan,
+    colour_counts,
+    monthly_trend,
+    opd_compliance,
+    presence_now,
+    red_list,
+    shift_report,
+    status_counts,
+    time_to_acknowledge,
+    to_csv,
+)
+
+READERS = (Role.LEADER, Role.ADMIN)
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+
+def _days(request: web.Request) -> int:
+    try:
+        return max(1, min(int(request.query.get("hari", DEFAULT_DAYS)), 3660))
+    except ValueError:
+        return DEFAULT_DAYS
+
+
+PERIODS = (30, 90, 365)
+
+
+@auth.allow(*READERS)
+async def dashboard_page(request: web.Request) -> web.Response:
+    days = _days(request)
+    pool = request.app[appkeys.POOL]
+    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
+    tables = await all_tables(pool, now_utc(), days, presence_stale_s=stale_s)
+    async with pool.acquire() as conn:
+        red_opds = await conn.fetch(
+            """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
+                WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
+        )
+    user = auth.current_user(request)
+    return pages.render(
+        request,
+        "dashboard/dashboard.html",
+        {
+            "title": "Dasbor pengaduan",
+            "days": days,
+            "periods": PERIODS,
+            "tables": tables,
+            "red_opds": red_opds if user.role is Role.LEADER else [],
+        },
+    )
+
+
+@auth.allow(*READERS)
+async def dashboard_csv(request: web.Request) -> web.Response:
+    name = request.match_info["table"]
+    now = now_utc()
+    stale_s = request.app[appkeys.SETTINGS].presence_stale_s
+    since = now - timedelta(days=_days(request))
+    makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Table]]] = {
+        "status": lambda c: status_counts(c, since),
+        "warna": lambda c: colour_counts(c, now),
+        "opd": lambda c: opd_compliance(c, since, now),
+        "merah": lambda c: red_list(c, now, limit=100000),
+        "kecamatan": lambda c: by_kecamatan(c, since),
+        "tren": lambda c: monthly_trend(c, since),
+        "tanggap": lambda c: time_to_acknowledge(c, since),
+        "kehadiran": lambda c: presence_now(c, stale_s),
+        "piket": lambda c: shift_report(c, since, now, stale_s),
+    }
+    if name not in makers:
+        raise web.HTTPNotFound()
+    async with request.app[appkeys.POOL].acquire() as conn:
+        table = await makers[name](conn)
+    resp = web.Response(text=to_csv(table), content_type="text/csv", charset="utf-8")
+    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{name}.csv"'
+    return resp
+
+
+@auth.allow(*READERS)
+async def kecamatan_json(request: web.Request) -> web.Response:
+    """{kecamatan code: counts} for the choropleth."""
+    since = now_utc() - timedelta(days=_days(request))
+    async with request.app[appkeys.POOL].acquire() as conn:
+        table = await by_kecamatan(conn, since)
+    data = {r[0]: {"nama": r[1], "pengaduan": r[2], "terbuka": r[3], "kedaruratan": r[4]} for r in table.rows if r[0]}
+    return web.json_response(data)
+
+
+def _refusal_page(request: web.Request, err: params.BadParam) -> web.Response:
+    return pages.refusal_page(request, err.message, status=err.status)
+
+
+_guarded = pages.answering({params.BadParam: _refusal_page})
+
+
+def setup(app: web.Application) -> None:
+    """Mount the dashboard's pages on the web app."""
+    pages.add_templates(app, "dashboard", TEMPLATE_DIR)
+    params.register_error_page(app, "/dasbor", _refusal_page)
+    g = _guarded
+    app.router.add_get("/dasbor", g(dashboard_page))
+    app.router.add_get("/dasbor/kecamatan.json", g(kecamatan_json))
+    app.router.add_get("/dasbor/{table}.csv", g(dashboard_csv))
+    app.router.add_get("/static/dashboard/{path:.+}", pages.serve_static(STATIC_DIR))
