@@ -72,9 +72,9 @@ async def bench_http(pool: asyncpg.Pool, dsn: str, *, runs: int = 30, days: int 
     import aiohttp
     from aiohttp import web
 
-    from complaints import web as complaints_web
     from core import appkeys, auth
     from core.settings import Settings
+    from dashboard import web as dashboard_web
 
     settings = Settings(database_url=dsn, complaint_sweep_s=0)
     username, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(12)
@@ -84,7 +84,7 @@ async def bench_http(pool: asyncpg.Pool, dsn: str, *, runs: int = 30, days: int 
     app = web.Application(middlewares=[auth.auth_middleware])
     app[appkeys.SETTINGS] = settings
     app[appkeys.POOL] = pool
-    complaints_web.setup(app)
+    dashboard_web.setup(app)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -177,16 +177,17 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
     """Emergencies: how fast each agency acknowledged what was routed to it (test alerts left out).
     Reads dispatch's rows through the database only, as the layout wants."""
     rows = await conn.fetch(
-        """SELECT a.name AS agency, count(*) AS n, count(t.acknowledged_at) AS acked,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.acknowledged_at - i.created_at))
-                    AS p50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM t.acknowledged_at - i.created_at))
-                    AS p90,
+        """SELECT a.name AS agency, count(*) AS n, count(ack.at) AS acked,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p50,
+                  percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p90,
                   count(*) FILTER (WHERE t.escalation_level > 0) AS escalated
              FROM incident i
              JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
              JOIN agency a ON a.id = s.agency_id
              LEFT JOIN incident_track t ON t.incident_id = i.id
+             -- an agency is credited only with what its own operators acknowledged
+             CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
+                                             THEN t.acknowledged_at END AS at) ack
             WHERE i.created_at >= $1 AND i.type <> 'test'
             GROUP BY a.name
             ORDER BY p90 DESC NULLS LAST, a.name""",

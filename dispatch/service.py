@@ -257,8 +257,14 @@ async def _apply(
     await conn.execute("UPDATE incident SET state = $2, updated_at = clock_timestamp() WHERE id = $1", iid, target)
     match target:
         case State.ACKNOWLEDGED:
+            # who acknowledged, and for which agency: the figures per agency credit only that one
             await conn.execute(
-                "UPDATE incident_track SET acknowledged_at = clock_timestamp() WHERE incident_id = $1", iid
+                """UPDATE incident_track
+                      SET acknowledged_at = clock_timestamp(), acknowledged_by = $2,
+                          acknowledged_agency_id = (SELECT agency_id FROM app_user WHERE id = $2)
+                    WHERE incident_id = $1""",
+                iid,
+                actor.user_id,
             )
             await conn.execute(
                 """INSERT INTO dispatch_timer (incident_id, kind, due_at)

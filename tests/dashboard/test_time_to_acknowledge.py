@@ -20,10 +20,12 @@ async def test_p50_p90_per_agency_from_routed_incidents(pool: asyncpg.Pool, db_d
         # acknowledged after 10, 20, ... 90 seconds; the last one never
         for i, m in enumerate(made[:-1]):
             await conn.execute(
-                """UPDATE incident_track t SET acknowledged_at = i.created_at + make_interval(secs => $2)
+                """UPDATE incident_track t SET acknowledged_at = i.created_at + make_interval(secs => $2),
+                                              acknowledged_agency_id = $3
                      FROM incident i WHERE i.id = t.incident_id AND t.incident_id = $1""",
                 m.incident_id,
                 float(10 * (i + 1)),
+                world.polsek_wonosobo,
             )
         table = await time_to_acknowledge(conn, datetime.now(UTC) - timedelta(days=1))
     rows = {r[0]: r for r in table.rows}

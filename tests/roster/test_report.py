@@ -67,10 +67,15 @@ async def _seed(pool: asyncpg.Pool, settings: Settings, world: factory.World) ->
     async with pool.acquire() as conn:
         for iid, (created, _, ack, escalated) in zip(ids, ALERTS, strict=True):
             await conn.execute(
-                "UPDATE incident_track SET acknowledged_at = $2, escalation_level = $3 WHERE incident_id = $1",
+                # the polsek's operators acknowledge (Dishub is credited with none of them)
+                """UPDATE incident_track
+                      SET acknowledged_at = $2, escalation_level = $3,
+                          acknowledged_agency_id = CASE WHEN $2::timestamptz IS NOT NULL THEN $4::bigint END
+                    WHERE incident_id = $1""",
                 iid,
                 wib(created) + timedelta(seconds=ack) if ack is not None else None,
                 1 if escalated else 0,
+                world.polsek_wonosobo,
             )
         # presence of the polsek: 06:00-10:00 and 09:00-12:00 on 31 Dec (union 06:00-12:00), and a
         # console of a killed web process whose last beat was 15:00 (counts until the window ends)
@@ -137,9 +142,38 @@ async def test_report_reconciles_with_incident_rows(
     # Dishub: the 02:00 accident fell outside its shifts, the 14:00 one in siang
     assert by[(dh, None, "None")]["alerts"] == 1
     assert by[(dh, "S", "2026-01-01")]["alerts"] == 1
+    # the polsek acknowledged the accident routed to both: Dishub is not credited with it
+    assert by[(dh, "S", "2026-01-01")]["acknowledged"] == 0
+    assert by[(pw, "S", "2026-01-01")]["acknowledged"] == 1
     # every instance of the period is listed, also the quiet ones (3 + 1 polsek shifts a day, 2 dishub)
     assert len([r for r in rows if r["agency_id"] == pw]) == 7
     assert len([r for r in rows if r["agency_id"] == dh and r["shift_code"]]) == 4
+
+
+async def test_report_starts_at_the_first_record(pool: asyncpg.Pool, settings: Settings, world: factory.World) -> None:
+    """Shifts before SIAGA recorded anything (here: its first alert, on 31 Dec 08:00) were not
+    unstaffed: the report lists no instance that ended before then."""
+    await _seed(pool, settings, world)
+    async with pool.acquire() as conn:
+        # only what happened from 31 Dec 08:00: the earlier alerts and consoles never existed
+        first = wib("2025-12-31 08:00")
+        await conn.execute("DELETE FROM console_presence WHERE connected_at < $1", first)
+        old = [r["id"] for r in await conn.fetch("SELECT id FROM incident WHERE created_at < $1", first)]
+        for table in ("dispatch_timer", "incident_assignment", "incident_track", "incident_note", "event"):
+            await conn.execute(f"DELETE FROM {table} WHERE incident_id = ANY($1::uuid[])", old)
+        await conn.execute("DELETE FROM incident WHERE id = ANY($1::uuid[])", old)
+        rows = await roster.shift_report(conn, FROM, TO, 600.0)
+    polsek = {(r["shift_code"], str(r["day"])) for r in rows if r["agency_id"] == world.polsek_wonosobo}
+    # the night shift of 30 Dec (ended 06:00) is gone; pagi 31 Dec (06:00-14:00) spans the first
+    # record and counts as unattended only from it
+    assert ("M", "2025-12-30") not in polsek and ("P", "2025-12-31") in polsek
+    pagi = next(
+        r
+        for r in rows
+        if r["agency_id"] == world.polsek_wonosobo and r["shift_code"] == "P" and str(r["day"]) == "2025-12-31"
+    )
+    # 08:00-14:00 less the console of 09:00-12:00
+    assert abs(pagi["hours_unattended"] - 3.0) < 1e-9
 
 
 async def test_report_on_the_dashboard_and_as_csv(
