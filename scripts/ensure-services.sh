@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need when this machine lacks it:
 # the mosquitto binary (tests start their own brokers), a PostgreSQL on 127.0.0.1:5432 (tests create
-# their own databases on it) and Debian's Chromium for the browser tests. Never stops anything.
+# their own databases on it), Debian's Chromium for the browser tests, and Pango with a font for
+# the dashboard's PDF reports (WeasyPrint draws text with them). Never stops anything.
 set -euo pipefail
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -d /usr/share/fonts/truetype/dejavu ] || need_apt+=(fonts-dejavu-core)
 command -v pg_ctlcluster >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -44,4 +47,4 @@ if ! pg_ready; then
   for _ in $(seq 1 50); do pg_ready && break; sleep 0.2; done
   pg_ready || { echo "ensure-services: PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 fi
-echo "ensure-services: mosquitto $(command -v mosquitto || echo /usr/sbin/mosquitto), PostgreSQL on 5432, chromium ok"
+echo "ensure-services: mosquitto $(command -v mosquitto || echo /usr/sbin/mosquitto), PostgreSQL on 5432, chromium and pango ok"
