@@ -10,14 +10,18 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import jinja2
 import openpyxl
 import pytest
 from aiohttp import web
+from markupsafe import escape
 
 from complaints.synthetic import seed_synthetic
 from core.roles import Role
 from core.settings import Settings
 from dashboard import figures
+from dashboard import tables as dt
+from dashboard.web import TEMPLATE_DIR
 from dispatch import service
 from siaga.webapp import create_app
 from tests.dispatch import factory
@@ -157,3 +161,38 @@ async def test_bad_filters_are_refused_in_indonesian_and_only_readers_open_lists
             assert (await s.get(url, headers=HTML)).status == 403, (username, url)
     admin = await client("admin")
     assert (await admin.get("/dasbor/rincian/disposisi?hasil=terlambat", headers=HTML)).status == 200
+
+
+async def test_the_tile_strip_and_tables_link_every_number_and_explain_it(
+    pool: asyncpg.Pool,
+    world: factory.World,  # noqa: F811
+) -> None:
+    """The includes helper E's page uses: ``dashboard/_tiles.html`` (context ``tiles``) and
+    ``dashboard/_table.html`` (context ``t``), rendered as the page renders them (autoescape)."""
+    now = datetime.now(UTC)
+    await seed_synthetic(pool, 120, 0, now=now, batch=120, seed=9)
+    env = jinja2.Environment(
+        loader=jinja2.PrefixLoader({"dashboard": jinja2.FileSystemLoader(TEMPLATE_DIR)}), autoescape=True
+    )
+    tiles = await figures.tiles(pool, now)
+    html = env.get_template("dashboard/_tiles.html").render(tiles=tiles)
+    assert leaks(html) == []
+    text = visible_text(html)
+    for t in tiles:
+        assert f'href="{escape(t.href)}"' in html and t.value in text, t.definition.key
+        assert f'title="{escape(t.definition.counts)}"' in html  # the tooltip
+        assert t.definition.title in text
+        for p in t.parts:
+            assert f'href="{escape(p.href)}"' in html and p.definition.title in text
+    assert html.count("<details") == len(tiles)  # the definition for touch, too
+    for table in await dt.all_tables(pool, now, 365):
+        html = env.get_template("dashboard/_table.html").render(t=table)
+        assert leaks(html) == [], table.name
+        for row in table.cell_links():
+            for href in row:
+                if href:
+                    assert f'<a href="{escape(href)}">' in html, (table.name, href)
+        if table.rows and table.figures:
+            assert "title=" in html, table.name
+    opd = next(t for t in await dt.all_tables(pool, now, 365) if t.name == "opd")
+    assert opd.rows and all(links[2] and "hasil=jatuh_tempo" in links[2] for links in opd.cell_links())

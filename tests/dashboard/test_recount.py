@@ -26,12 +26,13 @@ from dashboard import drill, figures
 from dashboard import tables as dt
 from dashboard.definitions import DEFINITIONS
 from dashboard.period import Period, month_of, previous_month
-from dispatch import service
+from dispatch import presence, service
 from tests.dispatch import factory
 
 STAFF = Actor(Role.COMPLAINT_STAFF, None, "sari")
 LEADER = Actor(Role.LEADER, None, "bupati")
 DAYS = 400
+STALE_S = 60.0
 
 
 @dataclass
@@ -77,7 +78,7 @@ async def seeded(pool: asyncpg.Pool, db_dsn: str) -> Seeded:
     now = datetime.now(UTC)
     await seed_synthetic(pool, 600, 0, now=now, batch=600, seed=11)
     async with pool.acquire() as conn:
-        world = await factory.seed(conn, with_users=False)
+        world = await factory.seed(conn)
         made = [await factory.incident(conn, police_agency_id=world.polsek_wonosobo) for _ in range(8)]
         kertek = [await factory.incident(conn, police_agency_id=world.polsek_kertek) for _ in range(3)]
         both = await factory.incident(conn, type="accident", police_agency_id=world.polsek_wonosobo)
@@ -127,7 +128,18 @@ async def seeded(pool: asyncpg.Pool, db_dsn: str) -> Seeded:
         tid = await store.issue_teguran(conn, world.opd, "Segera tindak lanjuti", LEADER, now=now)
         await store.issue_teguran(conn, world.opd, "Teguran kedua", LEADER, now=now)
         await conn.execute("UPDATE teguran SET read_at = now(), read_by = 'petugas' WHERE id = $1", tid)
-    return Seeded(now, world, both)
+
+        # consoles: Polsek Wonosobo twice (one operator), Dishub; Kertek's went stale, the centre's ended
+        for name in ("op-polsek", "op-polsek", "op-dishub", "op-kertek", "op-cc"):
+            u = world.users[name]
+            await presence.connect(conn, u, u.agency_id, None)
+        await conn.execute(
+            "UPDATE console_presence SET last_beat = now() - interval '1 hour' WHERE user_id = $1",
+            world.users["op-kertek"].id,
+        )
+        await conn.execute("UPDATE console_presence SET ended_at = now() WHERE user_id = $1", world.users["op-cc"].id)
+    # the figures are read after everything was written (the shift report counts up to "now")
+    return Seeded(datetime.now(UTC), world, both)
 
 
 # --- the tiles ----------------------------------------------------------------------------------------
@@ -376,6 +388,61 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         # Dishub was routed the accident but Polsek acknowledged it: Dishub is credited with nothing
         assert got_a[names[seeded.world.dishub]][1:5] == [1, 0, "", ""]
         assert await _check_links(conn, t, now) > 0
+
+    async with pool.acquire() as conn:
+        # who is at a console now: distinct active operators with a live, fresh console row
+        t = await dt.presence_now(conn, STALE_S)
+        want_p = {
+            r["name"]: (r["operators"], r["open"])
+            for r in await conn.fetch(
+                """SELECT g.name,
+                          (SELECT count(DISTINCT p.user_id) FROM console_presence p
+                             JOIN app_user u ON u.id = p.user_id AND u.active
+                            WHERE p.agency_id = g.id AND p.ended_at IS NULL
+                              AND p.last_beat > now() - make_interval(secs => $1)) AS operators,
+                          (SELECT count(*) FROM incident_assignment a JOIN incident i ON i.id = a.incident_id
+                            WHERE a.agency_id = g.id
+                              AND i.state NOT IN ('resolved', 'false_alarm', 'handed_to_complaints')) AS open
+                     FROM agency g WHERE g.active AND g.kind <> 'opd'""",
+                STALE_S,
+            )
+        }
+        assert {r[0]: (r[1], r[4]) for r in t.rows} == want_p
+        names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agency")}
+        assert want_p[names[seeded.world.polsek_wonosobo]][0] == 1 and want_p[names[seeded.world.polsek_kertek]][0] == 0
+
+        # the shift report: no shift is defined, so each agency's alarms are one "outside the roster"
+        # row; its alarms, acknowledgements (own agency only) and times are the recount's
+        t = await dt.shift_report(conn, since, now, STALE_S)
+        got_s = {r[0]: r for r in t.page_rows or []}
+        for agency_id in {seeded.world.polsek_wonosobo, seeded.world.polsek_kertek, seeded.world.dishub}:
+            secs = sorted(
+                r["s"]
+                for r in await conn.fetch(
+                    """SELECT extract(epoch FROM t.acknowledged_at - i.created_at)::float8 AS s
+                         FROM incident i
+                         JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
+                         JOIN incident_track t ON t.incident_id = i.id
+                        WHERE s.agency_id = $1 AND t.acknowledged_agency_id = $1 AND t.acknowledged_at IS NOT NULL
+                          AND i.type <> 'test' AND i.created_at >= $2 AND i.created_at < $3""",
+                    agency_id,
+                    since,
+                    now,
+                )
+            )
+            routed = await conn.fetchval(
+                """SELECT count(*) FROM incident i JOIN incident_assignment s ON s.incident_id = i.id
+                    WHERE s.agency_id = $1 AND s.reason IN ('rule', 'fallback') AND i.type <> 'test'
+                      AND i.created_at >= $2 AND i.created_at < $3""",
+                agency_id,
+                since,
+                now,
+            )
+            row = got_s[names[agency_id]]
+            assert row[5:7] == [routed, len(secs)], names[agency_id]
+            want_times = [round(_percentile(secs, 0.5)), round(_percentile(secs, 0.9))] if secs else [None, None]
+            assert row[7:9] == want_times, names[agency_id]
+        assert got_s[names[seeded.world.dishub]][5:7] == [1, 0]  # Polsek's acknowledgement is not Dishub's
 
     # each table says which of its columns are figures, and each such column has its definition
     for t in await dt.all_tables(pool, now, 30, presence_stale_s=60):
