@@ -18,11 +18,13 @@ Filters are AND-ed; with no ``dari``/``sampai`` a list has no time limit. Each l
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
 
@@ -366,16 +368,20 @@ async def _agency_name(conn: asyncpg.Connection, agency_id: int | None) -> str |
     return str(name)
 
 
-def _place_words(kecamatan: str | None, desa: str | None) -> list[str]:
-    from dashboard.tables import kecamatan_names  # tables link here: imported when used, not at load
+@functools.lru_cache(maxsize=1)
+def _area_names() -> dict[str, str]:
+    """Every kecamatan, desa and kelurahan of Wonosobo by code (the regency's own list)."""
+    data = resources.files("core.data.wonosobo").joinpath("wilayah.csv").read_text("utf-8")
+    return {r["code"]: r["name"] for r in csv.DictReader(io.StringIO(data))}
 
+
+def _place_words(kecamatan: str | None, desa: str | None) -> list[str]:
+    names = _area_names()
     out = []
     if kecamatan is not None:
-        out.append(
-            "tanpa lokasi" if kecamatan == NO_PLACE else f"Kecamatan {kecamatan_names().get(kecamatan, kecamatan)}"
-        )
+        out.append("tanpa lokasi" if kecamatan == NO_PLACE else f"Kecamatan {names.get(kecamatan, 'tidak dikenal')}")
     if desa is not None:
-        out.append("desa tanpa lokasi" if desa == NO_PLACE else f"desa kode {desa}")
+        out.append("desa tanpa lokasi" if desa == NO_PLACE else f"Desa/Kelurahan {names.get(desa, 'tidak dikenal')}")
     return out
 
 

@@ -201,7 +201,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
         Tile(
             definition("pengaduan_terbuka"),
             whole(total_open),
-            " · ".join(f"{c} {whole(col[c])}" for c in drill.COLOURS),
+            "",  # the three colours are the tile's parts
             drill.complaints_link(warna=list(drill.COLOURS)),
             tone="merah" if col["merah"] else ("kuning" if col["kuning"] else "hijau"),
             number=total_open,
@@ -216,7 +216,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
         Tile(
             definition("kode_merah"),
             whole(red),
-            f"teguran belum dibaca {whole(teguran)}",
+            "",  # the pending reprimands are the tile's part
             drill.complaints_link(warna="merah", status="disposisi"),
             tone="merah" if red else "hijau",
             number=red,
@@ -242,7 +242,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
         Tile(
             definition("sla_bulan_ini"),
             percent(now_share),
-            f"{whole(sla_now[0])} tepat dari {whole(sla_now[1])} · bulan lalu {percent(before_share)}",
+            f"{whole(sla_now[0])} tepat waktu dari {whole(sla_now[1])} disposisi",
             drill.dispositions_link(this_month, hasil="jatuh_tempo"),
             tone=tone,
             number=now_share,

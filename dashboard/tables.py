@@ -244,7 +244,8 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
             WHERE i.created_at >= $1 AND i.type <> 'test'
             GROUP BY a.id, a.name
             ORDER BY p90 DESC NULLS LAST, a.name""",
-        since,
+        # whole WIB days, as every period figure and the drill-down list behind each cell
+        _day(since)[1],
     )
 
     def secs(v: float | None) -> str:

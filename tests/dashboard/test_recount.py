@@ -388,6 +388,10 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         # Dishub was routed the accident but Polsek acknowledged it: Dishub is credited with nothing
         assert got_a[names[seeded.world.dishub]][1:5] == [1, 0, "", ""]
         assert await _check_links(conn, t, now) > 0
+        # a period starts at 00:00 WIB of its first day, whatever the hour it was asked at: an
+        # incident earlier that day is in the figure as in its list
+        t = await dt.time_to_acknowledge(conn, now - timedelta(days=3) + timedelta(minutes=1))
+        assert await _check_links(conn, t, now) > 0
 
     async with pool.acquire() as conn:
         # who is at a console now: distinct active operators with a live, fresh console row
