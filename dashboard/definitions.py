@@ -37,14 +37,14 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     # --- tiles (at a glance) ----------------------------------------------------------------------
     Definition(
         "kedaruratan_terbuka",
-        "Kedaruratan terbuka",
+        "Darurat terbuka",
         "Kejadian darurat yang belum berakhir sekarang: statusnya bukan selesai, alarm palsu atau "
         "diteruskan ke pengaduan. Alarm uji coba tidak dihitung.",
         "kejadian",
     ),
     Definition(
         "tanggap_hari_ini",
-        "Waktu tanggap hari ini",
+        "Tanggap hari ini",
         "Waktu dari alarm masuk (waktu kejadian dibuat) sampai operator menerimanya, untuk kejadian "
         "yang masuk hari ini (00.00 WIB sampai sekarang): nilai tengah (separuh kejadian diterima "
         "lebih cepat) dan p90 (90% kejadian diterima lebih cepat). Dihitung dalam detik kalender, "
@@ -53,7 +53,7 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     ),
     Definition(
         "tanggap_7_hari",
-        "Waktu tanggap 7 hari",
+        "Tanggap 7 hari",
         "Seperti waktu tanggap hari ini, untuk kejadian yang masuk dalam 7 hari WIB terakhir "
         "(hari ini dan 6 hari sebelumnya): nilai tengah dan p90 dalam detik kalender, hanya "
         "kejadian yang sudah diterima; alarm uji coba tidak dihitung.",
@@ -61,7 +61,7 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     ),
     Definition(
         "pengaduan_terbuka",
-        "Pengaduan terbuka",
+        "Aduan terbuka",
         "Pengaduan yang belum ditutup dan sedang menunggu verifikasi atau tindak lanjut OPD, "
         "menurut warnanya sekarang. Merah: batas waktu tahap itu (hari kerja) sudah lewat; kuning: "
         "mendekati batas; hijau: lainnya.",
@@ -102,7 +102,7 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     ),
     Definition(
         "sla_bulan_ini",
-        "Kepatuhan SLA bulan ini",
+        "SLA bulan ini",
         "Bagian disposisi yang ditindaklanjuti dalam batas hari kerja, dari disposisi yang diterima "
         "OPD pada bulan ini (tanggal WIB 1 sampai hari ini) dan sudah dinilai: tepat waktu dibagi "
         "(tepat waktu + terlambat), terlambat termasuk yang masih merah sekarang. Disposisi yang "
@@ -111,7 +111,7 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     ),
     Definition(
         "sla_bulan_lalu",
-        "Kepatuhan SLA bulan lalu",
+        "SLA bulan lalu",
         "Seperti kepatuhan SLA bulan ini, untuk disposisi yang diterima OPD sepanjang bulan kalender WIB sebelumnya.",
         "persen",
     ),

@@ -7,14 +7,19 @@ drill-down address of the rows it counts (``dashboard/drill.py``).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
 
 from dashboard import drill
 from dashboard.definitions import Definition, definition
 from dashboard.period import Period, month_of, previous_month
+from dashboard.tables import colour_counts
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,12 @@ class TilePart:
     href: str
     tone: str | None = None
     number: float | None = None
+    # the few words before the number on the tile (the definition's title when empty)
+    label: str = ""
+
+    @property
+    def words(self) -> str:
+        return self.label or self.definition.title
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ def percent(share: float | None) -> str:
 
 
 async def open_incidents(conn: asyncpg.Connection) -> int:
+    """Emergencies not over now (test alerts are no emergency)."""
     return int(
         await conn.fetchval(
             """SELECT count(*) FROM incident
@@ -105,12 +117,12 @@ async def acknowledge_times(conn: asyncpg.Connection, period: Period) -> tuple[i
 
 
 async def colours(conn: asyncpg.Connection, now: datetime) -> dict[str, int]:
-    from dashboard.tables import colour_counts
-
+    """Open complaints per colour, exactly as the colour table counts them."""
     return {r[0]: int(r[1]) for r in (await colour_counts(conn, now)).rows}
 
 
 async def red_count(conn: asyncpg.Connection, now: datetime) -> int:
+    """Open complaints at an OPD past their follow-up limit: the red list's length."""
     return int(
         await conn.fetchval(
             "SELECT count(*) FROM complaint WHERE closed_at IS NULL AND stage = 'tindak_lanjut' AND due_at <= $1",
@@ -120,6 +132,7 @@ async def red_count(conn: asyncpg.Connection, now: datetime) -> int:
 
 
 async def unread_teguran(conn: asyncpg.Connection) -> int:
+    """Reprimands no officer of their OPD has marked read (``complaints.store.mark_teguran_read``)."""
     return int(await conn.fetchval("SELECT count(*) FROM teguran WHERE read_at IS NULL"))
 
 
@@ -157,9 +170,10 @@ def _ack_tile(key: str, period: Period, n: int, p50: float | None, p90: float | 
     return Tile(
         definition(key),
         duration(p50 or 0.0),
-        f"p90 {duration(p90 or 0.0)} · {whole(n)} diterima",
+        f"p90 {duration(p90 or 0.0)}",
         href,
         number=p50,
+        tone_words=f"{whole(n)} diterima",
     )
 
 
@@ -169,7 +183,8 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
     week = Period.last_days(7, now)
     this_month, last_month = month_of(now), previous_month(now)
 
-    async def on_own(make):  # type: ignore[no-untyped-def]
+    async def on_own(make: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        # each figure on its own connection, side by side
         async with pool.acquire() as conn:
             return await make(conn)
 
@@ -187,7 +202,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
         Tile(
             definition("kedaruratan_terbuka"),
             whole(open_n),
-            "belum selesai sekarang" if open_n else "semua kejadian sudah ditangani",
+            "",  # the tone's words say it
             drill.incidents_link(terbuka=True),
             tone="kuning" if open_n else "hijau",
             number=open_n,
@@ -205,7 +220,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
             drill.complaints_link(warna=list(drill.COLOURS)),
             tone="merah" if col["merah"] else ("kuning" if col["kuning"] else "hijau"),
             number=total_open,
-            tone_words=f"{whole(col['merah'])} merah" if col["merah"] else "tidak ada yang merah",
+            tone_words="" if col["merah"] else "tidak ada yang merah",
             parts=tuple(
                 TilePart(definition(f"warna_{c}"), whole(col[c]), drill.complaints_link(warna=c), tone=c, number=col[c])
                 for c in drill.COLOURS
@@ -227,6 +242,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
                     whole(teguran),
                     drill.link("/dasbor/rincian/teguran", belum_dibaca=True),
                     number=teguran,
+                    label="teguran belum dibaca",
                 ),
             ),
         )
@@ -242,7 +258,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
         Tile(
             definition("sla_bulan_ini"),
             percent(now_share),
-            f"{whole(sla_now[0])} tepat waktu dari {whole(sla_now[1])} disposisi",
+            f"{whole(sla_now[0])} tepat dari {whole(sla_now[1])}",
             drill.dispositions_link(this_month, hasil="jatuh_tempo"),
             tone=tone,
             number=now_share,
@@ -253,6 +269,7 @@ async def tiles(pool: asyncpg.Pool, now: datetime) -> list[Tile]:
                     percent(before_share),
                     drill.dispositions_link(last_month, hasil="jatuh_tempo"),
                     number=before_share,
+                    label="bulan lalu",
                 ),
             ),
         )

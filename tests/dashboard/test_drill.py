@@ -183,7 +183,7 @@ async def test_the_tile_strip_and_tables_link_every_number_and_explain_it(
         assert f'title="{escape(t.definition.counts)}"' in html  # the tooltip
         assert t.definition.title in text
         for p in t.parts:
-            assert f'href="{escape(p.href)}"' in html and p.definition.title in text
+            assert f'href="{escape(p.href)}"' in html and p.words in text
     assert html.count("<details") == len(tiles)  # the definition for touch, too
     for table in await dt.all_tables(pool, now, 365):
         html = env.get_template("dashboard/_table.html").render(t=table)
