@@ -248,7 +248,8 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     Definition(
         "kehadiran.insiden_terbuka",
         "Insiden terbuka",
-        "Kejadian darurat yang diteruskan ke instansi itu dan belum berakhir sekarang.",
+        "Kejadian yang sedang ditangani instansi itu: diteruskan kepadanya dengan cara apa pun "
+        "(aturan, eskalasi atau tambahan manual, alarm uji coba juga) dan belum berakhir sekarang.",
         "kejadian",
     ),
     Definition(
