@@ -288,9 +288,9 @@ COLUMN: Mapping[str, str] = {
     "opd": "OPD",
     "jatuh_tempo": "Jatuh tempo",
     "tepat_waktu": "Tepat waktu",
-    "terlambat": "Terlambat",
+    "terlambat": "Terlambat (termasuk masih merah)",
     "persen_tepat": "Tepat waktu (%)",
-    "merah_terbuka": "Kode merah terbuka",
+    "merah_terbuka": "Masih merah",
     "dikembalikan": "Dikembalikan",
     # the red list
     "id": "No.",

@@ -23,6 +23,7 @@ import asyncpg
 from complaints.clock import WIB
 from complaints.model import LABEL, Status
 from core import labels
+from dashboard import drill
 from dispatch import (
     presence,
     roster,  # the roster owns the shift report's shape: page, CSV and dashboard alike
@@ -43,6 +44,10 @@ class Table:
     rows: list[list[Any]]
     page_rows: list[list[Any]] | None = None
     hidden: frozenset[str] = frozenset()
+    # per row, column -> the drill-down list (or record) behind that cell
+    links: list[dict[str, str]] | None = None
+    # the columns that are figures: each has a definition ``<name>.<column>`` (dashboard.definitions)
+    figures: tuple[str, ...] = ()
 
     def headers(self) -> list[str]:
         """The page's column headers, from the label catalogue."""
@@ -52,6 +57,27 @@ class Table:
         """The page's rows: the shown columns, each value in the one date and number format."""
         shown = [i for i, c in enumerate(self.columns) if c not in self.hidden]
         return [[labels.cell(row[i]) for i in shown] for row in (self.page_rows or self.rows)]
+
+    def cell_links(self) -> list[list[str | None]]:
+        """Per page row, per shown column: the address the cell links to, or None."""
+        shown = [c for c in self.columns if c not in self.hidden]
+        links = self.links or [{} for _ in self.rows]
+        return [[row.get(c) for c in shown] for row in links]
+
+    def tips(self) -> list[str]:
+        """Per shown column, the definition a person reads over the header ('' for no figure)."""
+        from dashboard.definitions import DEFINITIONS
+
+        return [
+            DEFINITIONS[f"{self.name}.{c}"].counts if c in self.figures else ""
+            for c in self.columns
+            if c not in self.hidden
+        ]
+
+
+def _since(since: datetime) -> dict[str, str]:
+    """The drill-down filter of "since the WIB day of ``since``" (no ``sampai``: up to today)."""
+    return {"dari": _day(since)[0].isoformat()}
 
 
 def _day(since: datetime) -> tuple[date, datetime]:
@@ -73,6 +99,8 @@ async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
         ["status", "keterangan", "jumlah"],
         [[r["status"], LABEL[Status(r["status"])], r["n"]] for r in rows],
         hidden=frozenset({"status"}),
+        links=[{"jumlah": drill.complaints_link(**_since(since), status=r["status"])} for r in rows],
+        figures=("jumlah",),
     )
 
 
@@ -91,11 +119,16 @@ async def colour_counts(conn: asyncpg.Connection, now: datetime) -> Table:
         ["warna", "jumlah"],
         [[c, row[c]] for c in ("merah", "kuning", "hijau")],
         page_rows=[[labels.label("colour", c), row[c]] for c in ("merah", "kuning", "hijau")],
+        links=[{"jumlah": drill.complaints_link(warna=c)} for c in ("merah", "kuning", "hijau")],
+        figures=("jumlah",),
     )
 
 
 async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetime) -> Table:
-    """Per OPD: dispositions due in the period, followed up within the limit, share, still red."""
+    """Per OPD, of the dispositions made since the WIB day of ``since``: those due (followed up,
+    or open past their limit), followed up within the limit, late (followed up late, or still red
+    now), the share on time, the still red among the late, and the returned ones. On time + late
+    = due: an open red disposition is late, so a share under 100% always has a late count."""
     day, start = _day(since)
     rows = await conn.fetch(
         """WITH done AS (
@@ -120,7 +153,23 @@ async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetim
     out = []
     for rank, r in enumerate(rows, 1):
         share = round(100.0 * r["on_time"] / r["due"], 1) if r["due"] else None
-        out.append([rank, r["id"], r["name"], r["due"], r["on_time"], r["late"], share, r["red_open"], r["returned"]])
+        late = r["late"] + r["red_open"]
+        out.append([rank, r["id"], r["name"], r["due"], r["on_time"], late, share, r["red_open"], r["returned"]])
+    period = _since(since)
+
+    def opd_links(opd_id: int) -> dict[str, str]:
+        def to(hasil: str) -> str:
+            return drill.dispositions_link(**period, opd=opd_id, hasil=hasil)
+
+        return {
+            "jatuh_tempo": to("jatuh_tempo"),
+            "tepat_waktu": to("tepat"),
+            "terlambat": to("terlambat"),
+            "persen_tepat": to("tepat"),
+            "merah_terbuka": to("merah"),
+            "dikembalikan": to("dikembalikan"),
+        }
+
     return Table(
         "opd",
         "Kepatuhan SLA per OPD (tindak lanjut dalam batas hari kerja)",
@@ -137,6 +186,8 @@ async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetim
         ],
         out,
         hidden=frozenset({"opd_id"}),
+        links=[opd_links(r[1]) for r in out],
+        figures=("jatuh_tempo", "tepat_waktu", "terlambat", "persen_tepat", "merah_terbuka", "dikembalikan"),
     )
 
 
@@ -170,6 +221,8 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
             for r in rows
         ],
         hidden=frozenset({"id"}),
+        links=[{"nomor": f"/pengaduan/{r['id']}", "judul": f"/pengaduan/{r['id']}"} for r in rows],
+        figures=("nomor",),
     )
 
 
@@ -177,7 +230,7 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
     """Emergencies: how fast each agency acknowledged what was routed to it (test alerts left out).
     Reads dispatch's rows through the database only, as the layout wants."""
     rows = await conn.fetch(
-        """SELECT a.name AS agency, count(*) AS n, count(ack.at) AS acked,
+        """SELECT a.id AS agency_id, a.name AS agency, count(*) AS n, count(ack.at) AS acked,
                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p50,
                   percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p90,
                   count(*) FILTER (WHERE t.escalation_level > 0) AS escalated
@@ -189,9 +242,10 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
              CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
                                              THEN t.acknowledged_at END AS at) ack
             WHERE i.created_at >= $1 AND i.type <> 'test'
-            GROUP BY a.name
+            GROUP BY a.id, a.name
             ORDER BY p90 DESC NULLS LAST, a.name""",
-        since,
+        # whole WIB days, as every period figure and the drill-down list behind each cell
+        _day(since)[1],
     )
 
     def secs(v: float | None) -> str:
@@ -202,6 +256,17 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
         "Waktu tanggap darurat per instansi (detik dari alarm sampai diterima operator)",
         ["instansi", "kejadian", "diterima", "p50_detik", "p90_detik", "dieskalasi"],
         [[r["agency"], r["n"], r["acked"], secs(r["p50"]), secs(r["p90"]), r["escalated"]] for r in rows],
+        links=[
+            {
+                "kejadian": drill.incidents_link(**_since(since), instansi=r["agency_id"]),
+                **dict.fromkeys(
+                    ("diterima", "p50_detik", "p90_detik"),
+                    drill.incidents_link(**_since(since), instansi=r["agency_id"], diterima_oleh=r["agency_id"]),
+                ),
+            }
+            for r in rows
+        ],
+        figures=("kejadian", "diterima", "p50_detik", "p90_detik", "dieskalasi"),
     )
 
 
@@ -221,6 +286,7 @@ async def presence_now(conn: asyncpg.Connection, stale_s: float) -> Table:
             for r in rows
             for ops in [r["operators"]]
         ],
+        figures=("operator_hadir", "insiden_terbuka"),
     )
 
 
@@ -248,6 +314,7 @@ async def shift_report(
         roster.REPORT_COLUMNS,
         roster.report_rows([dict(r) for r in rows]),
         page_rows=roster.report_values([dict(r) for r in rows]),
+        figures=("alarm_masuk", "diterima", "p50_detik", "p90_detik", "eskalasi_tanpa_tanggapan", "jam_tanpa_operator"),
     )
 
 
@@ -267,7 +334,9 @@ async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
         day,
     )
     incidents = await conn.fetch(
-        "SELECT coalesce(kecamatan_code, '') AS k, count(*) AS n FROM incident WHERE created_at >= $1 GROUP BY 1",
+        # test alerts are no emergency (as every other emergency figure)
+        """SELECT coalesce(kecamatan_code, '') AS k, count(*) AS n FROM incident
+            WHERE created_at >= $1 AND type <> 'test' GROUP BY 1""",
         start,
     )
     names = kecamatan_names()
@@ -285,6 +354,17 @@ async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
         "Laporan dan kedaruratan per kecamatan",
         ["kode", "kecamatan", "pengaduan", "pengaduan_terbuka", "kedaruratan"],
         out,
+        links=[
+            {
+                "pengaduan": drill.complaints_link(**_since(since), kecamatan=r[0] or drill.NO_PLACE),
+                "pengaduan_terbuka": drill.complaints_link(
+                    **_since(since), kecamatan=r[0] or drill.NO_PLACE, terbuka=True
+                ),
+                "kedaruratan": drill.incidents_link(**_since(since), kecamatan=r[0] or drill.NO_PLACE),
+            }
+            for r in out
+        ],
+        figures=("pengaduan", "pengaduan_terbuka", "kedaruratan"),
     )
 
 
@@ -303,7 +383,20 @@ async def monthly_trend(conn: asyncpg.Connection, since: datetime) -> Table:
         [[r["month"], r["n"], r["done"] or 0] for r in rows],
         # the month in the order of the one date format (12-2026), the CSV keeps 2026-12
         page_rows=[[f"{r['month'][5:]}-{r['month'][:4]}", r["n"], r["done"] or 0] for r in rows],
+        links=[_month_links(r["month"], day) for r in rows],
+        figures=("masuk", "selesai_sekarang"),
     )
+
+
+def _month_links(month: str, first: date) -> dict[str, str]:
+    """The complaints received in ``month`` (``2026-12``), from ``first`` at the earliest."""
+    start = max(date(int(month[:4]), int(month[5:]), 1), first)
+    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    period = {"dari": start.isoformat(), "sampai": end.isoformat()}
+    return {
+        "masuk": drill.complaints_link(**period),
+        "selesai_sekarang": drill.complaints_link(**period, status="selesai"),
+    }
 
 
 def _csv_cell(v: Any) -> Any:

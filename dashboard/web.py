@@ -13,6 +13,7 @@ from aiohttp import web
 from complaints.open311 import now_utc
 from core import appkeys, auth, pages, params
 from core.roles import Role
+from dashboard import drill
 from dashboard.tables import (
     DEFAULT_DAYS,
     Table,
@@ -121,4 +122,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/dasbor", g(dashboard_page))
     app.router.add_get("/dasbor/kecamatan.json", g(kecamatan_json))
     app.router.add_get("/dasbor/{table}.csv", g(dashboard_csv))
+    drill.add_routes(app, g)
     app.router.add_get("/static/dashboard/{path:.+}", pages.serve_static(STATIC_DIR))
