@@ -37,6 +37,25 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     # --- tiles (at a glance) ----------------------------------------------------------------------
     # --- charts -----------------------------------------------------------------------------------
     # --- tables and reports -----------------------------------------------------------------------
+    Definition(
+        "laporan_kepatuhan_opd",
+        "Kepatuhan SLA per OPD",
+        "Per OPD: disposisi yang dibuat sejak hari pertama periode (WIB, menurut waktu disposisi) "
+        "sampai laporan dibuat. Tepat waktu = ditindaklanjuti dalam batas hari kerja; terlambat = "
+        "ditindaklanjuti melewati batas; merah terbuka = belum ditindaklanjuti dan batasnya sudah lewat; "
+        "jatuh tempo = tepat waktu + terlambat + merah terbuka; persen tepat = tepat waktu dibagi jatuh "
+        "tempo; dikembalikan = dikembalikan OPD karena bukan wewenangnya (tidak dihitung jatuh tempo). "
+        "Batas dihitung dalam hari kerja (tanpa libur dan cuti bersama). Urutan: persen tepat terendah dulu.",
+        "disposisi",
+    ),
+    Definition(
+        "laporan_daftar_merah",
+        "Daftar kode merah",
+        "Semua laporan yang masih terbuka pada tahap tindak lanjut OPD dan batas tindak lanjutnya "
+        "(hari kerja sejak disposisi) sudah lewat pada saat laporan dibuat, batas paling lama dulu; "
+        "ke kepala OPD / ke Sekda = pemberitahuan sudah dikirim.",
+        "laporan",
+    ),
 )
 
 
