@@ -433,4 +433,3 @@ def period_of_form(form: dict[str, str], now: datetime) -> Period:
     if not form.get("dari") and not form.get("sampai"):
         return week_before(now)
     return Period.from_query(form, now)
-

@@ -35,7 +35,6 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-
 def _days(request: web.Request) -> int:
     try:
         return max(1, min(int(request.query.get("hari", DEFAULT_DAYS)), 3660))

@@ -73,21 +73,21 @@ async def seeded_charts(pool: asyncpg.Pool, period: Period, opd_id: int | None =
     out = []
     weeks = sorted({r["week"] for r in weekly})
     bar = pygal.StackedBar(width=800, height=320, disable_xml_declaration=True, js=[], show_legend=True)
-    bar.title = "Pengaduan per minggu menurut status"
     bar.x_labels = weeks
     for status in sorted({r["status"] for r in weekly}):
         by_week = {r["week"]: r["n"] for r in weekly if r["status"] == status}
         bar.add(labels.label("complaint_status", status), [by_week.get(w, 0) for w in weeks])
-    out.append(Chart("pengaduan_mingguan", bar.title, _svg(bar), "Pengaduan masuk per minggu (WIB)."))
+    weekly_words = "Pengaduan masuk per minggu (WIB)."
+    out.append(Chart("pengaduan_mingguan", "Pengaduan per minggu menurut status", _svg(bar), weekly_words))
     if opd_id is None:
         days = sorted({r["day"] for r in daily})
         line = pygal.Bar(width=800, height=320, disable_xml_declaration=True, js=[])
-        line.title = "Kedaruratan per hari menurut jenis"
         line.x_labels = days
         for kind in sorted({r["type"] for r in daily}):
             by_day = {r["day"]: r["n"] for r in daily if r["type"] == kind}
             line.add(kind, [by_day.get(d, 0) for d in days])
-        out.append(Chart("kedaruratan_harian", line.title, _svg(line), "Kedaruratan per hari (WIB)."))
+        daily_words = "Kedaruratan per hari (WIB)."
+        out.append(Chart("kedaruratan_harian", "Kedaruratan per hari menurut jenis", _svg(line), daily_words))
     return out
 
 
@@ -131,7 +131,8 @@ async def test_the_regents_report_says_what_the_dashboard_counts(pool: asyncpg.P
     assert "23 Nov 2026 – 29 Nov 2026" in text and f"Dibuat {labels.wib(MONDAY)}" in text
     # the charts are drawn: their titles, legends and axis labels are text in the PDF
     assert "Pengaduan per minggu menurut status" in text and "Kedaruratan per hari menurut jenis" in text
-    assert "Selesai" in text  # a status in the chart's legend, in words
+    # drawn inside the SVG: a status of the legend in words, a week of the x axis
+    assert "Selesai" in text and "23-11" in text
     async with pool.acquire() as conn:
         red = await red_list(conn, MONDAY, limit=1_000_000)
         league = await opd_compliance(conn, period.start, MONDAY)
@@ -197,9 +198,7 @@ async def small_world(pool: asyncpg.Pool, world: factory.World) -> tuple[factory
     """One complaint made now, and the first Monday 07:00 WIB after now: its week is due then."""
     async with pool.acquire() as conn:
         clock = await store.load_clock(conn)
-        await store.create(
-            conn, store.NewComplaint(description="Lampu jalan mati"), store.Actor.citizen(), clock=clock
-        )
+        await store.create(conn, store.NewComplaint(description="Lampu jalan mati"), store.Actor.citizen(), clock=clock)
     return world, reports.next_due(datetime.now(UTC))
 
 
@@ -240,7 +239,9 @@ async def test_two_schedulers_racing_make_each_report_once(
 
 
 async def test_a_missed_monday_is_caught_up_once(
-    pool: asyncpg.Pool, settings: Settings, small_world: tuple[factory.World, datetime]  # noqa: F811
+    pool: asyncpg.Pool,
+    settings: Settings,
+    small_world: tuple[factory.World, datetime],  # noqa: F811
 ) -> None:
     _, monday = small_world
     # the process was down on Monday 07:00 and starts on Wednesday
@@ -299,7 +300,7 @@ async def test_the_list_and_downloads_per_role(
     client: Client,  # noqa: F811
     small_world: tuple[factory.World, datetime],
 ) -> None:
-    world, _ = small_world
+    seeded_world, _ = small_world
     # the complaint came two weeks ago, so last week's reports are already due and made in the past
     monday = reports.last_due(datetime.now(UTC))
     async with pool.acquire() as conn:
@@ -317,20 +318,20 @@ async def test_the_list_and_downloads_per_role(
     async with pool.acquire() as conn:
         listed = {(r.kind, r.opd_id): r for r in await reports.list_reports(conn)}
     assert len(made) == len(listed) >= 3
-    bupati, pupr, dinkes = listed[("bupati", None)], listed[("opd", world.opd)], listed[("opd", other_opd)]
+    bupati, pupr, dinkes = listed[("bupati", None)], listed[("opd", seeded_world.opd)], listed[("opd", other_opd)]
 
     leader = await client("leader")
     # make one now: the form posts kind, OPD and period, then the list shows it first
     r = await leader.post(
         "/dasbor/laporan",
-        data={"jenis": "opd", "opd": str(world.opd), "dari": "2026-11-01", "sampai": "2026-11-30"},
+        data={"jenis": "opd", "opd": str(seeded_world.opd), "dari": "2026-11-01", "sampai": "2026-11-30"},
         headers=HTML,
     )
     assert r.status == 200 and "/dasbor/laporan" in str(r.url), await r.text()
     html = await r.text()
     async with pool.acquire() as conn:
         newest = (await reports.list_reports(conn))[0]
-    assert newest.kind == "opd" and newest.opd_id == world.opd and not newest.scheduled
+    assert newest.kind == "opd" and newest.opd_id == seeded_world.opd and not newest.scheduled
     assert newest.period.words() == "1 Nov 2026 – 30 Nov 2026" and newest.created_by == "Leader"
     for rep in (newest, bupati, pupr, dinkes):
         assert f'href="/dasbor/laporan/{rep.id}.pdf"' in html
