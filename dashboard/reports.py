@@ -161,15 +161,24 @@ async def opds(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 # --- the document ---------------------------------------------------------------------------------
 
 
+# A red list longer than this is printed one line per complaint instead of as a table: WeasyPrint
+# lays a table out at about 7 ms of CPU per row, lines of monospaced text at under 2 ms, and the
+# regent's report has to be ready in seconds even when thousands are red. Every row is printed.
+TABLE_ROWS_MAX = 300
+
+
 @dataclass(frozen=True)
 class Section:
-    """A table of the report: its title, its definition, the headers and cells as people read them."""
+    """A table of the report: its title, its definition, the headers and cells as people read them;
+    ``lines``, when given, are the same rows as fixed-width text lines under ``headers`` (a long
+    list, see :data:`TABLE_ROWS_MAX`)."""
 
     title: str
     definition: str
     headers: list[str]
     rows: list[list[str]]
     empty: str
+    lines: list[str] | None = None
 
 
 def _env() -> jinja2.Environment:
@@ -185,6 +194,16 @@ def _env() -> jinja2.Environment:
 
 
 _ENV = _env()
+
+
+# pygal names its legend's toggles activate-serie-0, -1, ... in every chart, for its browser script;
+# a PDF has no script, and several charts on one page would define each anchor twice
+_SCRIPT_IDS = re.compile(r'\s+id="activate-serie-\d+"')
+
+
+def _printable(svg: str) -> Markup:
+    # pygal escapes the text it draws (titles, labels) and the SVG is made on the server from our rows
+    return Markup(_SCRIPT_IDS.sub("", svg))
 
 
 def _words(d: Any) -> str:
@@ -205,7 +224,7 @@ def _league(table: Table, opd_id: int | None) -> Section:
     return _section(table, "laporan_kepatuhan_opd", "Belum ada disposisi pada periode ini.", rows)
 
 
-async def _red(conn: asyncpg.Connection, now: datetime, opd_id: int | None) -> Section:
+async def _red(conn: asyncpg.Connection, now: datetime, opd_id: int | None, table_rows: int) -> Section:
     table = await red_list(conn, now, limit=1_000_000)  # the whole list: a report leaves none out
     rows = table.rows
     if opd_id is not None:
@@ -216,7 +235,39 @@ async def _red(conn: asyncpg.Connection, now: datetime, opd_id: int | None) -> S
             )
         }
         rows = [r for r in rows if r[0] in mine]
-    return _section(table, "laporan_daftar_merah", "Tidak ada laporan berkode merah.", rows)
+    section = _section(table, "laporan_daftar_merah", "Tidak ada laporan berkode merah.", rows)
+    if len(rows) <= table_rows:
+        return section
+    short = {r["name"]: r["short_name"] for r in await conn.fetch("SELECT name, short_name FROM agency")}
+    return _lines(section, rows, short)
+
+
+def _fit(text: str, width: int) -> str:
+    return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
+
+
+def _lines(section: Section, rows: list[list[Any]], short: dict[str, str | None]) -> Section:
+    """The red list one complaint a line (number, OPD, kecamatan, due, told the head / the Sekda);
+    the titles are in the dashboard's red list and its CSV and Excel files."""
+    number_w = max(len("Nomor"), *(len(r[1]) for r in rows))
+    head = f"{_fit('Nomor', number_w)}  {_fit('OPD', 22)}  {_fit('Kecamatan', 16)}  {_fit('Batas waktu', 20)}  "
+    head += "Kepala OPD  Sekda"
+    out = []
+    for r in rows:
+        opd = short.get(r[2]) or r[2]
+        due = labels.wib(r[5])
+        out.append(
+            f"{_fit(r[1], number_w)}  {_fit(opd, 22)}  {_fit(r[4] or '—', 16)}  {_fit(due, 20)}  "
+            f"{_fit(r[6] or '—', 10)}  {r[7] or '—'}"
+        )
+    return Section(
+        section.title,
+        section.definition + f" {len(rows)} laporan, satu baris per laporan; judulnya ada di daftar kode merah dasbor.",
+        [head],
+        [],
+        section.empty,
+        lines=out,
+    )
 
 
 async def render_html(
@@ -228,8 +279,10 @@ async def render_html(
     opd_id: int | None = None,
     charts: ChartSource = _charts_of_the_dashboard,
     tiles: TileSource = figures.tiles,
+    red_table_rows: int = TABLE_ROWS_MAX,
 ) -> str:
-    """The report as an HTML print document (what :func:`generate` hands to WeasyPrint)."""
+    """The report as an HTML print document (what :func:`generate` hands to WeasyPrint); a red
+    list longer than ``red_table_rows`` is printed a line per complaint."""
     if kind not in KINDS or (kind == "opd") != (opd_id is not None):
         raise ValueError(f"a {kind!r} report with opd_id={opd_id!r}")
     async with pool.acquire() as conn:
@@ -239,7 +292,7 @@ async def render_html(
             if opd_name is None:
                 raise ValueError(f"agency {opd_id} is not an OPD")
         league = _league(await opd_compliance(conn, period.start, now), opd_id)
-        red = await _red(conn, now, opd_id)
+        red = await _red(conn, now, opd_id, red_table_rows)
     drawn = charts(pool, period, opd_id=opd_id)
     chart_list = list(await drawn if inspect.isawaitable(drawn) else drawn)
     tile_list = await tiles(pool, now) if kind == "bupati" else []
@@ -250,7 +303,7 @@ async def render_html(
         period_words=period.words(),
         created=labels.wib(now),
         tiles=[{"tile": t, "definition": t.definition.counts} for t in tile_list],
-        charts=[{"title": c.title, "svg": Markup(c.svg), "definition": _words(c.definition)} for c in chart_list],
+        charts=[{"title": c.title, "svg": _printable(c.svg), "definition": _words(c.definition)} for c in chart_list],
         league=league,
         red=red,
     )
@@ -275,12 +328,15 @@ async def generate(
     scheduled: bool = False,
     charts: ChartSource = _charts_of_the_dashboard,
     tiles: TileSource = figures.tiles,
+    red_table_rows: int = TABLE_ROWS_MAX,
 ) -> int | None:
     """Make one report, keep it and audit it; returns its id. A scheduled report of a week that is
     already kept is not stored again (None): the schedule's once-per-week."""
     now = now or datetime.now(UTC)
     started = time.perf_counter()
-    html = await render_html(pool, kind, period, now, opd_id=opd_id, charts=charts, tiles=tiles)
+    html = await render_html(
+        pool, kind, period, now, opd_id=opd_id, charts=charts, tiles=tiles, red_table_rows=red_table_rows
+    )
     pdf, pages = await asyncio.to_thread(_pdf, html)
     seconds = time.perf_counter() - started
     async with pool.acquire() as conn, conn.transaction():
