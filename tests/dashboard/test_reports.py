@@ -24,6 +24,7 @@ from complaints import store
 from complaints.synthetic import seed_synthetic
 from core import audit, labels
 from core.db import open_pool
+from core.roles import Role
 from core.settings import Settings
 from dashboard import report_pages, reports
 from dashboard.period import Period, week_before
@@ -32,6 +33,7 @@ from siaga.webapp import create_app
 from tests.dispatch import factory
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
 from tests.support import free_port, wait_for
+from tests.visible import assert_in_layout, leaks
 
 HTML = {"Accept": "text/html"}
 # Monday 30 Nov 2026 07:00 WIB: the report of 23-29 Nov is due
@@ -279,6 +281,38 @@ async def _made_all(pool: asyncpg.Pool, wanted: int) -> bool:
     return sum(n for *_, n in await _count(pool)) >= wanted
 
 
+async def test_a_report_that_fails_to_draw_is_tried_again(
+    pool: asyncpg.Pool,
+    settings: Settings,  # noqa: F811
+    small_world: tuple[factory.World, datetime],
+) -> None:
+    """The schedule runs inside the dispatch role: a failing pass is logged and retried after a
+    backoff, it does not end the task (which would end the process that routes emergencies)."""
+    _, monday = small_world
+    calls: list[int | None] = []
+
+    async def fails_once(pool: asyncpg.Pool, period: Period, opd_id: int | None = None) -> list[Chart]:
+        calls.append(opd_id)
+        if len(calls) == 1:
+            raise RuntimeError("the chart could not be drawn")
+        return await seeded_charts(pool, period, opd_id)
+
+    async with pool.acquire() as conn:
+        wanted = 1 + len(await reports.opds(conn))
+    stop = asyncio.Event()
+    schedule = reports.run_report_schedule(settings, pool, stop, charts=fails_once, clock=lambda: monday)
+    task = asyncio.create_task(schedule)
+    try:
+        await wait_for(lambda: _made_all(pool, wanted), timeout=60, what="the reports after a failed pass")
+        assert not task.done()
+    finally:
+        stop.set()
+        async with asyncio.timeout(30):
+            await task
+    assert calls[0] is None and calls.count(None) == 2  # the regent's report failed once, then was made
+    assert sum(n for *_, n in await _count(pool)) == wanted
+
+
 async def test_the_schedule_can_be_turned_off(pool: asyncpg.Pool, db_dsn: str) -> None:
     stop = asyncio.Event()
     off = Settings(database_url=db_dsn, report_schedule=False)
@@ -348,6 +382,8 @@ async def test_the_list_and_downloads_per_role(
         assert f'href="/dasbor/laporan/{rep.id}.pdf"' in html
     assert html.index(f"laporan-{newest.id}") < html.index(f"laporan-{bupati.id}")
     assert "terjadwal" in html and "1 Nov 2026 – 30 Nov 2026" in html and "Buat laporan sekarang" in html
+    assert_in_layout(html, Role.LEADER)
+    assert leaks(html) == []
     r = await leader.get(f"/dasbor/laporan/{bupati.id}.pdf")
     assert r.status == 200 and r.content_type == "application/pdf"
     assert r.headers["Content-Disposition"] == f'attachment; filename="{bupati.filename()}"'
@@ -367,6 +403,7 @@ async def test_the_list_and_downloads_per_role(
     assert f'href="/dasbor/laporan/{pupr.id}.pdf"' in html and f"/dasbor/laporan/{newest.id}.pdf" in html
     assert f"/dasbor/laporan/{bupati.id}.pdf" not in html and f"/dasbor/laporan/{dinkes.id}.pdf" not in html
     assert 'id="form-laporan"' not in html
+    assert_in_layout(html, Role.OPD_OFFICER)
     r = await opd.get(f"/dasbor/laporan/{pupr.id}.pdf")
     assert r.status == 200 and "laporan-opd-dinas-pupr-" in r.headers["Content-Disposition"]
     for refused in (bupati, dinkes):
