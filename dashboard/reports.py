@@ -215,7 +215,7 @@ def _words(d: Any) -> str:
 def _section(table: Table, key: str, empty: str, rows: list[list[Any]] | None = None) -> Section:
     d = definition(key)
     shown = [i for i, c in enumerate(table.columns) if c not in table.hidden]
-    source = table.page_rows or table.rows if rows is None else rows
+    source = (table.page_rows or table.rows) if rows is None else rows
     return Section(d.title, d.counts, table.headers(), [[labels.cell(r[i]) for i in shown] for r in source], empty)
 
 
