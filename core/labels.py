@@ -255,6 +255,7 @@ AUDIT_ACTION: Mapping[str, str] = {
     "teguran.read": "Teguran dibaca",
     "telemetry.retention": "Data telemetri lama dipangkas",
     "status.complaint": "Status laporan dicek",
+    "report.generate": "Laporan PDF dibuat",
 }
 
 # What an audit entry is about (its object_type).
@@ -264,6 +265,7 @@ AUDIT_OBJECT: Mapping[str, str] = {
     "incident": "Insiden",
     "complaint": "Pengaduan",
     "category": "Kategori",
+    "report": "Laporan PDF",
     "agency": "Instansi",
     "roster": "Piket",
     "shift": "Giliran",

@@ -35,8 +35,8 @@ NAV: Mapping[Role, tuple[tuple[str, str], ...]] = {
     Role.SUPERVISOR: (("Konsol", "/console"), ("Piket", "/piket")),
     Role.COMMAND_CENTRE: (("Konsol", "/console"), ("Piket", "/piket")),
     Role.COMPLAINT_STAFF: (("Antrean verifikasi", "/pengaduan"), ("Cari status", "/status")),
-    Role.OPD_OFFICER: (("Kotak masuk OPD", "/pengaduan/opd"),),
-    Role.LEADER: (("Dasbor", "/dasbor"), ("Konsol", "/console"), ("Piket", "/piket")),
+    Role.OPD_OFFICER: (("Kotak masuk OPD", "/pengaduan/opd"), ("Laporan mingguan", "/dasbor/laporan")),
+    Role.LEADER: (("Dasbor", "/dasbor"), ("Laporan", "/dasbor/laporan"), ("Konsol", "/console"), ("Piket", "/piket")),
     Role.ADMIN: (
         ("Beranda admin", "/admin"),
         ("Konsol", "/console"),

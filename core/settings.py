@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     on_scene_flag_s: float = 900.0
     # How often the dispatch loop looks for work when no NOTIFY wakes it.
     dispatch_poll_s: float = 1.0
+    # The weekly PDF reports (dashboard/reports.py), made Monday 07:00 WIB by the dispatch role;
+    # False turns the schedule off (reports can still be made on demand on /dasbor/laporan).
+    report_schedule: bool = True
     # Sessions expire after this long without a request, and in any case after the maximum.
     session_idle_s: int = 4 * 3600
     session_max_s: int = 12 * 3600

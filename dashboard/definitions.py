@@ -289,6 +289,26 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
         "Jam dalam shift itu (sampai sekarang) tanpa satu pun konsol instansi itu tersambung.",
         "jam",
     ),
+    # whole tables, as a report or a page heading describes them; their columns are defined above
+    Definition(
+        "tabel.opd",
+        "Kepatuhan SLA per OPD",
+        "Per OPD, disposisi yang diterima sejak hari pertama periode (tanggal WIB disposisi): tepat "
+        "waktu = ditindaklanjuti dalam batas hari kerja; terlambat = ditindaklanjuti melewati batas, "
+        "ditambah yang belum ditindaklanjuti dan sudah lewat batas (masih merah); jatuh tempo = tepat "
+        "waktu + terlambat; persen tepat = tepat waktu dibagi jatuh tempo; dikembalikan = dikembalikan "
+        "OPD karena bukan wewenangnya (tidak dinilai). Batas dihitung dalam hari kerja (tanpa libur "
+        "dan cuti bersama). Urutan: persen tepat terendah dulu.",
+        "disposisi",
+    ),
+    Definition(
+        "tabel.merah",
+        "Daftar kode merah",
+        "Semua laporan yang masih terbuka pada tahap tindak lanjut OPD dan batas tindak lanjutnya "
+        "(hari kerja sejak disposisi) sudah lewat, batas paling lama dulu; ke kepala OPD / ke Sekda = "
+        "pemberitahuan sudah dikirim.",
+        "laporan",
+    ),
 )
 
 

@@ -11,9 +11,9 @@ import asyncpg
 from aiohttp import web
 
 from complaints.open311 import now_utc
-from core import appkeys, auth, pages, params
+from core import appkeys, auth, labels, pages, params
 from core.roles import Role
-from dashboard import drill
+from dashboard import drill, excel, report_pages
 from dashboard.tables import (
     DEFAULT_DAYS,
     Table,
@@ -33,7 +33,6 @@ from dashboard.tables import (
 READERS = (Role.LEADER, Role.ADMIN)
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-
 
 
 def _days(request: web.Request) -> int:
@@ -71,8 +70,8 @@ async def dashboard_page(request: web.Request) -> web.Response:
     )
 
 
-@auth.allow(*READERS)
-async def dashboard_csv(request: web.Request) -> web.Response:
+async def _requested_table(request: web.Request) -> Table:
+    """The table ``{table}`` of the URL, as its CSV and its Excel file both write it."""
     name = request.match_info["table"]
     now = now_utc()
     stale_s = request.app[appkeys.SETTINGS].presence_stale_s
@@ -91,9 +90,30 @@ async def dashboard_csv(request: web.Request) -> web.Response:
     if name not in makers:
         raise web.HTTPNotFound()
     async with request.app[appkeys.POOL].acquire() as conn:
-        table = await makers[name](conn)
+        return await makers[name](conn)
+
+
+@auth.allow(*READERS)
+async def dashboard_csv(request: web.Request) -> web.Response:
+    table = await _requested_table(request)
     resp = web.Response(text=to_csv(table), content_type="text/csv", charset="utf-8")
-    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{name}.csv"'
+    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{table.name}.csv"'
+    return resp
+
+
+def _excel_header(column: str) -> str:
+    # every column of the CSV, each in words; a key column without words keeps its CSV name
+    words = labels.label("column", column)
+    return column if words == "—" else words
+
+
+@auth.allow(*READERS)
+async def dashboard_xlsx(request: web.Request) -> web.Response:
+    """The same columns and rows as the CSV, as an Excel sheet (instants in WIB)."""
+    table = await _requested_table(request)
+    data = excel.workbook(table.title, [_excel_header(c) for c in table.columns], table.rows)
+    resp = web.Response(body=data, content_type=excel.CONTENT_TYPE)
+    resp.headers["Content-Disposition"] = f'attachment; filename="siaga-{table.name}.xlsx"'
     return resp
 
 
@@ -123,4 +143,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/dasbor/kecamatan.json", g(kecamatan_json))
     app.router.add_get("/dasbor/{table}.csv", g(dashboard_csv))
     drill.add_routes(app, g)
+    app.router.add_get("/dasbor/{table}.xlsx", g(dashboard_xlsx))
+    report_pages.setup(app, g)
     app.router.add_get("/static/dashboard/{path:.+}", pages.serve_static(STATIC_DIR))

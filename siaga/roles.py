@@ -163,6 +163,9 @@ async def _run(
                 from dispatch.runner import run_dispatch
 
                 spawn(run_dispatch(settings, pool, stop), name="dispatch")
+                from dashboard.reports import run_report_schedule
+
+                spawn(run_report_schedule(settings, pool, stop), name="weekly-reports")
             if "web" in roles:
                 from siaga.webapp import web_role_app
 

@@ -193,6 +193,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/dasbor/rincian/pengaduan"): signed_in(DASHBOARD),
     ("GET", "/dasbor/rincian/disposisi"): signed_in(DASHBOARD),
     ("GET", "/dasbor/rincian/teguran"): signed_in(DASHBOARD),
+    ("GET", "/dasbor/{table}.xlsx"): signed_in(DASHBOARD),
+    # the kept weekly reports: an OPD officer lists and downloads their own OPD's (dashboard/report_pages.py)
+    ("GET", "/dasbor/laporan"): signed_in(DASHBOARD | {OPD_OFFICER}),
+    ("POST", "/dasbor/laporan"): signed_in(DASHBOARD),
+    ("GET", "/dasbor/laporan/{id}.pdf"): signed_in(DASHBOARD | {OPD_OFFICER}),
     # --- Open311 GeoReport v2 (complaints/open311_web.py) ---------------------------------------------
     ("GET", "/open311/v2/discovery.{fmt}"): public("Open311 is an open standard API"),
     ("GET", "/open311/v2/services.{fmt}"): public("Open311 is an open standard API"),
