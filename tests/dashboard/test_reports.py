@@ -98,7 +98,7 @@ async def red_tile(pool: asyncpg.Pool, now: datetime) -> list[figures.Tile]:
     """A tile as ``dashboard.figures.tiles`` gives them: the red count now, from the table."""
     async with pool.acquire() as conn:
         colours = dict((await colour_counts(conn, now)).rows)  # type: ignore[arg-type]
-    d = definition("laporan_daftar_merah")
+    d = definition("tabel.merah")
     return [figures.Tile(d, str(colours["merah"]), "laporan terbuka melewati batas", "/dasbor", tone="merah")]
 
 
