@@ -362,21 +362,25 @@ def _base(kind: type, key: str, *, colors: Iterable[str] | None = None, **config
 
 
 def _finish(chart: Any, key: str, d: Definition, empty: bool) -> Chart:
-    return Chart(key, d.title, to_svg(chart), d, empty)
+    return Chart(key, d.title, to_svg(chart, d.title), d, empty)
 
 
-def to_svg(chart: Any) -> str:
+def to_svg(chart: Any, title: str | None = None) -> str:
     """pygal's tree as an inline ``<svg>``: every bar and point with a ``<title>`` (its label);
-    the bars pygal drew for missing values, its comments (they carry web addresses) and the
+    the bars pygal drew for missing values, its config script, its comments (they carry web addresses) and the
     ``<desc>`` data only its script reads gone."""
     root = chart.render_tree()
     _prune(root)
+    # pygal titles the whole picture "Pygal" when it has no title of its own
+    for t in root.findall("title"):
+        t.text = title or ""
     return ET.tostring(root, encoding="unicode")
 
 
 def _prune(parent: ET.Element) -> None:
     for child in list(parent):
-        if child.tag is ET.Comment:
+        if child.tag is ET.Comment or child.tag == "script":
+            # pygal writes its config for its script even with js=[]: inline in a page it would run
             parent.remove(child)
             continue
         cls = (child.get("class") or "").split()

@@ -188,6 +188,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/dasbor"): signed_in(DASHBOARD),
     ("GET", "/dasbor/kecamatan.json"): signed_in(DASHBOARD),
     ("GET", "/dasbor/{table}.csv"): signed_in(DASHBOARD),
+    ("GET", "/dasbor/wilayah.json"): signed_in(DASHBOARD),
+    ("GET", "/dasbor/grafik/{name}.svg"): signed_in(DASHBOARD),
     # --- Open311 GeoReport v2 (complaints/open311_web.py) ---------------------------------------------
     ("GET", "/open311/v2/discovery.{fmt}"): public("Open311 is an open standard API"),
     ("GET", "/open311/v2/services.{fmt}"): public("Open311 is an open standard API"),
