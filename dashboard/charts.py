@@ -51,6 +51,7 @@ _STYLE_BASE: dict[str, Any] = {
     "value_font_size": 10,
     "legend_font_size": 11,
     "title_font_size": 13,
+    "no_data_font_size": 16,
     "colors": OKABE_ITO,
 }
 STYLE = Style(**_STYLE_BASE)
@@ -362,6 +363,10 @@ def _base(kind: type, key: str, *, colors: Iterable[str] | None = None, **config
 
 
 def _finish(chart: Any, key: str, d: Definition, empty: bool) -> Chart:
+    # pygal leaves room for one row of legend at the bottom: the rows past it need a margin
+    columns = chart.config.legend_at_bottom_columns or 1
+    rows = -(-len(chart.raw_series) // columns)
+    chart.config.margin_bottom = 8 + 16 * max(0, rows - 1)
     return Chart(key, d.title, to_svg(chart, d.title), d, empty)
 
 
@@ -408,6 +413,11 @@ def _label_of(el: ET.Element) -> str | None:
     return None
 
 
+def _every(n: int) -> int:
+    """Every how many buckets the axis names one: about seven names fit a half-page chart."""
+    return max(1, -(-n // 7))
+
+
 def _buckets(period: Period) -> tuple[bool, list[date]]:
     """Days, or Mondays when the period is too long for a bar a day."""
     daily = period.days <= DAILY_MAX_DAYS
@@ -428,7 +438,7 @@ def incidents_chart(period: Period, rows: list[tuple[date, str, int]]) -> Chart:
         b = day if daily else monday(day)
         counts[(b, kind)] = counts.get((b, kind), 0) + n
     kinds = sorted({k for _, k in counts}, key=lambda k: labels.label("alert_type", k))
-    every = max(1, len(buckets) // 10)
+    every = _every(len(buckets))
     chart, d = _base(
         pygal.StackedBar,
         key,
@@ -459,7 +469,8 @@ def stages_chart(period: Period, rows: list[StageTimes]) -> Chart:
     chart, d = _base(
         pygal.HorizontalStackedBar,
         key,
-        height=max(220, 90 + 44 * len(rows)),
+        height=max(220, 110 + 44 * len(rows)),
+        legend_at_bottom_columns=2,
     )
     ordered = list(reversed(rows))  # pygal draws the first label at the bottom
     chart.x_labels = [f"{r.agency} · {which}" for r in ordered for which in ("median", "p90")]
@@ -494,7 +505,7 @@ def complaints_chart(period: Period, rows: list[tuple[date, str, int]], opd_id: 
     counts = {(wk, s): n for wk, s, n in rows}
     order = list(labels.COMPLAINT_STATUS)
     statuses = sorted({s for _, s in counts}, key=lambda s: order.index(s) if s in order else len(order))
-    chart, d = _base(pygal.StackedBar, key, x_labels_major_every=max(1, len(weeks) // 10))
+    chart, d = _base(pygal.StackedBar, key, x_labels_major_every=_every(len(weeks)), legend_at_bottom_columns=3)
     chart.x_labels = [f"mg {day_words(max(wk, period.first))}" for wk in weeks]
     for status in statuses:
         name = labels.label("complaint_status", status)
@@ -532,10 +543,11 @@ def league_chart(period: Period, rows: list[League]) -> Chart:
         pygal.HorizontalStackedBar,
         key,
         colors=[c for _, _, c in BANDS] + [GREY],
+        width=1240,
         height=max(220, 90 + 26 * len(rows)),
         range=(0, 100),
         print_values=True,
-        print_zeroes=True,
+        print_zeroes=False,  # pygal would print a nought on every other band's empty slot
         legend_at_bottom_columns=2,
     )
     ordered = list(reversed(rows))  # best ranked at the top
@@ -555,7 +567,8 @@ def league_chart(period: Period, rows: list[League]) -> Chart:
                 else f"{r.opd}: {NO_DUE.lower()}; dikembalikan (bukan wewenang) {r.returned}"
             )
             href = _rincian("disposisi", opd=r.opd_id, **period.query())
-            values.append(_point(share, text, href, formatter=lambda _v, s=on_bar: s))
+            # a bar of nought is drawn a hair wide so that its words are printed on it
+            values.append(_point(max(share, 0.5), text, href, formatter=lambda _v, s=on_bar: s))
         chart.add(words, values)
     return _finish(chart, key, d, not rows)
 
@@ -569,8 +582,9 @@ def red_chart(period: Period, rows: list[tuple[date, int]], opd_id: int | None =
         fill=False,
         show_dots=True,
         dots_size=3,
-        x_labels_major_every=max(1, len(rows) // 10),
-        show_legend=True,
+        x_labels_major_every=_every(len(rows)),
+        include_x_axis=True,
+        show_legend=False,  # one line, named by the chart's title and by every point's tooltip
     )
     chart.x_labels = [day_words(day) for day, _ in rows]
     values = [
@@ -592,8 +606,8 @@ CHART_KEYS: dict[str, str] = {
     "kedaruratan": "grafik_kedaruratan_harian",
     "merah": "grafik_merah_harian",
     "pengaduan": "grafik_pengaduan_mingguan",
-    "opd": "grafik_liga_opd",
     "tahap": "grafik_tahap_tanggap",
+    "opd": "grafik_liga_opd",
 }
 CHART_NAMES = tuple(CHART_KEYS)
 
@@ -629,5 +643,5 @@ async def all_charts(
 async def for_report(pool: asyncpg.Pool, period: Period, *, opd_id: int | None = None) -> list[Chart]:
     """The page's charts for a PDF report: the regency's all; an OPD's only its complaint charts
     (its complaints per week, its place in the league, its red dispositions)."""
-    names = CHART_NAMES if opd_id is None else ("pengaduan", "opd", "merah")
+    names = CHART_NAMES if opd_id is None else tuple(n for n in CHART_NAMES if n in ("merah", "pengaduan", "opd"))
     return await all_charts(pool, period, now_utc(), names, opd_id)

@@ -50,7 +50,8 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
         "Untuk kejadian darurat yang masuk pada periode (bukan uji coba), per instansi yang operatornya "
         "menerima alarm: median dan p90 menit kalender dari alarm masuk sampai diterima, dari diterima "
         "sampai unit dikirim, dari dikirim sampai tiba di lokasi, dan dari tiba sampai selesai. Tiap "
-        "tahap hanya dari kejadian yang mencatat kedua waktunya.",
+        "tahap hanya dari kejadian yang mencatat kedua waktunya. Batang menumpuk tahap-tahap itu "
+        "berurutan; median dan p90 tiap tahap dihitung sendiri-sendiri.",
         "menit",
     ),
     Definition(

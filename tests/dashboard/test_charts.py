@@ -73,7 +73,7 @@ async def test_a_report_of_an_opd_has_only_its_complaint_charts(pool: asyncpg.Po
     regency = await charts.for_report(pool, period)
     own = await charts.for_report(pool, period, opd_id=opd)
     assert [c.name for c in regency] == list(charts.CHART_NAMES)
-    assert [c.name for c in own] == ["pengaduan", "opd", "merah"]
+    assert [c.name for c in own] == ["merah", "pengaduan", "opd"]
     for c in own:
         check_svg(c.svg)
         for href in re.findall(r'xlink:href="([^"]+)"', c.svg):
