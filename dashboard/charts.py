@@ -15,6 +15,7 @@ import csv
 import functools
 import io
 import xml.etree.ElementTree as ET
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -171,21 +172,25 @@ async def stage_times(conn: asyncpg.Connection, period: Period) -> list[StageTim
                  WHERE i.created_at >= $1 AND i.created_at < $2 AND i.type <> 'test'
                    AND t.acknowledged_at IS NOT NULL AND t.acknowledged_agency_id IS NOT NULL)
            SELECT a.id, a.name,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY diterima) AS diterima_50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY diterima) AS diterima_90, count(diterima) AS diterima_n,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY dikirim) AS dikirim_50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY dikirim) AS dikirim_90, count(dikirim) AS dikirim_n,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY tiba) AS tiba_50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY tiba) AS tiba_90, count(tiba) AS tiba_n,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY selesai) AS selesai_50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY selesai) AS selesai_90, count(selesai) AS selesai_n
+                  -- one sort per stage gives both quantiles
+                  percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY diterima) AS diterima_q,
+                  count(diterima) AS diterima_n,
+                  percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY dikirim) AS dikirim_q,
+                  count(dikirim) AS dikirim_n,
+                  percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY tiba) AS tiba_q, count(tiba) AS tiba_n,
+                  percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY selesai) AS selesai_q,
+                  count(selesai) AS selesai_n
              FROM s JOIN agency a ON a.id = s.agency_id
             GROUP BY a.id, a.name ORDER BY a.name""",
         period.start,
         period.end,
     )
+
+    def quantiles(q: list[float | None] | None) -> tuple[float | None, float | None]:
+        return (q[0], q[1]) if q else (None, None)
+
     return [
-        StageTimes(r["id"], r["name"], {k: (r[f"{k}_50"], r[f"{k}_90"], r[f"{k}_n"]) for k, _ in STAGES}) for r in rows
+        StageTimes(r["id"], r["name"], {k: (*quantiles(r[f"{k}_q"]), r[f"{k}_n"]) for k, _ in STAGES}) for r in rows
     ]
 
 
@@ -256,7 +261,10 @@ async def red_by_day(
     rows = await conn.fetch(
         """WITH d AS (
                 SELECT due_at, finished_at FROM complaint_disposition
-                 WHERE due_at <= $1 AND (finished_at IS NULL OR (finished_at > due_at AND finished_at > $2))
+                 -- only those that ever went red (an index with this predicate keeps them apart),
+                 -- and of those only the ones still red when the period starts or later
+                 WHERE due_at <= $1 AND (finished_at IS NULL OR finished_at > due_at)
+                   AND (finished_at IS NULL OR finished_at > $2)
                    AND ($3::bigint IS NULL OR opd_id = $3)),
                 ev AS (
                 SELECT due_at AS t, 1 AS k FROM d
@@ -614,23 +622,40 @@ CHART_NAMES = tuple(CHART_KEYS)
 
 async def chart(pool: asyncpg.Pool, name: str, period: Period, now: datetime, opd_id: int | None = None) -> Chart:
     """One chart by its URL name (``/dasbor/grafik/<name>.svg``); KeyError for an unknown name."""
-    makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Chart]]] = {
-        "kedaruratan": lambda c: _then(incidents_by_type(c, period), lambda r: incidents_chart(period, r)),
-        "tahap": lambda c: _then(stage_times(c, period), lambda r: stages_chart(period, r)),
-        "pengaduan": lambda c: _then(
-            complaints_by_week(c, period, opd_id), lambda r: complaints_chart(period, r, opd_id)
-        ),
-        "opd": lambda c: _then(
-            opd_league(c, period, now),
-            lambda r: league_chart(period, [x for x in r if opd_id is None or x.opd_id == opd_id]),
-        ),
-        "merah": lambda c: _then(red_by_day(c, period, now, opd_id), lambda r: red_chart(period, r, opd_id)),
+    counters: dict[str, Callable[[asyncpg.Connection], Awaitable[Any]]] = {
+        "kedaruratan": lambda c: incidents_by_type(c, period),
+        "tahap": lambda c: stage_times(c, period),
+        "pengaduan": lambda c: complaints_by_week(c, period, opd_id),
+        "opd": lambda c: opd_league(c, period, now),
+        "merah": lambda c: red_by_day(c, period, now, opd_id),
     }
-    return await _on_own(pool, makers[name])
+    draws: dict[str, Callable[[Any], Chart]] = {
+        "kedaruratan": lambda r: incidents_chart(period, r),
+        "tahap": lambda r: stages_chart(period, r),
+        "pengaduan": lambda r: complaints_chart(period, r, opd_id),
+        "opd": lambda r: league_chart(period, [x for x in r if opd_id is None or x.opd_id == opd_id]),
+        "merah": lambda r: red_chart(period, r, opd_id),
+    }
+    count, draw = counters[name], draws[name]
+    rows = await _on_own(pool, count)
+    return _drawn((name, period, opd_id, repr(rows)), lambda: draw(rows))
 
 
-async def _then(got: Awaitable[Any], draw: Callable[[Any], Chart]) -> Chart:
-    return draw(await got)
+# A chart is a pure function of its rows, its period and its OPD, and drawing it costs more than
+# counting them: the same rows are not drawn twice while they stay among the last few drawn.
+_DRAWN: OrderedDict[tuple[Any, ...], Chart] = OrderedDict()
+DRAWN_KEEP = 64
+
+
+def _drawn(key: tuple[Any, ...], draw: Callable[[], Chart]) -> Chart:
+    hit = _DRAWN.get(key)
+    if hit is not None:
+        _DRAWN.move_to_end(key)
+        return hit
+    out = _DRAWN[key] = draw()
+    while len(_DRAWN) > DRAWN_KEEP:
+        _DRAWN.popitem(last=False)
+    return out
 
 
 async def all_charts(
