@@ -5,8 +5,9 @@ first screen and of the whole page go to var/screenshots/."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import pytest
@@ -17,10 +18,12 @@ from playwright.async_api import Page, expect
 
 from complaints.synthetic import seed_synthetic
 from dashboard import charts, figures
+from dashboard.period import Period, today
 from tests.browser import browser, page  # noqa: F401  (fixtures)
 from tests.dashboard.test_page import server  # noqa: F401  (fixture)
 from tests.dispatch import factory
 from tests.dispatch.conftest import settings, world  # noqa: F401  (fixtures)
+from tests.journeys.checks import _READ_ATTRIBUTES_JS, untranslated
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 FIRST_SCREEN = 768
@@ -88,12 +91,28 @@ async def test_the_leader_sees_tiles_and_charts_first(
     await expect(legend.locator("li").first).to_have_text("Tidak ada kedaruratan")
     assert await page.locator("#peta-kecamatan path.leaflet-interactive").count() > 200
     await page.screenshot(path=str(SCREENSHOTS / "dasbor-halaman-penuh.png"), full_page=True)
+    # what a person reads, tooltips included, is Bahasa Indonesia: no code, no English word
+    text = await page.locator("body").inner_text()
+    attributes = "\n".join(await page.evaluate(_READ_ATTRIBUTES_JS))
+    assert untranslated(text) == [] and untranslated(attributes) == []
+    tooltips = await page.locator("#grafik-opd svg g.bar title").all_text_contents()
+    assert tooltips and all("tepat waktu" in t or "jatuh tempo" in t for t in tooltips), tooltips[:3]
 
     # the period selector: a chosen span redraws every chart over it
-    await page.fill("#periode-dari", "2026-01-01")
-    await page.fill("#periode-sampai", "2026-01-31")
+    chosen = Period(today(datetime.now(UTC)) - timedelta(days=60), today(datetime.now(UTC)) - timedelta(days=31))
+    await page.fill("#periode-dari", chosen.first.isoformat())
+    await page.fill("#periode-sampai", chosen.last.isoformat())
     await page.click("#periode-tampilkan")
-    await page.wait_for_url("**/dasbor?dari=2026-01-01&sampai=2026-01-31")
-    await expect(page.locator("#periode-kata")).to_contain_text("1 Jan 2026 – 31 Jan 2026")
+    query = f"dari={chosen.first.isoformat()}&sampai={chosen.last.isoformat()}"
+    await page.wait_for_url(f"**/dasbor?{query}")
+    await expect(page.locator("#periode-kata")).to_contain_text(chosen.words())
     href = await page.locator("#unduh-grafik-kedaruratan").get_attribute("href")
-    assert href == "/dasbor/grafik/kedaruratan.svg?dari=2026-01-01&sampai=2026-01-31"
+    assert href == f"/dasbor/grafik/kedaruratan.svg?{query}"
+    # the charts count over the chosen days: the bars' links carry days inside it only
+    links = await page.locator("#grafik-kedaruratan svg a").evaluate_all(
+        "els => els.map(e => e.getAttribute('xlink:href') || e.getAttribute('href'))"
+    )
+    assert links
+    for link in links:
+        q = parse_qs(urlsplit(link).query)
+        assert chosen.first.isoformat() <= q["dari"][0] <= q["sampai"][0] <= chosen.last.isoformat(), link
