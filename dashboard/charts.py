@@ -481,7 +481,7 @@ def stages_chart(period: Period, rows: list[StageTimes]) -> Chart:
         legend_at_bottom_columns=2,
     )
     ordered = list(reversed(rows))  # pygal draws the first label at the bottom
-    chart.x_labels = [f"{r.agency} · {which}" for r in ordered for which in ("median", "p90")]
+    chart.x_labels = [f"{r.agency} · {which} (menit)" for r in ordered for which in ("median", "p90")]
     for stage, words in STAGES:
         values: list[Any] = []
         for r in ordered:
@@ -499,7 +499,7 @@ def stages_chart(period: Period, rows: list[StageTimes]) -> Chart:
                         href,
                     )
                 )
-        chart.add(f"{words} (menit)", values)
+        chart.add(words, values)
     return _finish(chart, key, d, not rows)
 
 

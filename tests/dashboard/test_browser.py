@@ -42,7 +42,8 @@ async def test_the_leader_sees_tiles_and_charts_first(
         """UPDATE incident_track t
               SET acknowledged_agency_id = CASE WHEN i.number % 2 = 0 THEN $1::bigint ELSE $2::bigint END,
                   dispatched_at = t.acknowledged_at + interval '2 minutes',
-                  on_scene_at = t.acknowledged_at + interval '14 minutes'
+                  on_scene_at = t.acknowledged_at + interval '14 minutes',
+                  closed_at = t.acknowledged_at + interval '50 minutes'
              FROM incident i WHERE i.id = t.incident_id""",
         world.polres,
         world.dishub,
