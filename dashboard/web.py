@@ -3,9 +3,11 @@ counts per kecamatan. The dashboard reads dispatch and complaints, so it lives a
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import asyncpg
 from aiohttp import web
@@ -13,7 +15,9 @@ from aiohttp import web
 from complaints.open311 import now_utc
 from core import appkeys, auth, labels, pages, params
 from core.roles import Role
-from dashboard import drill, excel, report_pages
+from dashboard import charts, drill, excel, figures, report_pages
+from dashboard.definitions import definition
+from dashboard.period import CHOICES, Period, today
 from dashboard.tables import (
     DEFAULT_DAYS,
     Table,
@@ -42,32 +46,76 @@ def _days(request: web.Request) -> int:
         return DEFAULT_DAYS
 
 
-PERIODS = (30, 90, 365)
-
-
 @auth.allow(*READERS)
 async def dashboard_page(request: web.Request) -> web.Response:
-    days = _days(request)
+    """The leader's page: tiles and the first charts on the first screen, then the other charts,
+    the map and the tables, all of one period; every query on its own pool connection."""
+    now = now_utc()
+    period = Period.from_query(request.query, now)
     pool = request.app[appkeys.POOL]
     stale_s = request.app[appkeys.SETTINGS].presence_stale_s
-    tables = await all_tables(pool, now_utc(), days, presence_stale_s=stale_s)
-    async with pool.acquire() as conn:
-        red_opds = await conn.fetch(
-            """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
-                WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
-        )
     user = auth.current_user(request)
+
+    async def red_opds() -> list[asyncpg.Record]:
+        if user.role is not Role.LEADER:
+            return []
+        async with pool.acquire() as conn:
+            return await conn.fetch(
+                """SELECT DISTINCT a.id, a.name FROM complaint c JOIN agency a ON a.id = c.opd_id
+                    WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
+            )
+
+    tiles, drawn, tables, opds = await asyncio.gather(
+        figures.tiles(pool, now),
+        charts.all_charts(pool, period, now),
+        all_tables(pool, now, period.days, presence_stale_s=stale_s),
+        red_opds(),
+    )
+    by_key = {c.key: c for c in drawn}
+    query = urlencode(period.query())
     return pages.render(
         request,
         "dashboard/dashboard.html",
         {
-            "title": "Dasbor pengaduan",
-            "days": days,
-            "periods": PERIODS,
+            "title": "Dasbor pimpinan",
+            "period": period,
+            "period_query": query,
+            "choices": CHOICES,
+            "chosen_days": period.days if period.last == today(now) else None,
+            "tiles": tiles,
+            "first_charts": [by_key[k] for k in FIRST_SCREEN],
+            "more_charts": [c for c in drawn if c.key not in FIRST_SCREEN],
+            "map_definition": definition("peta_wilayah"),
             "tables": tables,
-            "red_opds": red_opds if user.role is Role.LEADER else [],
+            "red_opds": opds,
         },
     )
+
+
+# the two charts beside the tiles on the first screen
+FIRST_SCREEN = ("grafik_kedaruratan_harian", "grafik_merah_harian")
+
+
+@auth.allow(*READERS)
+async def chart_svg(request: web.Request) -> web.Response:
+    """One chart alone (reports, the benchmark, a saved picture): ``/dasbor/grafik/<name>.svg``."""
+    name = request.match_info["name"]
+    if name not in charts.CHART_NAMES:
+        raise web.HTTPNotFound()
+    now = now_utc()
+    period = Period.from_query(request.query, now)
+    drawn = await charts.chart(request.app[appkeys.POOL], name, period, now)
+    return web.Response(text=drawn.svg, content_type="image/svg+xml", charset="utf-8")
+
+
+@auth.allow(*READERS)
+async def areas_json(request: web.Request) -> web.Response:
+    """{area code: {nama, pengaduan, kedaruratan}} per kecamatan or desa for the map."""
+    level = request.query.get("tingkat", "kecamatan")
+    if level not in ("kecamatan", "desa"):
+        raise params.BadParam("tingkat", "tingkat: pilih kecamatan atau desa")
+    period = Period.from_query(request.query, now_utc())
+    return web.json_response(await charts.per_area(request.app[appkeys.POOL], period, level))
 
 
 async def _requested_table(request: web.Request) -> Table:
@@ -141,6 +189,8 @@ def setup(app: web.Application) -> None:
     g = _guarded
     app.router.add_get("/dasbor", g(dashboard_page))
     app.router.add_get("/dasbor/kecamatan.json", g(kecamatan_json))
+    app.router.add_get("/dasbor/wilayah.json", g(areas_json))
+    app.router.add_get("/dasbor/grafik/{name}.svg", g(chart_svg))
     app.router.add_get("/dasbor/{table}.csv", g(dashboard_csv))
     drill.add_routes(app, g)
     app.router.add_get("/dasbor/{table}.xlsx", g(dashboard_xlsx))

@@ -198,6 +198,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/dasbor/laporan"): signed_in(DASHBOARD | {OPD_OFFICER}),
     ("POST", "/dasbor/laporan"): signed_in(DASHBOARD),
     ("GET", "/dasbor/laporan/{id}.pdf"): signed_in(DASHBOARD | {OPD_OFFICER}),
+    ("GET", "/dasbor/wilayah.json"): signed_in(DASHBOARD),
+    ("GET", "/dasbor/grafik/{name}.svg"): signed_in(DASHBOARD),
     # --- Open311 GeoReport v2 (complaints/open311_web.py) ---------------------------------------------
     ("GET", "/open311/v2/discovery.{fmt}"): public("Open311 is an open standard API"),
     ("GET", "/open311/v2/services.{fmt}"): public("Open311 is an open standard API"),
