@@ -51,6 +51,8 @@ async def bench_dashboard(
         "merah": lambda c: dashboard.red_list(c, now),
         "kecamatan": lambda c: dashboard.by_kecamatan(c, since),
         "tren": lambda c: dashboard.monthly_trend(c, since),
+        "tanggap": lambda c: dashboard.time_to_acknowledge(c, since),
+        "piket": lambda c: dashboard.shift_report(c, since, now, 7.0, limit=dashboard.SHIFT_PAGE_ROWS),
     }
 
     def on_connection(query: Callable[[asyncpg.Connection], Awaitable[object]]) -> Callable[[], Awaitable[object]]:
