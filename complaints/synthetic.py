@@ -444,7 +444,7 @@ async def seed_synthetic(
             progress(f"complaints {done}/{complaints}")
 
     if complaints:
-        summary.extra["teguran"] = await _seed_teguran(pool, now)
+        summary.extra["teguran"] = await _seed_teguran(pool, now, run)
         if progress:
             progress(f"teguran {summary.extra['teguran']}")
     if incidents:
@@ -777,8 +777,8 @@ async def _seed_incidents(
     return done
 
 
-async def _seed_teguran(pool: asyncpg.Pool, now: datetime) -> int:
-    """Reprimands to OPDs that had red synthetic dispositions: about one month in three per OPD,
+async def _seed_teguran(pool: asyncpg.Pool, now: datetime, run: str) -> int:
+    """Reprimands to OPDs that had red dispositions in this run: about one month in three per OPD,
     naming up to 20 of that month's red complaints; most older ones read, the recent ones not.
     The choice is a hash of (OPD, month), so a seeded run is repeatable."""
     async with pool.acquire() as conn, conn.transaction():
@@ -787,8 +787,9 @@ async def _seed_teguran(pool: asyncpg.Pool, now: datetime) -> int:
                 """WITH red AS (
                        SELECT d.opd_id, date_trunc('month', d.red_at AT TIME ZONE 'Asia/Jakarta') AS m,
                               (array_agg(d.complaint_id ORDER BY d.red_at))[1:20] AS ids, max(d.red_at) AS last_red
-                         FROM complaint_disposition d
+                         FROM complaint_disposition d JOIN complaint c ON c.id = d.complaint_id
                         WHERE d.synthetic AND d.red_at IS NOT NULL AND d.red_at <= $1
+                          AND c.tracking_id LIKE 'SYN-' || $2 || '-%'
                         GROUP BY 1, 2),
                    picked AS (
                        SELECT r.*, least($1, r.last_red + interval '2 days') AS issued,
@@ -805,6 +806,7 @@ async def _seed_teguran(pool: asyncpg.Pool, now: datetime) -> int:
                    RETURNING 1)
                    SELECT count(*) FROM ins""",
                 now,
+                run,
             )
         )
 
