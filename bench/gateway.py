@@ -475,7 +475,7 @@ def main(args: argparse.Namespace) -> None:
     if what in ("all", "ingress"):
         results["ingress"] = asyncio.run(_ingress(args.seconds))
     if what == "dashboard":
-        results["dashboard"] = asyncio.run(_dashboard())
+        results["dashboard"] = asyncio.run(_dashboard(getattr(args, "runs", None) or 20))
     if what == "retention":
         from bench.retention import bench_retention
 
@@ -495,18 +495,12 @@ async def _ingress(seconds: float) -> Any:
     return [r.__dict__ if hasattr(r, "__dict__") else r for r in rows]
 
 
-async def _dashboard() -> Any:
-    from bench.dashboard import bench_dashboard
+async def _dashboard(runs: int = 20) -> Any:
+    """``siaga bench dashboard``: against SIAGA_DATABASE_URL seeded with ``siaga seed --synthetic``."""
+    from bench.dashboard import run_all
 
     dsn = os.environ.get("SIAGA_DATABASE_URL")
     if not dsn:
         raise SystemExit("siaga bench dashboard runs against SIAGA_DATABASE_URL seeded with `siaga seed --synthetic`")
-    results: dict[str, Any] = {}
-    async with open_pool(dsn) as pool:
-        for days in (30, 90, 365):
-            res = await bench_dashboard(pool, days=days)
-            results[f"{days}d"] = res
-            print(f"\ndashboard over {days} days: {'query':<10} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-            for name, r in res.items():
-                print(f"{'':<26}{name:<10} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['max_ms']:>8.1f}")
-    return results
+    async with open_pool(dsn, min_size=2, max_size=8) as pool:
+        return await run_all(pool, dsn, runs=runs)

@@ -443,13 +443,255 @@ async def seed_synthetic(
         if progress:
             progress(f"complaints {done}/{complaints}")
 
+    if complaints:
+        summary.extra["teguran"] = await _seed_teguran(pool, now, run)
+        if progress:
+            progress(f"teguran {summary.extra['teguran']}")
     if incidents:
         summary.incidents = await _seed_incidents(pool, incidents, rng, now, run, batch, progress)
     async with pool.acquire() as conn:
-        for table in ("complaint", "complaint_disposition", "alert", "incident"):
+        for table in (
+            "complaint",
+            "complaint_disposition",
+            "teguran",
+            "alert",
+            "incident",
+            "incident_track",
+            "incident_assignment",
+        ):
             await conn.execute(f"VACUUM ANALYZE {table}")
     summary.seconds = time.monotonic() - started
     return summary
+
+
+async def _ensure_responders(conn: asyncpg.Connection) -> None:
+    """The Polres, the Polsek of each kecamatan and Dishub, with the codes `siaga reference load`
+    gives them (so a later load finds them): without them every emergency would fall back to the
+    command centre and the per-agency figures would have one agency. This package may not import
+    gateway/, so the rows are read from the same shipped CSV here."""
+    if await conn.fetchval("SELECT count(*) FROM agency WHERE kind IN ('polres', 'polsek') AND active"):
+        return
+    polres = await conn.fetchval(
+        """INSERT INTO agency (code, kind, name, short_name, source)
+           VALUES ('polres-wonosobo', 'polres', 'Polres Wonosobo', 'Polres', 'siaga seed --synthetic (polsek.csv)')
+           ON CONFLICT (code) DO UPDATE SET active = agency.active RETURNING id"""
+    )
+    data = resources.files("core.data.wonosobo").joinpath("polsek.csv").read_text("utf-8")
+    for r in csv.DictReader(io.StringIO(data)):
+        await conn.execute(
+            """INSERT INTO agency (code, kind, name, kecamatan_code, parent_id, source)
+               VALUES ($1, 'polsek', $2, $3, $4, 'siaga seed --synthetic (polsek.csv)')
+               ON CONFLICT (code) DO NOTHING""",
+            re.sub(r"[^a-z0-9]+", "-", r["unit"].lower()).strip("-"),
+            r["unit"],
+            r["kode_kec"],
+            polres,
+        )
+    await conn.execute(
+        """INSERT INTO agency (code, kind, name, short_name, source)
+           VALUES ('dishub', 'dishub', 'Disperkimhub Wonosobo, Bidang Perhubungan', 'Dishub',
+                   'siaga seed --synthetic') ON CONFLICT (code) DO NOTHING"""
+    )
+
+
+@dataclass(frozen=True)
+class _Responders:
+    """What routing needs to know about the agencies, read from the database as dispatch reads it.
+
+    The decision itself mirrors dispatch/routing.py ``route`` (this package may not import
+    dispatch/); tests/complaints/test_synthetic.py checks the seeded assignments against it."""
+
+    command_centre: int
+    by_kind: dict[str, list[int]]
+    polsek_of: dict[str, int]  # kecamatan code -> the Polsek covering it (the first, as the gateway picks)
+    parent: dict[int, int]
+    rules: dict[str, list[tuple[str, str | None, bool]]]  # type -> (target, agency kind, fallback to cc)
+
+    def police(self, kecamatan: str | None) -> int | None:
+        if kecamatan is None:
+            return None
+        polsek = self.polsek_of.get(kecamatan)
+        if polsek is not None:
+            return polsek
+        polres = self.by_kind.get("polres")
+        return polres[0] if polres else None
+
+    def route(self, kind: str, police: int | None, located: bool) -> tuple[str, bool, list[tuple[int, str]]]:
+        """(route reason, dispatch, [(agency, 'rule'|'fallback')]) as dispatch.routing.route decides."""
+        cc = self.command_centre
+        mine = self.rules.get(kind, [])
+        if mine and all(t == "none" for t, _, _ in mine):
+            return "no_dispatch", False, []
+        if not located:
+            return "unknown_location", True, [(cc, "fallback")]
+        if not mine:
+            return "no_rule", True, [(cc, "fallback")]
+        chosen: dict[int, str] = {}
+        fell_back = False
+        for target, agency_kind, fallback in mine:
+            if target == "none":
+                continue
+            if target == "covering_police":
+                found = [police] if police is not None else self.by_kind.get("polres", [])
+            elif target == "covering_dishub":
+                found = self.by_kind.get("dishub", [])  # synthetic incidents carry no Dishub post
+            elif target == "agency_kind":
+                found = self.by_kind.get(agency_kind or "", [])
+            else:
+                found = [cc]
+            for a in found:
+                chosen.setdefault(a, "rule")
+            if not found and fallback:
+                fell_back = True
+                chosen.setdefault(cc, "fallback")
+        if not chosen:
+            return "no_agency", True, [(cc, "fallback")]
+        return ("rule_fallback" if fell_back else "rule"), True, list(chosen.items())
+
+
+async def _responders(conn: asyncpg.Connection) -> _Responders:
+    await _ensure_responders(conn)
+    rows = await conn.fetch("SELECT id, kind, kecamatan_code, parent_id FROM agency WHERE active ORDER BY id")
+    by_kind: dict[str, list[int]] = {}
+    polsek_of: dict[str, int] = {}
+    for r in rows:
+        by_kind.setdefault(r["kind"], []).append(r["id"])
+        if r["kind"] == "polsek" and r["kecamatan_code"]:
+            polsek_of.setdefault(r["kecamatan_code"], r["id"])
+    rules: dict[str, list[tuple[str, str | None, bool]]] = {}
+    for r in await conn.fetch(
+        "SELECT alert_type, target, agency_kind, fallback_command_centre FROM routing_rule WHERE active ORDER BY id"
+    ):
+        rules.setdefault(r["alert_type"], []).append((r["target"], r["agency_kind"], r["fallback_command_centre"]))
+    return _Responders(
+        command_centre=by_kind["command_centre"][0],
+        by_kind=by_kind,
+        polsek_of=polsek_of,
+        parent={r["id"]: r["parent_id"] for r in rows if r["parent_id"] is not None},
+        rules=rules,
+    )
+
+
+# The escalation timers of core/settings.py (escalate_supervisor_s, escalate_command_centre_s).
+_ESCALATE_SUPERVISOR_S = 60.0
+_ESCALATE_COMMAND_CENTRE_S = 120.0
+
+
+class _IncidentSimulator:
+    """One emergency's life up to ``now``: routed as the dispatcher would, acknowledged by one of
+    its agencies (slow ones escalate as the timers would), then dispatched, on scene and resolved
+    with lognormal stage times that differ per agency; a false alarm or a hand-over to the
+    complaints desk now and then; whatever has not happened by ``now`` is left open."""
+
+    def __init__(self, rng: random.Random, now: datetime, who: _Responders) -> None:
+        self.rng, self.now, self.who = rng, now, who
+        every = sorted({a for ids in who.by_kind.values() for a in ids})
+        # how quick each agency is, so the per-agency figures differ
+        self.pace = {a: rng.uniform(0.6, 1.7) for a in every}
+
+    def incident(
+        self, kind: str, at: datetime, desa: tuple[str, str, str, str] | None
+    ) -> tuple[tuple[object, ...], list[tuple[int, str, datetime]]]:
+        rng, now, who = self.rng, self.now, self.who
+        police = who.police(desa[2] if desa else None)
+        reason, dispatch, routed = who.route(kind, police, desa is not None)
+        routed_at = at + timedelta(seconds=rng.uniform(0.2, 1.5))
+        assignments = [(a, why, routed_at) for a, why in routed]
+
+        def upto(t: datetime | None) -> datetime | None:
+            return t if t is not None and t <= now else None
+
+        level, escalated = 0, None
+        ack = ack_agency = dispatched = on_scene = closed = None
+        if not dispatch:
+            # a test press: logged, nobody alerted; the desk clears it as a false alarm
+            closed = routed_at + timedelta(seconds=rng.lognormvariate(6.5, 0.8))
+            state = "false_alarm" if closed <= now else "new"
+        else:
+            first = routed[0][0]
+            pace = self.pace[first]
+            ack = at + timedelta(seconds=rng.lognormvariate(3.3, 0.8) * pace)  # median ~27 s
+            for after, lvl in ((_ESCALATE_SUPERVISOR_S, 1), (_ESCALATE_COMMAND_CENTRE_S, 2)):
+                if ack - at > timedelta(seconds=after) and at + timedelta(seconds=after) <= now:
+                    level, escalated = lvl, at + timedelta(seconds=after)
+            if level == 2 and escalated is not None:
+                have = {a for a, _, _ in assignments}
+                extra = [who.command_centre] + [who.parent[a] for a, _ in routed if a in who.parent]
+                for a in dict.fromkeys(extra):
+                    if a not in have:
+                        assignments.append((a, "escalation", escalated))
+            # who acknowledged: mostly the first agency routed to (the police for an accident)
+            if level == 2 and rng.random() < 0.25:
+                ack_agency = who.command_centre
+            elif len(routed) > 1 and rng.random() < 0.3:
+                ack_agency = rng.choice(routed[1:])[0]
+            else:
+                ack_agency = first
+            if ack_agency not in {a for a, _, _ in assignments}:
+                ack_agency = first
+            fate = rng.random()
+            if fate < 0.12:
+                closed, end_state = ack + timedelta(seconds=rng.lognormvariate(5.0, 0.7)), "false_alarm"
+            elif fate < 0.16:
+                closed, end_state = ack + timedelta(seconds=rng.lognormvariate(5.7, 0.6)), "handed_to_complaints"
+            else:
+                dispatched = ack + timedelta(seconds=rng.lognormvariate(4.6, 0.7) * pace)  # ~100 s
+                if rng.random() < 0.92:
+                    on_scene = dispatched + timedelta(seconds=rng.lognormvariate(6.7, 0.5) * pace)  # ~13 min
+                lingering = rng.random() < 0.08  # a long job (a search, a fire's aftermath): open for days
+                work = rng.lognormvariate(11.5, 0.6) if lingering else rng.lognormvariate(7.8, 0.7)  # 1 d / 40 min
+                closed, end_state = (on_scene or dispatched) + timedelta(seconds=work), "resolved"
+            ack, dispatched, on_scene, closed = upto(ack), upto(dispatched), upto(on_scene), upto(closed)
+            if ack is None:
+                ack_agency = None
+            if closed is not None:
+                state = end_state
+            elif on_scene is not None:
+                state = "on_scene"
+            elif dispatched is not None:
+                state = "dispatched"
+            elif ack is not None:
+                state = "acknowledged"
+            else:
+                state = "new"
+        updated = max(t for t in (at, ack, dispatched, on_scene, closed, escalated) if t is not None)
+        if desa is None:
+            lat = lon = None
+            source = "unknown"
+        else:
+            lat, lon, source = -7.36 + rng.uniform(-0.2, 0.2), 109.92 + rng.uniform(-0.2, 0.2), "gps"
+        row = (
+            kind,
+            at,
+            lat,
+            lon,
+            source,
+            desa[0] if desa else None,
+            desa[1] if desa else None,
+            desa[2] if desa else None,
+            desa[3] if desa else None,
+            police,
+            state,
+            updated,
+            routed_at,
+            dispatch,
+            reason,
+            level,
+            escalated,
+            ack,
+            ack_agency,
+            dispatched,
+            on_scene,
+            upto(closed),
+        )
+        return row, assignments
+
+
+_SYN_I_COLS = (
+    "device_id, seq, type, at, lat, lon, location_source, desa_code, desa_name, kecamatan_code, kecamatan_name, "
+    "police_agency_id, state, updated_at, routed_at, dispatch, route_reason, escalation_level, escalated_at, "
+    "acknowledged_at, acknowledged_agency_id, dispatched_at, on_scene_at, closed_at"
+)
 
 
 async def _seed_incidents(
@@ -471,67 +713,102 @@ async def _seed_incidents(
             "INSERT INTO device (id, name, description, kind) VALUES ($1, $2, 'data sintetis', 'button')",
             [(d, f"SINTETIS tombol {d}") for d in devices],
         )
-        has_track = await conn.fetchval("SELECT to_regclass('incident_track') IS NOT NULL")
+        sim = _IncidentSimulator(rng, now, await _responders(conn))
     seqs = dict.fromkeys(devices, 0)
+    recent = max(0.01, 40 / incidents)
     done = 0
     while done < incidents:
         n = min(batch, incidents - done)
-        rows = []
+        rows: list[tuple[object, ...]] = []
+        assigned: list[tuple[object, ...]] = []
         for _ in range(n):
             dev = rng.choice(devices)
             seqs[dev] += 1
-            at = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
-            desa = rng.choice(areas)
-            kind = rng.choices(types, weights)[0]
-            ack = rng.lognormvariate(3.5, 0.8)  # seconds to acknowledge, median ~33 s
-            state = rng.choices(("resolved", "false_alarm", "handed_to_complaints"), (80, 15, 5))[0]
-            rows.append(
-                (
-                    dev,
-                    seqs[dev],
-                    kind,
-                    at,
-                    -7.36 + rng.uniform(-0.2, 0.2),
-                    109.92 + rng.uniform(-0.2, 0.2),
-                    desa[0],
-                    desa[1],
-                    desa[2],
-                    desa[3],
-                    state,
-                    ack,
-                )
-            )
+            # the last two days busier than the year's average, so "open now" has rows at any size
+            ago = rng.uniform(0, 2 * 86400) if rng.random() < recent else rng.uniform(0, 365 * 86400)
+            at = now - timedelta(seconds=ago)
+            desa = rng.choice(areas) if rng.random() > 0.01 else None  # a few with no fix at all
+            row, assignments = sim.incident(rng.choices(types, weights)[0], at, desa)
+            rows.append((dev, seqs[dev], *row))
+            assigned.extend((dev, seqs[dev], a, why, t) for a, why, t in assignments)
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 """CREATE TEMP TABLE syn_i (device_id text, seq bigint, type text, at timestamptz, lat float8,
-                       lon float8, desa_code text, desa_name text, kecamatan_code text, kecamatan_name text,
-                       state text, ack_s float8) ON COMMIT DROP"""
+                       lon float8, location_source text, desa_code text, desa_name text, kecamatan_code text,
+                       kecamatan_name text, police_agency_id bigint, state text, updated_at timestamptz,
+                       routed_at timestamptz, dispatch boolean, route_reason text, escalation_level smallint,
+                       escalated_at timestamptz, acknowledged_at timestamptz, acknowledged_agency_id bigint,
+                       dispatched_at timestamptz, on_scene_at timestamptz, closed_at timestamptz) ON COMMIT DROP;
+                   CREATE TEMP TABLE syn_a (device_id text, seq bigint, agency_id bigint, reason text,
+                       assigned_at timestamptz) ON COMMIT DROP"""
             )
             await conn.copy_records_to_table("syn_i", records=rows)
+            await conn.copy_records_to_table("syn_a", records=assigned)
             await conn.execute(
                 """INSERT INTO alert (device_id, seq, type, device_ts, received_at, committed_at, channel, payload)
                    SELECT device_id, seq, type, at, at, at, 'synthetic', '{"synthetic": true}'::jsonb FROM syn_i"""
             )
             await conn.execute(
                 """INSERT INTO incident (alert_id, device_id, type, state, created_at, updated_at, lat, lon,
-                                         location_source, desa_code, desa_name, kecamatan_code, kecamatan_name)
-                   SELECT a.id, s.device_id, s.type, s.state, s.at, s.at + make_interval(secs => s.ack_s * 20),
-                          s.lat, s.lon, 'gps', s.desa_code, s.desa_name, s.kecamatan_code, s.kecamatan_name
+                                         location_source, desa_code, desa_name, kecamatan_code, kecamatan_name,
+                                         police_agency_id)
+                   SELECT a.id, s.device_id, s.type, s.state, s.at, s.updated_at, s.lat, s.lon, s.location_source,
+                          s.desa_code, s.desa_name, s.kecamatan_code, s.kecamatan_name, s.police_agency_id
                      FROM syn_i s JOIN alert a ON a.device_id = s.device_id AND a.seq = s.seq"""
             )
-            if has_track:
-                await conn.execute(
-                    """INSERT INTO incident_track (incident_id, routed_at, dispatch, route_reason, acknowledged_at,
-                                                   closed_at)
-                       SELECT i.id, s.at, true, 'sintetis', s.at + make_interval(secs => s.ack_s),
-                              s.at + make_interval(secs => s.ack_s * 20)
-                         FROM syn_i s JOIN alert a ON a.device_id = s.device_id AND a.seq = s.seq
-                         JOIN incident i ON i.alert_id = a.id"""
-                )
+            await conn.execute(
+                """INSERT INTO incident_track (incident_id, routed_at, dispatch, route_reason, escalation_level,
+                                               escalated_at, acknowledged_at, acknowledged_agency_id,
+                                               dispatched_at, on_scene_at, closed_at)
+                   SELECT i.id, s.routed_at, s.dispatch, s.route_reason, s.escalation_level, s.escalated_at,
+                          s.acknowledged_at, s.acknowledged_agency_id, s.dispatched_at, s.on_scene_at, s.closed_at
+                     FROM syn_i s JOIN alert a ON a.device_id = s.device_id AND a.seq = s.seq
+                     JOIN incident i ON i.alert_id = a.id"""
+            )
+            await conn.execute(
+                """INSERT INTO incident_assignment (incident_id, agency_id, reason, assigned_at)
+                   SELECT i.id, s.agency_id, s.reason, s.assigned_at
+                     FROM syn_a s JOIN alert a ON a.device_id = s.device_id AND a.seq = s.seq
+                     JOIN incident i ON i.alert_id = a.id"""
+            )
         done += n
         if progress:
             progress(f"incidents {done}/{incidents}")
     return done
+
+
+async def _seed_teguran(pool: asyncpg.Pool, now: datetime, run: str) -> int:
+    """Reprimands to OPDs that had red dispositions in this run: about one month in three per OPD,
+    naming up to 20 of that month's red complaints; most older ones read, the recent ones not.
+    The choice is a hash of (OPD, month), so a seeded run is repeatable."""
+    async with pool.acquire() as conn, conn.transaction():
+        return int(
+            await conn.fetchval(
+                """WITH red AS (
+                       SELECT d.opd_id, date_trunc('month', d.red_at AT TIME ZONE 'Asia/Jakarta') AS m,
+                              (array_agg(d.complaint_id ORDER BY d.red_at))[1:20] AS ids, max(d.red_at) AS last_red
+                         FROM complaint_disposition d JOIN complaint c ON c.id = d.complaint_id
+                        WHERE d.synthetic AND d.red_at IS NOT NULL AND d.red_at <= $1
+                          AND c.tracking_id LIKE 'SYN-' || $2 || '-%'
+                        GROUP BY 1, 2),
+                   picked AS (
+                       SELECT r.*, least($1, r.last_red + interval '2 days') AS issued,
+                              abs(hashtext(r.opd_id::text || r.m::text)) AS h
+                         FROM red r)
+                   , ins AS (
+                   INSERT INTO teguran (opd_id, issued_by_name, issued_at, text, complaint_ids, read_at, read_by)
+                   SELECT opd_id, 'SINTETIS (data uji)', issued,
+                          '[SINTETIS] Mohon segera tindak lanjuti pengaduan kode merah.', ids,
+                          CASE WHEN issued < $1 - interval '14 days' AND h % 10 < 8
+                               THEN issued + make_interval(hours => 2 + h % 70) END,
+                          CASE WHEN issued < $1 - interval '14 days' AND h % 10 < 8 THEN 'sintetis' END
+                     FROM picked WHERE h % 3 = 0 OR issued > $1 - interval '30 days'
+                   RETURNING 1)
+                   SELECT count(*) FROM ins""",
+                now,
+                run,
+            )
+        )
 
 
 async def cli_seed_synthetic(dsn: str, complaints: int, incidents: int) -> None:

@@ -861,6 +861,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", default=None, help="also write the results here (scenarios: var/bench/...)")
     bench.add_argument("--devices", type=int, default=None, help="simulated buttons (steady 10,000, burst 2,000)")
     bench.add_argument("--ramp", type=float, default=500.0, help="new button connections per second")
+    bench.add_argument("--runs", type=int, default=20, help="dashboard: timed requests per route and query")
     bench.add_argument(
         "--layout", choices=["one", "split"], default="one", help="SIAGA as one process, or one per role"
     )

@@ -13,6 +13,7 @@ from complaints.clock import WorkingDayClock
 from complaints.model import FollowUp, ReturnToVerification
 from complaints.synthetic import FastCalendar, seed_synthetic
 from dashboard import tables as dashboard
+from dispatch import routing, service
 from tests.complaints.test_clock import CUTI_2026, CUTI_2027
 
 NOW = datetime(2026, 11, 27, 5, tzinfo=UTC)
@@ -61,8 +62,93 @@ async def test_seed_small(pool: asyncpg.Pool) -> None:
         # synthetic complaints stay out of Open311 listings
         assert await store.search(conn, store.RequestFilter()) == []
         await assert_rollups_match(conn)
+        await assert_incidents_look_routed(conn)
+        await assert_complaints_have_every_colour(conn)
     result = await bench_dashboard(pool, runs=3, now=NOW)
-    assert set(result) == {"status", "warna", "opd", "merah", "kecamatan", "tren", "page"}
+    assert set(result) == {"status", "warna", "opd", "merah", "kecamatan", "tren", "tanggap", "piket", "page"}
+
+
+async def assert_incidents_look_routed(conn: asyncpg.Connection) -> None:
+    """Synthetic incidents carry what the dispatcher writes: assignments as the real router decides
+    them, an acknowledging agency it was routed to, stage stamps in order, some still open."""
+    rules, directory = await service.load_rules(conn), await service.load_directory(conn)
+    rows = await conn.fetch(
+        """SELECT i.id, i.type, i.state, i.created_at, i.police_agency_id, i.location_source, i.lat,
+                  t.dispatch, t.route_reason, t.escalation_level, t.escalated_at, t.acknowledged_at,
+                  t.acknowledged_agency_id, t.dispatched_at, t.on_scene_at, t.closed_at,
+                  coalesce(array_agg(a.agency_id ORDER BY a.agency_id) FILTER (WHERE a.reason IN ('rule', 'fallback')),
+                           '{}') AS routed,
+                  coalesce(array_agg(a.agency_id) FILTER (WHERE a.reason = 'escalation'), '{}') AS escalated_to
+             FROM incident i JOIN incident_track t ON t.incident_id = i.id
+             LEFT JOIN incident_assignment a ON a.incident_id = i.id
+            GROUP BY i.id, t.incident_id"""
+    )
+    assert len(rows) == 800
+    kinds_of = {a: k for k, ids in directory.by_kind.items() for a in ids}
+    for r in rows:
+        where = routing.Jurisdiction(police_agency_id=r["police_agency_id"], located=r["lat"] is not None)
+        decided = routing.route(r["type"], where, rules, directory)
+        assert (r["dispatch"], r["route_reason"]) == (decided.dispatch, decided.reason), r
+        assert sorted(r["routed"]) == sorted(decided.agency_ids), r
+        if r["type"] == "test":
+            assert not r["routed"] and r["acknowledged_at"] is None
+        else:
+            assert r["routed"], r  # every dispatched incident went somewhere
+        stamps = [r["created_at"], r["acknowledged_at"], r["dispatched_at"], r["on_scene_at"], r["closed_at"]]
+        present = [t for t in stamps if t is not None]
+        assert present == sorted(present) and present[-1] <= NOW, r
+        if r["dispatched_at"] is not None:
+            assert r["acknowledged_at"] is not None
+        assert (r["closed_at"] is not None) == (r["state"] in ("resolved", "false_alarm", "handed_to_complaints")), r
+        if r["acknowledged_at"] is not None:
+            assert r["acknowledged_agency_id"] in set(r["routed"]) | set(r["escalated_to"]), r
+        else:
+            assert r["acknowledged_agency_id"] is None
+        assert (r["escalation_level"] > 0) == (r["escalated_at"] is not None)
+        if r["escalated_to"]:
+            assert r["escalation_level"] == 2 and directory.command_centre_id in set(r["routed"]) | set(
+                r["escalated_to"]
+            )
+    states = {r["state"] for r in rows}
+    assert {"resolved", "false_alarm", "handed_to_complaints"} <= states
+    assert states & {"new", "acknowledged", "dispatched", "on_scene"}, "some still open at NOW"
+    reasons = {r["route_reason"] for r in rows}
+    assert {"rule", "no_dispatch", "unknown_location"} <= reasons
+    # accidents go to the police and to Dishub; the police is the kecamatan's Polsek where there is one
+    accident = next(r for r in rows if r["type"] == "accident" and r["route_reason"] == "rule")
+    assert sorted(kinds_of[a] for a in accident["routed"]) == [
+        "dishub",
+        "polsek" if accident["police_agency_id"] in directory.of_kind("polsek") else "polres",
+    ]
+    assert any(r["escalation_level"] == 2 for r in rows) and any(r["escalation_level"] == 1 for r in rows)
+    credited = {kinds_of[r["acknowledged_agency_id"]] for r in rows if r["acknowledged_agency_id"]}
+    assert {"polsek", "dishub"} <= credited
+    assert len({r["acknowledged_agency_id"] for r in rows if r["acknowledged_agency_id"]}) >= 5
+
+
+async def assert_complaints_have_every_colour(conn: asyncpg.Connection) -> None:
+    """Open complaints of every colour at NOW, returned dispositions, and reprimands read and unread."""
+    colours = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE due_at <= $1) AS red,
+                  count(*) FILTER (WHERE yellow_at <= $1 AND due_at > $1) AS yellow,
+                  count(*) FILTER (WHERE yellow_at > $1) AS green
+             FROM complaint WHERE closed_at IS NULL""",
+        NOW,
+    )
+    assert colours["red"] and colours["yellow"] and colours["green"], colours
+    assert await conn.fetchval("SELECT count(*) FROM complaint_disposition WHERE outcome = 'returned'")
+    teguran = await conn.fetch("SELECT opd_id, issued_at, complaint_ids, read_at FROM teguran")
+    assert any(t["read_at"] for t in teguran) and any(t["read_at"] is None for t in teguran)
+    for t in teguran:
+        assert t["issued_at"] <= NOW and t["complaint_ids"] and (t["read_at"] is None or t["read_at"] > t["issued_at"])
+        # a teguran names complaints that were red at that OPD
+        assert await conn.fetchval(
+            """SELECT bool_and(EXISTS (SELECT 1 FROM complaint_disposition d
+                                        WHERE d.complaint_id = c AND d.opd_id = $1 AND d.red_at IS NOT NULL))
+                 FROM unnest($2::bigint[]) c""",
+            t["opd_id"],
+            t["complaint_ids"],
+        )
 
 
 async def assert_rollups_match(conn: asyncpg.Connection) -> None:
