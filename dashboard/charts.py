@@ -233,7 +233,7 @@ class League:
 async def opd_league(conn: asyncpg.Connection, period: Period, now: datetime) -> list[League]:
     """The OPD compliance table (:func:`dashboard.tables.opd_compliance`, its one rule), read by
     column name so the chart follows the table wherever its definition goes."""
-    t = await tables.opd_compliance(conn, period.start, now)
+    t = await tables.opd_compliance(conn, period, now)
     col = {c: i for i, c in enumerate(t.columns)}
     return [
         League(

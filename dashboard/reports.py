@@ -291,7 +291,7 @@ async def render_html(
             opd_name = await conn.fetchval("SELECT name FROM agency WHERE id = $1 AND kind = 'opd'", opd_id)
             if opd_name is None:
                 raise ValueError(f"agency {opd_id} is not an OPD")
-        league = _league(await opd_compliance(conn, period.start, now), opd_id)
+        league = _league(await opd_compliance(conn, period, now), opd_id)
         red = await _red(conn, now, opd_id, red_table_rows)
     drawn = charts(pool, period, opd_id=opd_id)
     chart_list = list(await drawn if inspect.isawaitable(drawn) else drawn)
@@ -317,6 +317,25 @@ def _pdf(html: str) -> tuple[bytes, int]:
     return document.write_pdf(), len(document.pages)
 
 
+async def build_pdf(
+    pool: asyncpg.Pool,
+    kind: str,
+    period: Period,
+    now: datetime,
+    *,
+    opd_id: int | None = None,
+    charts: ChartSource = _charts_of_the_dashboard,
+    tiles: TileSource = figures.tiles,
+    red_table_rows: int = TABLE_ROWS_MAX,
+) -> tuple[bytes, int]:
+    """The report's PDF and its page count, not kept (:func:`generate` keeps it; the benchmark
+    times this)."""
+    html = await render_html(
+        pool, kind, period, now, opd_id=opd_id, charts=charts, tiles=tiles, red_table_rows=red_table_rows
+    )
+    return await asyncio.to_thread(_pdf, html)
+
+
 async def generate(
     pool: asyncpg.Pool,
     kind: str,
@@ -334,10 +353,9 @@ async def generate(
     already kept is not stored again (None): the schedule's once-per-week."""
     now = now or datetime.now(UTC)
     started = time.perf_counter()
-    html = await render_html(
+    pdf, pages = await build_pdf(
         pool, kind, period, now, opd_id=opd_id, charts=charts, tiles=tiles, red_table_rows=red_table_rows
     )
-    pdf, pages = await asyncio.to_thread(_pdf, html)
     seconds = time.perf_counter() - started
     async with pool.acquire() as conn, conn.transaction():
         report_id = await conn.fetchval(

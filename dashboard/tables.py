@@ -24,12 +24,11 @@ from complaints.clock import WIB
 from complaints.model import LABEL, Status
 from core import labels
 from dashboard import drill
+from dashboard.period import Period
 from dispatch import (
     presence,
     roster,  # the roster owns the shift report's shape: page, CSV and dashboard alike
 )
-
-DEFAULT_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -75,23 +74,13 @@ class Table:
         ]
 
 
-def _since(since: datetime) -> dict[str, str]:
-    """The drill-down filter of "since the WIB day of ``since``" (no ``sampai``: up to today)."""
-    return {"dari": _day(since)[0].isoformat()}
-
-
-def _day(since: datetime) -> tuple[date, datetime]:
-    """The WIB day of ``since`` and the instant it starts (the rollups count per WIB day)."""
-    day = since.astimezone(WIB).date()
-    return day, datetime(day.year, day.month, day.day, tzinfo=WIB)
-
-
-async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
-    """Complaints received since the WIB day of ``since``, by their status now (from the rollup)."""
+async def status_counts(conn: asyncpg.Connection, period: Period) -> Table:
+    """Complaints received on the WIB days of ``period``, by their status now (from the rollup)."""
     rows = await conn.fetch(
-        """SELECT status, sum(n)::bigint AS n FROM complaint_daily WHERE day >= $1
+        """SELECT status, sum(n)::bigint AS n FROM complaint_daily WHERE day BETWEEN $1 AND $2
             GROUP BY status HAVING sum(n) <> 0 ORDER BY status""",
-        _day(since)[0],
+        period.first,
+        period.last,
     )
     return Table(
         "status",
@@ -99,7 +88,7 @@ async def status_counts(conn: asyncpg.Connection, since: datetime) -> Table:
         ["status", "keterangan", "jumlah"],
         [[r["status"], LABEL[Status(r["status"])], r["n"]] for r in rows],
         hidden=frozenset({"status"}),
-        links=[{"jumlah": drill.complaints_link(**_since(since), status=r["status"])} for r in rows],
+        links=[{"jumlah": drill.complaints_link(period, status=r["status"])} for r in rows],
         figures=("jumlah",),
     )
 
@@ -124,20 +113,20 @@ async def colour_counts(conn: asyncpg.Connection, now: datetime) -> Table:
     )
 
 
-async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetime) -> Table:
-    """Per OPD, of the dispositions made since the WIB day of ``since``: those due (followed up,
+async def opd_compliance(conn: asyncpg.Connection, period: Period, now: datetime) -> Table:
+    """Per OPD, of the dispositions made on the WIB days of ``period``: those due (followed up,
     or open past their limit), followed up within the limit, late (followed up late, or still red
     now), the share on time, the still red among the late, and the returned ones. On time + late
     = due: an open red disposition is late, so a share under 100% always has a late count."""
-    day, start = _day(since)
     rows = await conn.fetch(
         """WITH done AS (
                 SELECT opd_id, sum(on_time)::bigint AS on_time, sum(late)::bigint AS late,
                        sum(returned)::bigint AS returned
-                  FROM complaint_disposition_daily WHERE day >= $1 GROUP BY opd_id),
+                  FROM complaint_disposition_daily WHERE day BETWEEN $1 AND $4 GROUP BY opd_id),
                 open_red AS (
                 SELECT opd_id, count(*) AS red_open FROM complaint_disposition
-                 WHERE finished_at IS NULL AND due_at <= $2 AND disposed_at >= $3 GROUP BY opd_id),
+                 WHERE finished_at IS NULL AND due_at <= $2 AND disposed_at >= $3 AND disposed_at < $5
+                 GROUP BY opd_id),
                 s AS (
                 SELECT opd_id, coalesce(d.on_time, 0) AS on_time, coalesce(d.late, 0) AS late,
                        coalesce(d.returned, 0) AS returned, coalesce(o.red_open, 0) AS red_open
@@ -146,20 +135,20 @@ async def opd_compliance(conn: asyncpg.Connection, since: datetime, now: datetim
              FROM s JOIN agency a ON a.id = s.opd_id
             ORDER BY (s.on_time::float8 / NULLIF(s.on_time + s.late + s.red_open, 0)) ASC NULLS LAST,
                      s.red_open DESC, a.name""",
-        day,
+        period.first,
         now,
-        start,
+        period.start,
+        period.last,
+        period.end,
     )
     out = []
     for rank, r in enumerate(rows, 1):
         share = round(100.0 * r["on_time"] / r["due"], 1) if r["due"] else None
         late = r["late"] + r["red_open"]
         out.append([rank, r["id"], r["name"], r["due"], r["on_time"], late, share, r["red_open"], r["returned"]])
-    period = _since(since)
-
     def opd_links(opd_id: int) -> dict[str, str]:
         def to(hasil: str) -> str:
-            return drill.dispositions_link(**period, opd=opd_id, hasil=hasil)
+            return drill.dispositions_link(period, opd=opd_id, hasil=hasil)
 
         return {
             "jatuh_tempo": to("jatuh_tempo"),
@@ -226,7 +215,7 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
     )
 
 
-async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Table:
+async def time_to_acknowledge(conn: asyncpg.Connection, period: Period) -> Table:
     """Emergencies: how fast each agency acknowledged what was routed to it (test alerts left out).
     Reads dispatch's rows through the database only, as the layout wants."""
     rows = await conn.fetch(
@@ -241,11 +230,12 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
              -- an agency is credited only with what its own operators acknowledged
              CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
                                              THEN t.acknowledged_at END AS at) ack
-            WHERE i.created_at >= $1 AND i.type <> 'test'
+            WHERE i.created_at >= $1 AND i.created_at < $2 AND i.type <> 'test'
             GROUP BY a.id, a.name
             ORDER BY p90 DESC NULLS LAST, a.name""",
         # whole WIB days, as every period figure and the drill-down list behind each cell
-        _day(since)[1],
+        period.start,
+        period.end,
     )
 
     def secs(v: float | None) -> str:
@@ -258,10 +248,10 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
         [[r["agency"], r["n"], r["acked"], secs(r["p50"]), secs(r["p90"]), r["escalated"]] for r in rows],
         links=[
             {
-                "kejadian": drill.incidents_link(**_since(since), instansi=r["agency_id"]),
+                "kejadian": drill.incidents_link(period, instansi=r["agency_id"]),
                 **dict.fromkeys(
                     ("diterima", "p50_detik", "p90_detik"),
-                    drill.incidents_link(**_since(since), instansi=r["agency_id"], diterima_oleh=r["agency_id"]),
+                    drill.incidents_link(period, instansi=r["agency_id"], diterima_oleh=r["agency_id"]),
                 ),
             }
             for r in rows
@@ -324,20 +314,21 @@ def kecamatan_names() -> dict[str, str]:
     return {r["code"]: r["name"] for r in csv.DictReader(io.StringIO(data)) if r["level"] == "kecamatan"}
 
 
-async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
-    """Complaints (all, still open) and emergencies per kecamatan since the WIB day of ``since``."""
-    day, start = _day(since)
+async def by_kecamatan(conn: asyncpg.Connection, period: Period) -> Table:
+    """Complaints (all, still open) and emergencies per kecamatan on the WIB days of ``period``."""
     complaints = await conn.fetch(
         """SELECT kecamatan_code, sum(n)::bigint AS n,
                   (sum(n) FILTER (WHERE status NOT IN ('selesai', 'bukan_wewenang', 'arsip')))::bigint AS open
-             FROM complaint_daily WHERE day >= $1 GROUP BY kecamatan_code""",
-        day,
+             FROM complaint_daily WHERE day BETWEEN $1 AND $2 GROUP BY kecamatan_code""",
+        period.first,
+        period.last,
     )
     incidents = await conn.fetch(
         # test alerts are no emergency (as every other emergency figure)
         """SELECT coalesce(kecamatan_code, '') AS k, count(*) AS n FROM incident
-            WHERE created_at >= $1 AND type <> 'test' GROUP BY 1""",
-        start,
+            WHERE created_at >= $1 AND created_at < $2 AND type <> 'test' GROUP BY 1""",
+        period.start,
+        period.end,
     )
     names = kecamatan_names()
     rows: dict[str, list[Any]] = {}
@@ -356,11 +347,11 @@ async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
         out,
         links=[
             {
-                "pengaduan": drill.complaints_link(**_since(since), kecamatan=r[0] or drill.NO_PLACE),
+                "pengaduan": drill.complaints_link(period, kecamatan=r[0] or drill.NO_PLACE),
                 "pengaduan_terbuka": drill.complaints_link(
-                    **_since(since), kecamatan=r[0] or drill.NO_PLACE, terbuka=True
+                    period, kecamatan=r[0] or drill.NO_PLACE, terbuka=True
                 ),
-                "kedaruratan": drill.incidents_link(**_since(since), kecamatan=r[0] or drill.NO_PLACE),
+                "kedaruratan": drill.incidents_link(period, kecamatan=r[0] or drill.NO_PLACE),
             }
             for r in out
         ],
@@ -368,13 +359,14 @@ async def by_kecamatan(conn: asyncpg.Connection, since: datetime) -> Table:
     )
 
 
-async def monthly_trend(conn: asyncpg.Connection, since: datetime) -> Table:
-    day, _ = _day(since)
+async def monthly_trend(conn: asyncpg.Connection, period: Period) -> Table:
+    """Complaints received per WIB calendar month of ``period``, and how many of them are done now."""
     rows = await conn.fetch(
         """SELECT to_char(date_trunc('month', day), 'YYYY-MM') AS month, sum(n)::bigint AS n,
                   (sum(n) FILTER (WHERE status = 'selesai'))::bigint AS done
-             FROM complaint_daily WHERE day >= $1 GROUP BY 1 ORDER BY 1""",
-        day,
+             FROM complaint_daily WHERE day BETWEEN $1 AND $2 GROUP BY 1 ORDER BY 1""",
+        period.first,
+        period.last,
     )
     return Table(
         "tren",
@@ -383,19 +375,19 @@ async def monthly_trend(conn: asyncpg.Connection, since: datetime) -> Table:
         [[r["month"], r["n"], r["done"] or 0] for r in rows],
         # the month in the order of the one date format (12-2026), the CSV keeps 2026-12
         page_rows=[[f"{r['month'][5:]}-{r['month'][:4]}", r["n"], r["done"] or 0] for r in rows],
-        links=[_month_links(r["month"], day) for r in rows],
+        links=[_month_links(r["month"], period) for r in rows],
         figures=("masuk", "selesai_sekarang"),
     )
 
 
-def _month_links(month: str, first: date) -> dict[str, str]:
-    """The complaints received in ``month`` (``2026-12``), from ``first`` at the earliest."""
-    start = max(date(int(month[:4]), int(month[5:]), 1), first)
-    end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-    period = {"dari": start.isoformat(), "sampai": end.isoformat()}
+def _month_links(month: str, period: Period) -> dict[str, str]:
+    """The complaints received in ``month`` (``2026-12``), within ``period``."""
+    first = date(int(month[:4]), int(month[5:]), 1)
+    last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    part = Period(max(first, period.first), min(last, period.last))
     return {
-        "masuk": drill.complaints_link(**period),
-        "selesai_sekarang": drill.complaints_link(**period, status="selesai"),
+        "masuk": drill.complaints_link(part),
+        "selesai_sekarang": drill.complaints_link(part, status="selesai"),
     }
 
 
@@ -411,36 +403,43 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
-async def all_tables(
-    pool: asyncpg.Pool, now: datetime, days: int = DEFAULT_DAYS, *, presence_stale_s: float | None = None
-) -> list[Table]:
-    """Every table of the page, the queries running side by side on the pool's connections.
-    With ``presence_stale_s`` also console presence and the shift report (the page passes it)."""
-    since = now - timedelta(days=days)
+Maker = Callable[[asyncpg.Connection], Awaitable[Table]]
+# the tables of the page, in the page's order
+PAGE_TABLES = ("status", "warna", "opd", "merah", "kecamatan", "tren", "tanggap", "kehadiran", "piket")
 
-    async def on_own_connection(make: Callable[[asyncpg.Connection], Awaitable[Table]]) -> Table:
+
+def makers(period: Period, now: datetime, stale_s: float, *, page: bool = True) -> dict[str, Maker]:
+    """Each table of ``period`` by its name (the name in ``/dasbor/<name>.csv``). ``page``: as the
+    page shows them (the first rows of the red list and the shift report); else whole, for the
+    CSV and Excel files."""
+    until = min(period.end, now)
+    return {
+        "status": lambda c: status_counts(c, period),
+        "warna": lambda c: colour_counts(c, now),
+        "opd": lambda c: opd_compliance(c, period, now),
+        "merah": lambda c: red_list(c, now) if page else red_list(c, now, limit=100_000),
+        "kecamatan": lambda c: by_kecamatan(c, period),
+        "tren": lambda c: monthly_trend(c, period),
+        "tanggap": lambda c: time_to_acknowledge(c, period),
+        "kehadiran": lambda c: presence_now(c, stale_s),
+        "piket": lambda c: shift_report(c, period.start, until, stale_s, limit=SHIFT_PAGE_ROWS if page else None),
+    }
+
+
+async def all_tables(
+    pool: asyncpg.Pool, now: datetime, period: Period, *, presence_stale_s: float | None = None
+) -> list[Table]:
+    """Every table of the page over ``period``, the queries running side by side on the pool's
+    connections. With ``presence_stale_s`` also console presence and the shift report (the page
+    passes it)."""
+    chosen = makers(period, now, presence_stale_s or 0.0)
+    names = [n for n in PAGE_TABLES if presence_stale_s is not None or n not in ("kehadiran", "piket")]
+
+    async def on_own_connection(make: Maker) -> Table:
         async with pool.acquire() as conn:
             return await make(conn)
 
-    duty: list[Callable[[asyncpg.Connection], Awaitable[Table]]] = []
-    if presence_stale_s is not None:
-        stale = presence_stale_s
-        duty = [
-            lambda c: presence_now(c, stale),
-            lambda c: shift_report(c, since, now, stale, limit=SHIFT_PAGE_ROWS),
-        ]
-    return list(
-        await asyncio.gather(
-            on_own_connection(lambda c: status_counts(c, since)),
-            on_own_connection(lambda c: colour_counts(c, now)),
-            on_own_connection(lambda c: opd_compliance(c, since, now)),
-            on_own_connection(lambda c: red_list(c, now)),
-            on_own_connection(lambda c: by_kecamatan(c, since)),
-            on_own_connection(lambda c: monthly_trend(c, since)),
-            on_own_connection(lambda c: time_to_acknowledge(c, since)),
-            *(on_own_connection(make) for make in duty),
-        )
-    )
+    return list(await asyncio.gather(*(on_own_connection(chosen[n]) for n in names)))
 
 
 def to_csv(table: Table) -> str:

@@ -4,8 +4,6 @@ counts per kecamatan. The dashboard reads dispatch and complaints, so it lives a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -15,35 +13,14 @@ from aiohttp import web
 from complaints.open311 import now_utc
 from core import appkeys, auth, labels, pages, params
 from core.roles import Role
-from dashboard import charts, drill, excel, figures, report_pages
+from dashboard import charts, drill, excel, figures, report_pages, tables
 from dashboard.definitions import definition
 from dashboard.period import CHOICES, Period, today
-from dashboard.tables import (
-    DEFAULT_DAYS,
-    Table,
-    all_tables,
-    by_kecamatan,
-    colour_counts,
-    monthly_trend,
-    opd_compliance,
-    presence_now,
-    red_list,
-    shift_report,
-    status_counts,
-    time_to_acknowledge,
-    to_csv,
-)
+from dashboard.tables import Table, all_tables, to_csv
 
 READERS = (Role.LEADER, Role.ADMIN)
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
-
-
-def _days(request: web.Request) -> int:
-    try:
-        return max(1, min(int(request.query.get("hari", DEFAULT_DAYS)), 3660))
-    except ValueError:
-        return DEFAULT_DAYS
 
 
 @auth.allow(*READERS)
@@ -65,10 +42,10 @@ async def dashboard_page(request: web.Request) -> web.Response:
                     WHERE c.closed_at IS NULL AND c.stage = 'tindak_lanjut' AND c.due_at <= now() ORDER BY a.name"""
             )
 
-    tiles, drawn, tables, opds = await asyncio.gather(
+    tiles, drawn, page_tables, opds = await asyncio.gather(
         figures.tiles(pool, now),
         charts.all_charts(pool, period, now),
-        all_tables(pool, now, period.days, presence_stale_s=stale_s),
+        all_tables(pool, now, period, presence_stale_s=stale_s),
         red_opds(),
     )
     by_key = {c.key: c for c in drawn}
@@ -86,7 +63,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
             "first_charts": [by_key[k] for k in FIRST_SCREEN],
             "more_charts": [c for c in drawn if c.key not in FIRST_SCREEN],
             "map_definition": definition("peta_wilayah"),
-            "tables": tables,
+            "tables": page_tables,
             "red_opds": opds,
         },
     )
@@ -123,18 +100,7 @@ async def _requested_table(request: web.Request) -> Table:
     name = request.match_info["table"]
     now = now_utc()
     stale_s = request.app[appkeys.SETTINGS].presence_stale_s
-    since = now - timedelta(days=_days(request))
-    makers: dict[str, Callable[[asyncpg.Connection], Awaitable[Table]]] = {
-        "status": lambda c: status_counts(c, since),
-        "warna": lambda c: colour_counts(c, now),
-        "opd": lambda c: opd_compliance(c, since, now),
-        "merah": lambda c: red_list(c, now, limit=100000),
-        "kecamatan": lambda c: by_kecamatan(c, since),
-        "tren": lambda c: monthly_trend(c, since),
-        "tanggap": lambda c: time_to_acknowledge(c, since),
-        "kehadiran": lambda c: presence_now(c, stale_s),
-        "piket": lambda c: shift_report(c, since, now, stale_s),
-    }
+    makers = tables.makers(Period.from_query(request.query, now), now, stale_s, page=False)
     if name not in makers:
         raise web.HTTPNotFound()
     async with request.app[appkeys.POOL].acquire() as conn:
@@ -168,9 +134,9 @@ async def dashboard_xlsx(request: web.Request) -> web.Response:
 @auth.allow(*READERS)
 async def kecamatan_json(request: web.Request) -> web.Response:
     """{kecamatan code: counts} for the choropleth."""
-    since = now_utc() - timedelta(days=_days(request))
+    now = now_utc()
     async with request.app[appkeys.POOL].acquire() as conn:
-        table = await by_kecamatan(conn, since)
+        table = await tables.by_kecamatan(conn, Period.from_query(request.query, now))
     data = {r[0]: {"nama": r[1], "pengaduan": r[2], "terbuka": r[3], "kedaruratan": r[4]} for r in table.rows if r[0]}
     return web.json_response(data)
 

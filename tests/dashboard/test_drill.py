@@ -21,6 +21,7 @@ from core.roles import Role
 from core.settings import Settings
 from dashboard import figures
 from dashboard import tables as dt
+from dashboard.period import Period
 from dashboard.web import TEMPLATE_DIR
 from dispatch import service
 from siaga.webapp import create_app
@@ -185,7 +186,7 @@ async def test_the_tile_strip_and_tables_link_every_number_and_explain_it(
         for p in t.parts:
             assert f'href="{escape(p.href)}"' in html and p.words in text
     assert html.count("<details") == len(tiles)  # the definition for touch, too
-    for table in await dt.all_tables(pool, now, 365):
+    for table in await dt.all_tables(pool, now, Period.last_days(365, now)):
         html = env.get_template("dashboard/_table.html").render(t=table)
         assert leaks(html) == [], table.name
         for row in table.cell_links():
@@ -194,5 +195,5 @@ async def test_the_tile_strip_and_tables_link_every_number_and_explain_it(
                     assert f'<a href="{escape(href)}">' in html, (table.name, href)
         if table.rows and table.figures:
             assert "title=" in html, table.name
-    opd = next(t for t in await dt.all_tables(pool, now, 365) if t.name == "opd")
+    opd = next(t for t in await dt.all_tables(pool, now, Period.last_days(365, now)) if t.name == "opd")
     assert opd.rows and all(links[2] and "hasil=jatuh_tempo" in links[2] for links in opd.cell_links())

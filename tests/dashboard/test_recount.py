@@ -206,7 +206,7 @@ async def test_every_tile_is_its_recount_and_its_list(pool: asyncpg.Pool, seeded
         assert red > 0 and t.number == red and await drill_count(conn, t.href, now) == red
         assert red == len((await dt.red_list(conn, now, limit=100000)).rows)
         unread = await conn.fetchval("SELECT count(*) FROM teguran WHERE read_at IS NULL")
-        assert unread == 1
+        assert unread > 0
         (teguran,) = t.parts
         assert teguran.number == unread and await drill_count(conn, teguran.href, now) == unread
 
@@ -262,9 +262,10 @@ async def _check_links(conn: asyncpg.Connection, table: dt.Table, now: datetime)
 async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool, seeded: Seeded) -> None:
     now = seeded.now
     since = now - timedelta(days=DAYS)
-    start = Period(since.astimezone(dt.WIB).date(), now.astimezone(dt.WIB).date()).start
+    period = Period(since.astimezone(dt.WIB).date(), now.astimezone(dt.WIB).date())
+    start = period.start
     async with pool.acquire() as conn:
-        t = await dt.status_counts(conn, since)
+        t = await dt.status_counts(conn, period)
         want = {
             r["status"]: r["n"]
             for r in await conn.fetch(
@@ -273,12 +274,26 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         }
         assert {r[0]: r[2] for r in t.rows} == want
         assert await _check_links(conn, t, now) == len(want)
+        # a period in the past ends where it ends: nothing received after its last day
+        past = Period(period.first, period.first + timedelta(days=DAYS // 2))
+        t = await dt.status_counts(conn, past)
+        want_past = {
+            r["status"]: r["n"]
+            for r in await conn.fetch(
+                """SELECT status, count(*) AS n FROM complaint WHERE received_at >= $1 AND received_at < $2
+                    GROUP BY status""",
+                past.start,
+                past.end,
+            )
+        }
+        assert {r[0]: r[2] for r in t.rows} == want_past and want_past != want
+        assert await _check_links(conn, t, now) == len(want_past)
 
         t = await dt.colour_counts(conn, now)
         assert await _check_links(conn, t, now) == 3
 
         # per OPD: due = on time + late, late includes the still red, the share is on time / due
-        t = await dt.opd_compliance(conn, since, now)
+        t = await dt.opd_compliance(conn, period, now)
         want_opd = {
             r["opd_id"]: r
             for r in await conn.fetch(
@@ -318,7 +333,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         for row, links in zip(t.rows, t.cell_links(), strict=True):
             assert links[0] == f"/pengaduan/{row[0]}"  # the number links to the complaint
 
-        t = await dt.by_kecamatan(conn, since)
+        t = await dt.by_kecamatan(conn, period)
         want_c = {
             r["k"]: r
             for r in await conn.fetch(
@@ -344,7 +359,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         assert sum(r[4] for r in t.rows) == 12  # the test alert is no emergency
         assert await _check_links(conn, t, now) > len(t.rows)
 
-        t = await dt.monthly_trend(conn, since)
+        t = await dt.monthly_trend(conn, period)
         want_m = {
             r["m"]: (r["n"], r["done"])
             for r in await conn.fetch(
@@ -357,7 +372,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         assert {r[0]: (r[1], r[2]) for r in t.rows} == want_m
         assert await _check_links(conn, t, now) > 0
 
-        t = await dt.time_to_acknowledge(conn, since)
+        t = await dt.time_to_acknowledge(conn, period)
         got_a = {r[0]: r for r in t.rows}
         names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agency")}
         for agency_id in {seeded.world.polsek_wonosobo, seeded.world.polsek_kertek, seeded.world.dishub}:
@@ -390,7 +405,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         assert await _check_links(conn, t, now) > 0
         # a period starts at 00:00 WIB of its first day, whatever the hour it was asked at: an
         # incident earlier that day is in the figure as in its list
-        t = await dt.time_to_acknowledge(conn, now - timedelta(days=3) + timedelta(minutes=1))
+        t = await dt.time_to_acknowledge(conn, Period.last_days(3, now))
         assert await _check_links(conn, t, now) > 0
 
     async with pool.acquire() as conn:
@@ -449,7 +464,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         assert got_s[names[seeded.world.dishub]][5:7] == [1, 0]  # Polsek's acknowledgement is not Dishub's
 
     # each table says which of its columns are figures, and each such column has its definition
-    for t in await dt.all_tables(pool, now, 30, presence_stale_s=60):
+    for t in await dt.all_tables(pool, now, Period.last_days(30, now), presence_stale_s=60):
         assert t.figures, t.name
         for c in t.figures:
             assert f"{t.name}.{c}" in DEFINITIONS and c in t.columns, (t.name, c)

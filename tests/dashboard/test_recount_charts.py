@@ -179,7 +179,7 @@ async def test_the_league_is_the_compliance_table(pool: asyncpg.Pool, seeded: fa
 
     period = Period.last_days(90, NOW)
     async with pool.acquire() as conn:
-        table = await tables.opd_compliance(conn, period.start, NOW)
+        table = await tables.opd_compliance(conn, period, NOW)
         league = await charts.opd_league(conn, period, NOW)
     col = {c: i for i, c in enumerate(table.columns)}
     assert [(x.opd_id, x.share, x.returned) for x in league] == [

@@ -169,7 +169,7 @@ async def test_the_regents_report_says_what_the_dashboard_counts(pool: asyncpg.P
     # drawn inside the SVG: a status of the legend in words, a week of the x axis
     assert "Selesai" in text and "23-11" in text
     async with pool.acquire() as conn:
-        league = await opd_compliance(conn, period.start, MONDAY)
+        league = await opd_compliance(conn, period, MONDAY)
         made = (await reports.list_reports(conn))[0]
         logged = await conn.fetchrow("SELECT * FROM audit_log WHERE action = 'report.generate'")
     # the whole red list, every tracking number
@@ -493,4 +493,5 @@ async def test_each_excel_file_has_the_csvs_rows(
         assert body == expected, name
         if name in ("opd", "merah", "status", "kecamatan"):
             assert body, name
-        assert f'href="/dasbor/{name}.xlsx?hari=365"' in html, name
+        # beside the CSV on the page, for the page's period
+        assert f'href="/dasbor/{name}.xlsx?dari=' in html and f'href="/dasbor/{name}.csv?dari=' in html, name

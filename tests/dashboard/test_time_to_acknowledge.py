@@ -1,10 +1,11 @@
 """The dashboard's emergency table: time to acknowledge per agency, from dispatch's own rows."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 
 from core.settings import Settings
+from dashboard.period import Period
 from dashboard.tables import time_to_acknowledge
 from dispatch import service
 from tests.dispatch import factory
@@ -27,7 +28,7 @@ async def test_p50_p90_per_agency_from_routed_incidents(pool: asyncpg.Pool, db_d
                 float(10 * (i + 1)),
                 world.polsek_wonosobo,
             )
-        table = await time_to_acknowledge(conn, datetime.now(UTC) - timedelta(days=1))
+        table = await time_to_acknowledge(conn, Period.last_days(2, datetime.now(UTC)))
     rows = {r[0]: r for r in table.rows}
     polsek = await pool.fetchval("SELECT name FROM agency WHERE id = $1", world.polsek_wonosobo)
     assert rows[polsek][1:] == [10, 9, "50", "82", 0]  # the test alert is not counted
