@@ -69,19 +69,8 @@ async def report_make(request: web.Request) -> web.StreamResponse:
             if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM agency WHERE id = $1 AND kind = 'opd')", opd_id):
                 raise params.BadParam("opd", "opd: OPD tidak ditemukan")
     user = auth.current_user(request)
-    report_id = await reports.generate(
-        pool, kind, period, user.actor(auth.client_ip(request)), opd_id=opd_id, now=now, **_sources(request)
-    )
+    report_id = await reports.generate(pool, kind, period, user.actor(auth.client_ip(request)), opd_id=opd_id, now=now)
     raise web.HTTPSeeOther(location=f"/dasbor/laporan?dibuat={report_id}#laporan-{report_id}")
-
-
-# The app may carry its own chart source (the default is the dashboard's charts).
-CHART_SOURCE: web.AppKey[Callable[..., object]] = web.AppKey("dashboard_report_charts", object)  # type: ignore[arg-type]
-
-
-def _sources(request: web.Request) -> dict[str, object]:
-    charts = request.app.get(CHART_SOURCE)
-    return {} if charts is None else {"charts": charts}
 
 
 @auth.allow(*READERS, Role.OPD_OFFICER)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import random
 import re
@@ -34,6 +33,7 @@ from markupsafe import Markup
 from core import audit, labels
 from core.db import TRANSIENT_ERRORS
 from core.settings import Settings
+from dashboard import charts as dashboard_charts
 from dashboard import figures
 from dashboard.definitions import Definition, definition
 from dashboard.period import Period, today, week_before, wib_day_start
@@ -62,19 +62,8 @@ class ReportChart(Protocol):
     definition: Any  # a Definition, or its words
 
 
-ChartSource = Callable[..., Awaitable[Sequence[ReportChart]] | Sequence[ReportChart]]
+ChartSource = Callable[..., Awaitable[Sequence[ReportChart]]]
 TileSource = Callable[[asyncpg.Pool, datetime], Awaitable[list[figures.Tile]]]
-
-
-async def _charts_of_the_dashboard(
-    pool: asyncpg.Pool, period: Period, opd_id: int | None = None
-) -> Sequence[ReportChart]:
-    # imported here: the charts live beside the page (dashboard/charts.py) and a report draws the
-    # same ones; importing them lazily keeps the report module loadable on its own
-    from dashboard.charts import for_report  # type: ignore[import-not-found,unused-ignore]
-
-    result = for_report(pool, period, opd_id=opd_id)
-    return await result if inspect.isawaitable(result) else result
 
 
 @dataclass(frozen=True)
@@ -277,7 +266,7 @@ async def render_html(
     now: datetime,
     *,
     opd_id: int | None = None,
-    charts: ChartSource = _charts_of_the_dashboard,
+    charts: ChartSource = dashboard_charts.for_report,
     tiles: TileSource = figures.tiles,
     red_table_rows: int = TABLE_ROWS_MAX,
 ) -> str:
@@ -294,7 +283,7 @@ async def render_html(
         league = _league(await opd_compliance(conn, period, now), opd_id)
         red = await _red(conn, now, opd_id, red_table_rows)
     drawn = charts(pool, period, opd_id=opd_id)
-    chart_list = list(await drawn if inspect.isawaitable(drawn) else drawn)
+    chart_list = list(await drawn)
     tile_list = await tiles(pool, now) if kind == "bupati" else []
     return _ENV.get_template("report.html").render(
         title=KIND_WORDS[kind] + (f" — {opd_name}" if opd_name else ""),
@@ -324,7 +313,7 @@ async def build_pdf(
     now: datetime,
     *,
     opd_id: int | None = None,
-    charts: ChartSource = _charts_of_the_dashboard,
+    charts: ChartSource = dashboard_charts.for_report,
     tiles: TileSource = figures.tiles,
     red_table_rows: int = TABLE_ROWS_MAX,
 ) -> tuple[bytes, int]:
@@ -345,7 +334,7 @@ async def generate(
     opd_id: int | None = None,
     now: datetime | None = None,
     scheduled: bool = False,
-    charts: ChartSource = _charts_of_the_dashboard,
+    charts: ChartSource = dashboard_charts.for_report,
     tiles: TileSource = figures.tiles,
     red_table_rows: int = TABLE_ROWS_MAX,
 ) -> int | None:
@@ -418,7 +407,7 @@ async def make_due_reports(
     pool: asyncpg.Pool,
     now: datetime | None = None,
     *,
-    charts: ChartSource = _charts_of_the_dashboard,
+    charts: ChartSource = dashboard_charts.for_report,
     tiles: TileSource = figures.tiles,
     stop: asyncio.Event | None = None,
 ) -> list[int]:
@@ -471,7 +460,7 @@ async def run_report_schedule(
     pool: asyncpg.Pool,
     stop: asyncio.Event,
     *,
-    charts: ChartSource = _charts_of_the_dashboard,
+    charts: ChartSource = dashboard_charts.for_report,
     tiles: TileSource = figures.tiles,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:

@@ -67,7 +67,18 @@ async def test_seed_small(pool: asyncpg.Pool) -> None:
         await assert_incidents_look_routed(conn)
         await assert_complaints_have_every_colour(conn)
     result = await bench_dashboard(pool, runs=3, now=NOW)
-    assert set(result) == {"status", "warna", "opd", "merah", "kecamatan", "tren", "tanggap", "kehadiran", "piket", "page"}
+    assert set(result) == {
+        "status",
+        "warna",
+        "opd",
+        "merah",
+        "kecamatan",
+        "tren",
+        "tanggap",
+        "kehadiran",
+        "piket",
+        "page",
+    }
 
 
 async def assert_incidents_look_routed(conn: asyncpg.Connection) -> None:

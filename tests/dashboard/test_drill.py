@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import jinja2
 import openpyxl
-import pytest
-from aiohttp import web
 from markupsafe import escape
 
 from complaints.synthetic import seed_synthetic
@@ -24,25 +21,11 @@ from dashboard import tables as dt
 from dashboard.period import Period
 from dashboard.web import TEMPLATE_DIR
 from dispatch import service
-from siaga.webapp import create_app
 from tests.dispatch import factory
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
-from tests.support import free_port
 from tests.visible import assert_in_layout, leaks, visible_text
 
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-async def server(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[str]:  # noqa: F811
-    runner = web.AppRunner(create_app(settings, pool), shutdown_timeout=2.0)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 def _count(html: str) -> int:

@@ -4,37 +4,18 @@ browser requests answered with a page, not JSON."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
-from aiohttp import web
 
 from complaints import store
 from core import audit, labels
 from core.roles import Role
-from core.settings import Settings
 from dispatch import roster, roster_rules
-from siaga.webapp import create_app
 from tests.dispatch import factory
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
-from tests.support import free_port
 from tests.visible import assert_in_layout, leaks, visible_text
 
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-async def server(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[str]:  # noqa: F811
-    """The whole web app (the dispatch tests' server leaves the complaint pages out)."""
-    runner = web.AppRunner(create_app(settings, pool), shutdown_timeout=2.0)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

@@ -9,14 +9,10 @@ import csv
 import io
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pygal
 import pytest
-from aiohttp import web
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -26,80 +22,17 @@ from core import audit, labels
 from core.db import open_pool
 from core.roles import Role
 from core.settings import Settings
-from dashboard import figures, report_pages, reports
-from dashboard.definitions import definition
+from dashboard import charts, figures, reports
 from dashboard.period import Period, week_before
-from dashboard.tables import colour_counts, opd_compliance, red_list
-from siaga.webapp import create_app
+from dashboard.tables import opd_compliance, red_list
 from tests.dispatch import factory
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 from tests.visible import assert_in_layout, leaks
 
 HTML = {"Accept": "text/html"}
 # Monday 30 Nov 2026 07:00 WIB: the report of 23-29 Nov is due
 MONDAY = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Chart:
-    key: str
-    title: str
-    svg: str
-    definition: str
-
-
-def _svg(chart: pygal.graph.graph.Graph) -> str:
-    return chart.render(is_unicode=True)
-
-
-async def seeded_charts(pool: asyncpg.Pool, period: Period, opd_id: int | None = None) -> list[Chart]:
-    """Real pygal charts of the seeded rows, in the shape ``dashboard.charts.for_report`` gives:
-    complaints per week by status (the OPD's own for an OPD report) and, for the regent,
-    emergencies per day by type."""
-    async with pool.acquire() as conn:
-        weekly = await conn.fetch(
-            """SELECT to_char(date_trunc('week', received_at AT TIME ZONE 'Asia/Jakarta'), 'DD-MM') AS week,
-                      status, count(*) AS n
-                 FROM complaint WHERE received_at < $1 AND received_at >= $1 - interval '8 weeks'
-                  AND ($2::bigint IS NULL OR opd_id = $2)
-                GROUP BY 1, 2 ORDER BY 1""",
-            period.end,
-            opd_id,
-        )
-        daily = await conn.fetch(
-            """SELECT to_char(created_at AT TIME ZONE 'Asia/Jakarta', 'DD-MM') AS day, type, count(*) AS n
-                 FROM incident WHERE created_at >= $1 AND created_at < $2 GROUP BY 1, 2 ORDER BY 1""",
-            period.start,
-            period.end,
-        )
-    out = []
-    weeks = sorted({r["week"] for r in weekly})
-    bar = pygal.StackedBar(width=800, height=320, disable_xml_declaration=True, js=[], show_legend=True)
-    bar.x_labels = weeks
-    for status in sorted({r["status"] for r in weekly}):
-        by_week = {r["week"]: r["n"] for r in weekly if r["status"] == status}
-        bar.add(labels.label("complaint_status", status), [by_week.get(w, 0) for w in weeks])
-    weekly_words = "Pengaduan masuk per minggu (WIB)."
-    out.append(Chart("pengaduan_mingguan", "Pengaduan per minggu menurut status", _svg(bar), weekly_words))
-    if opd_id is None:
-        days = sorted({r["day"] for r in daily})
-        line = pygal.Bar(width=800, height=320, disable_xml_declaration=True, js=[])
-        line.x_labels = days
-        for kind in sorted({r["type"] for r in daily}):
-            by_day = {r["day"]: r["n"] for r in daily if r["type"] == kind}
-            line.add(kind, [by_day.get(d, 0) for d in days])
-        daily_words = "Kedaruratan per hari (WIB)."
-        out.append(Chart("kedaruratan_harian", "Kedaruratan per hari menurut jenis", _svg(line), daily_words))
-    return out
-
-
-async def red_tile(pool: asyncpg.Pool, now: datetime) -> list[figures.Tile]:
-    """A tile as ``dashboard.figures.tiles`` gives them: the red count now, from the table."""
-    async with pool.acquire() as conn:
-        colours = dict((await colour_counts(conn, now)).rows)  # type: ignore[arg-type]
-    d = definition("tabel.merah")
-    return [figures.Tile(d, str(colours["merah"]), "laporan terbuka melewati batas", "/dasbor", tone="merah")]
 
 
 def pdf_text(pdf: bytes) -> tuple[str, int]:
@@ -141,9 +74,7 @@ async def test_the_regents_report_says_what_the_dashboard_counts(pool: asyncpg.P
 
     beating = asyncio.create_task(beat())
     started = time.perf_counter()
-    report_id = await reports.generate(
-        pool, "bupati", period, leader.actor(), now=MONDAY, charts=seeded_charts, tiles=red_tile
-    )
+    report_id = await reports.generate(pool, "bupati", period, leader.actor(), now=MONDAY)
     seconds = time.perf_counter() - started
     done.set()
     await beating
@@ -161,13 +92,17 @@ async def test_the_regents_report_says_what_the_dashboard_counts(pool: asyncpg.P
     assert "23 Nov 2026 – 29 Nov 2026" in text and f"Dibuat {labels.wib(MONDAY)}" in text
     # the tiles: title, value, detail and the tone in words beside its colour
     words = " ".join(text.split())
-    shown = (await red_tile(pool, MONDAY))[0].value
-    assert "Sekilas" in words and f"Daftar kode merah {shown} laporan terbuka melewati batas" in words
-    assert "Merah" in text
-    # the charts are drawn: their titles, legends and axis labels are text in the PDF
-    assert "Pengaduan per minggu menurut status" in text and "Kedaruratan per hari menurut jenis" in text
-    # drawn inside the SVG: a status of the legend in words, a week of the x axis
-    assert "Selesai" in text and "23-11" in text
+    tiles = await figures.tiles(pool, MONDAY)
+    assert "Sekilas" in words and tiles
+    for t in tiles:
+        assert f"{t.definition.title} {t.value}" in words, t.definition.key
+    # the dashboard's charts are drawn: their titles, and inside the SVG a status of the legend in
+    # words, are text in the PDF
+    drawn = await charts.for_report(pool, period)
+    assert {c.key for c in drawn} >= {"kedaruratan", "pengaduan", "merah"}
+    for c in drawn:
+        assert " ".join(c.title.split()) in words, c.key
+    assert "Selesai" in text
     async with pool.acquire() as conn:
         league = await opd_compliance(conn, period, MONDAY)
         made = (await reports.list_reports(conn))[0]
@@ -214,7 +149,6 @@ async def test_an_opd_report_has_its_own_row_and_red_list(pool: asyncpg.Pool, se
         seeded.users["leader"].actor(),
         opd_id=opd_id,
         now=MONDAY,
-        charts=seeded_charts,
         red_table_rows=1,
     )
     seconds = time.perf_counter() - started
@@ -265,16 +199,14 @@ async def test_two_schedulers_racing_make_each_report_once(
         opd_ids = [r["id"] for r in await reports.opds(conn)]
     async with open_pool(db_dsn, min_size=1, max_size=4) as a, open_pool(db_dsn, min_size=1, max_size=4) as b:
         made = await asyncio.gather(
-            reports.make_due_reports(a, monday, charts=seeded_charts),
-            reports.make_due_reports(b, monday, charts=seeded_charts),
+            reports.make_due_reports(a, monday),
+            reports.make_due_reports(b, monday),
         )
     assert sorted(len(m) for m in made) == [0, 1 + len(opd_ids)]
     expected = [("bupati", None, 1)] + [("opd", o, 1) for o in sorted(opd_ids)]
     assert await _count(pool) == expected
     # once also without the lock: the week's scheduled row is unique
-    again = await reports.generate(
-        pool, "bupati", week_before(monday), audit.SYSTEM, now=monday, scheduled=True, charts=seeded_charts
-    )
+    again = await reports.generate(pool, "bupati", week_before(monday), audit.SYSTEM, now=monday, scheduled=True)
     assert again is None and await _count(pool) == expected
     async with pool.acquire() as conn:
         listed = await reports.list_reports(conn)
@@ -295,9 +227,7 @@ async def test_a_missed_monday_is_caught_up_once(
         wanted = 1 + len(await reports.opds(conn))
     for _ in range(2):  # a restart later the same week makes nothing again
         stop = asyncio.Event()
-        task = asyncio.create_task(
-            reports.run_report_schedule(settings, pool, stop, charts=seeded_charts, clock=lambda: wednesday)
-        )
+        task = asyncio.create_task(reports.run_report_schedule(settings, pool, stop, clock=lambda: wednesday))
         try:
             await wait_for(lambda: _made_all(pool, wanted), timeout=60, what="the missed week's reports")
         finally:
@@ -306,7 +236,7 @@ async def test_a_missed_monday_is_caught_up_once(
                 await task
         assert sum(n for *_, n in await _count(pool)) == wanted
     # before SIAGA held any record there is nothing to report: a week earlier is never made
-    assert await reports.make_due_reports(pool, monday - timedelta(days=7), charts=seeded_charts) == []
+    assert await reports.make_due_reports(pool, monday - timedelta(days=7)) == []
 
 
 async def _made_all(pool: asyncpg.Pool, wanted: int) -> bool:
@@ -323,11 +253,11 @@ async def test_a_report_that_fails_to_draw_is_tried_again(
     _, monday = small_world
     calls: list[int | None] = []
 
-    async def fails_once(pool: asyncpg.Pool, period: Period, opd_id: int | None = None) -> list[Chart]:
+    async def fails_once(pool: asyncpg.Pool, period: Period, opd_id: int | None = None) -> list[charts.Chart]:
         calls.append(opd_id)
         if len(calls) == 1:
             raise RuntimeError("the chart could not be drawn")
-        return await seeded_charts(pool, period, opd_id)
+        return await charts.for_report(pool, period, opd_id=opd_id)
 
     async with pool.acquire() as conn:
         wanted = 1 + len(await reports.opds(conn))
@@ -350,26 +280,10 @@ async def test_the_schedule_can_be_turned_off(pool: asyncpg.Pool, db_dsn: str) -
     off = Settings(database_url=db_dsn, report_schedule=False)
     # returns at once without waiting for stop
     async with asyncio.timeout(5):
-        await reports.run_report_schedule(off, pool, stop, charts=seeded_charts)
+        await reports.run_report_schedule(off, pool, stop)
 
 
 # --- the pages -----------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def server(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[str]:  # noqa: F811
-    """The whole web app, its reports drawing the seeded charts (``dashboard.charts`` is another
-    helper's module: the app carries the chart source)."""
-    app = create_app(settings, pool)
-    app[report_pages.CHART_SOURCE] = seeded_charts
-    runner = web.AppRunner(app, shutdown_timeout=2.0)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_the_list_and_downloads_per_role(
@@ -391,7 +305,7 @@ async def test_the_list_and_downloads_per_role(
             await factory._password_hash(),
             other_opd,
         )
-    made = await reports.make_due_reports(pool, monday, charts=seeded_charts)
+    made = await reports.make_due_reports(pool, monday)
     async with pool.acquire() as conn:
         listed = {(r.kind, r.opd_id): r for r in await reports.list_reports(conn)}
     assert len(made) == len(listed) >= 3
