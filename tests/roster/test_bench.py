@@ -40,7 +40,8 @@ async def test_bench_presence_pass_and_shift_report(
     async with pool.acquire() as conn:
         await conn.execute(
             """INSERT INTO incident_assignment (incident_id, agency_id, reason)
-               SELECT id, ($1::bigint[])[1 + abs(hashtext(id::text)) % 5], 'rule' FROM incident""",
+               SELECT id, ($1::bigint[])[1 + abs(hashtext(id::text)) % 5], 'rule' FROM incident
+               ON CONFLICT DO NOTHING""",  -- the seed routes its incidents already
             agencies,
         )
         await conn.execute(
