@@ -38,10 +38,11 @@ async def test_bench_presence_pass_and_shift_report(
     await seed_synthetic(pool, 0, INCIDENTS, now=now, seed=9)
     agencies = [world.polsek_wonosobo, world.polsek_kertek, world.dishub, world.damkar, world.polres]
     async with pool.acquire() as conn:
+        # the seed routes its incidents already; this adds one more agency to most of them
         await conn.execute(
             """INSERT INTO incident_assignment (incident_id, agency_id, reason)
                SELECT id, ($1::bigint[])[1 + abs(hashtext(id::text)) % 5], 'rule' FROM incident
-               ON CONFLICT DO NOTHING""",  -- the seed routes its incidents already
+               ON CONFLICT DO NOTHING""",
             agencies,
         )
         await conn.execute(
