@@ -29,9 +29,9 @@ from pygal.style import Style
 
 from complaints.open311 import now_utc
 from core import labels
-from dashboard import tables
+from dashboard import figures, tables
 from dashboard.definitions import Definition, definition
-from dashboard.period import Period, today
+from dashboard.period import MONTHS, Period, today
 
 # Okabe & Ito (2008): eight colours told apart with any of the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000")
@@ -63,20 +63,18 @@ def _style(colors: Iterable[str]) -> Style:
     return Style(**{**_STYLE_BASE, "colors": tuple(colors)})
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 # longer than this a day-by-day chart has too many bars to read: it counts per week instead
 DAILY_MAX_DAYS = 62
 
 
 def num(v: float, decimals: int = 1) -> str:
-    """A number as Indonesian readers write it: ``1.234,5``."""
-    s = f"{v:,.{decimals}f}"
-    return s.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    """A number as Indonesian readers write it: ``1.234,5`` (the tiles' format)."""
+    return figures.decimal(v, decimals)
 
 
 def day_words(d: date) -> str:
     """``1 Des`` (the chart's axis; the year is in the period's words above the chart)."""
-    return f"{d.day} {_MONTHS[d.month - 1]}"
+    return f"{d.day} {MONTHS[d.month - 1]}"
 
 
 def monday(d: date) -> date:

@@ -18,7 +18,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 3660
 # the choices of the period selector: (days, words)
 CHOICES = ((7, "7 hari"), (30, "30 hari"), (90, "90 hari"), (365, "1 tahun"))
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
 
 
 def wib_day_start(d: date) -> datetime:
@@ -93,7 +93,7 @@ class Period:
 
 
 def _day_words(d: date) -> str:
-    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+    return f"{d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def month_of(now: datetime) -> Period:

@@ -20,7 +20,6 @@ from complaints.synthetic import seed_synthetic
 from dashboard import charts, figures
 from dashboard.period import Period, today
 from tests.browser import browser, page  # noqa: F401  (fixtures)
-from tests.dashboard.test_page import server  # noqa: F401  (fixture)
 from tests.dispatch import factory
 from tests.dispatch.conftest import settings, world  # noqa: F401  (fixtures)
 from tests.journeys.checks import _READ_ATTRIBUTES_JS, untranslated
@@ -32,7 +31,7 @@ FIRST_SCREEN = 768
 @pytest.mark.browser
 async def test_the_leader_sees_tiles_and_charts_first(
     page: Page,  # noqa: F811
-    server: str,  # noqa: F811
+    server: str,
     pool: asyncpg.Pool,
     world: factory.World,  # noqa: F811
 ) -> None:

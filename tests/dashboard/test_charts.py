@@ -14,7 +14,7 @@ import pytest
 from complaints.synthetic import seed_synthetic
 from dashboard import charts
 from dashboard.period import Period
-from tests.dashboard.test_page import HTML, server  # noqa: F401  (fixture)
+from tests.dashboard.test_page import HTML
 from tests.dispatch.conftest import Client, client, settings, world  # noqa: F401  (fixtures)
 from tests.visible import leaks
 
