@@ -40,6 +40,9 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        # the connection handlers still running: one may be connecting upstream when the proxy
+        # stops, and its socket would outlive the test unless the handler is ended with it
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> TcpProxy:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -50,9 +53,9 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
         self._close_all()
-        for task in list(self._pipes):
+        for task in list(self._pipes) + list(self._handlers):
             task.cancel()
-        for task in list(self._pipes):
+        for task in list(self._pipes) + list(self._handlers):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._server is not None:
@@ -85,6 +88,15 @@ class TcpProxy:
         self._writers.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._handlers.discard(task)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.mode == "refuse":
             self.refused += 1
             writer.transport.abort()
