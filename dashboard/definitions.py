@@ -90,8 +90,8 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     Definition(
         "kode_merah",
         "Kode merah",
-        "Pengaduan terbuka di tahap tindak lanjut OPD yang batas waktunya (5 hari kerja sejak "
-        "disposisi) sudah lewat sekarang: isi daftar kode merah.",
+        "Pengaduan terbuka di tahap tindak lanjut OPD yang batas waktunya (hari kerja sejak disposisi "
+        "menurut pengaturan SLA, bawaan 5 hari kerja) sudah lewat sekarang: isi daftar kode merah.",
         "laporan",
     ),
     Definition(
@@ -146,7 +146,8 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
         "grafik_liga_opd",
         "Peringkat OPD: persen tindak lanjut tepat waktu",
         "Per OPD, dari disposisi yang jatuh tempo pada periode: persen yang ditindaklanjuti dalam batas "
-        "5 hari kerja (tabel kepatuhan SLA). Warna menurut pita: baik (90% ke atas), cukup (70% sampai "
+        "hari kerja (pengaturan SLA, bawaan 5 hari kerja; tabel kepatuhan SLA). Warna menurut pita: "
+        "baik (90% ke atas), cukup (70% sampai "
         "di bawah 90%), kurang (di bawah 70%); jumlah laporan yang dikembalikan sebagai bukan "
         "wewenang OPD itu ditulis di tiap batang.",
         "persen",
@@ -190,7 +191,8 @@ DEFINITIONS: dict[str, Definition] = _catalogue(
     Definition(
         "opd.tepat_waktu",
         "Tepat waktu",
-        "Disposisi yang ditindaklanjuti OPD dalam batas hari kerja (5 hari kerja sejak disposisi).",
+        "Disposisi yang ditindaklanjuti OPD dalam batas hari kerja sejak disposisi (pengaturan SLA, "
+        "bawaan 5 hari kerja).",
         "disposisi",
     ),
     Definition(
