@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
+import numpy as np
 import pygal
 from pygal.style import Style
 
@@ -169,7 +170,7 @@ async def stage_times(conn: asyncpg.Connection, period: Period) -> list[StageTim
     (settled days from their summaries, the rest live; the quantiles exact: dashboard.rollup)."""
     built = await rollup.settled(conn, "incident", period.first, period.last)
     upto, live = rollup.split(period.first, built)
-    rows = await conn.fetch(
+    live_rows = await conn.fetch(
         """WITH s AS (
                 SELECT t.acknowledged_agency_id AS agency_id,
                        extract(epoch FROM t.acknowledged_at - i.created_at)::float8 AS diterima,
@@ -180,37 +181,30 @@ async def stage_times(conn: asyncpg.Connection, period: Period) -> list[StageTim
                   FROM incident i
                  -- by the incident's key: a hash of every track row cost 100 ms for two days
                  CROSS JOIN LATERAL (SELECT * FROM incident_track t WHERE t.incident_id = i.id OFFSET 0) t
-                 WHERE i.created_at >= $3 AND i.created_at < $4 AND i.type <> 'test'
-                   AND t.acknowledged_at IS NOT NULL AND t.acknowledged_agency_id IS NOT NULL),
-                parts AS (
-                SELECT agency_id, diterima, dikirim, tiba, selesai FROM dash_stage_day
-                 WHERE day >= $1 AND day <= $2
-                 UNION ALL
-                SELECT agency_id,
-                       coalesce(string_agg(float8send(diterima), '') FILTER (WHERE diterima IS NOT NULL), ''),
-                       coalesce(string_agg(float8send(dikirim), '') FILTER (WHERE dikirim IS NOT NULL), ''),
-                       coalesce(string_agg(float8send(tiba), '') FILTER (WHERE tiba IS NOT NULL), ''),
-                       coalesce(string_agg(float8send(selesai), '') FILTER (WHERE selesai IS NOT NULL), '')
-                  FROM s GROUP BY 1)
-           SELECT a.id, a.name,
-                  string_agg(p.diterima, '') AS diterima,
-                  string_agg(p.dikirim, '') AS dikirim,
-                  string_agg(p.tiba, '') AS tiba,
-                  string_agg(p.selesai, '') AS selesai
-             FROM parts p JOIN agency a ON a.id = p.agency_id
-            GROUP BY a.id, a.name ORDER BY a.name""",
-        period.first,
-        upto,
+                 WHERE i.created_at >= $1 AND i.created_at < $2 AND i.type <> 'test'
+                   AND t.acknowledged_at IS NOT NULL AND t.acknowledged_agency_id IS NOT NULL)
+           SELECT agency_id,
+                  coalesce(string_agg(float8send(diterima), '') FILTER (WHERE diterima IS NOT NULL), '') AS diterima,
+                  coalesce(string_agg(float8send(dikirim), '') FILTER (WHERE dikirim IS NOT NULL), '') AS dikirim,
+                  coalesce(string_agg(float8send(tiba), '') FILTER (WHERE tiba IS NOT NULL), '') AS tiba,
+                  coalesce(string_agg(float8send(selesai), '') FILTER (WHERE selesai IS NOT NULL), '') AS selesai
+             FROM s GROUP BY 1""",
         wib_day_start(live),
         period.end,
     )
+    keys = [k for k, _ in STAGES]
+    total = rollup.added(
+        await rollup.summed(conn, "dash_stage_day", period.first, upto), rollup.parts(live_rows, (), keys)
+    )
 
-    def stage(blob: bytes) -> tuple[float | None, float | None, int]:
-        v = rollup.values(blob)
+    def stage(v: np.ndarray) -> tuple[float | None, float | None, int]:
         p50, p90 = rollup.percentile_cont(v, (0.5, 0.9))
         return p50, p90, len(v)
 
-    return [StageTimes(r["id"], r["name"], {k: stage(r[k]) for k, _ in STAGES}) for r in rows]
+    return [
+        StageTimes(agency_id, name, {k: stage(total[agency_id].seconds[k]) for k in keys})
+        for agency_id, name in await rollup.named(conn, total)
+    ]
 
 
 async def complaints_by_week(

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 import numpy as np
@@ -69,3 +72,92 @@ def percentile_cont(v: np.ndarray, fractions: Sequence[float]) -> list[float | N
         a = float(part[lo])
         out.append(a if lo == hi else a + (float(part[hi]) - a) * (x - lo))
     return out
+
+
+@dataclass
+class Part:
+    """One agency's share of a period: summed counts and every second, per column."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, other: Part) -> Part:
+        return Part(
+            {c: self.counts.get(c, 0) + other.counts.get(c, 0) for c in {*self.counts, *other.counts}},
+            {
+                c: np.concatenate([self.seconds.get(c, np.empty(0)), other.seconds.get(c, np.empty(0))])
+                for c in {*self.seconds, *other.seconds}
+            },
+        )
+
+
+# The summed summaries of a period, kept while they stay current: a year of seconds is ~6 MB to
+# send for each figure, and the page asks for the same settled days until one of them changes.
+# A key holds the days' versions (they only grow, and a summary is only rebuilt from a newer one),
+# so a write to any of them makes a new key, never a stale hit.
+_SUMMED: OrderedDict[tuple[Any, ...], dict[int, Part]] = OrderedDict()
+SUMMED_KEEP = 16
+_ACK_SUMMED = """SELECT agency_id, sum(n)::bigint AS n, sum(acked)::bigint AS acked,
+                      sum(escalated)::bigint AS escalated, string_agg(ack_s, '') AS ack_s
+                 FROM {table} WHERE day >= $1 AND day <= $2 GROUP BY agency_id"""
+# table -> (count columns, seconds columns, the query summing them over days $1..$2)
+_TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "dash_ack_day": (("n", "acked", "escalated"), ("ack_s",), _ACK_SUMMED.replace("{table}", "dash_ack_day")),
+    "dash_unscheduled_day": (
+        ("n", "acked", "escalated"),
+        ("ack_s",),
+        _ACK_SUMMED.replace("{table}", "dash_unscheduled_day"),
+    ),
+    "dash_stage_day": (
+        (),
+        ("diterima", "dikirim", "tiba", "selesai"),
+        """SELECT agency_id, string_agg(diterima, '') AS diterima, string_agg(dikirim, '') AS dikirim,
+                  string_agg(tiba, '') AS tiba, string_agg(selesai, '') AS selesai
+             FROM dash_stage_day WHERE day >= $1 AND day <= $2 GROUP BY agency_id""",
+    ),
+}
+
+
+async def summed(conn: asyncpg.Connection, table: str, first: date, upto: date) -> dict[int, Part]:
+    """Per agency, the ``table`` summaries of ``first``..``upto`` (made current by :func:`settled`)
+    added up: counts summed, seconds concatenated."""
+    if upto < first:
+        return {}
+    counts, seconds, query = _TABLES[table]
+    token = await conn.fetchrow(
+        """SELECT current_database() AS db, count(*) AS n, coalesce(sum(version), 0) AS v,
+                  coalesce(sum(built_version), 0) AS b
+             FROM dash_rollup_day WHERE kind = 'incident' AND day >= $1 AND day <= $2""",
+        first,
+        upto,
+    )
+    key = (token["db"], table, first, upto, token["n"], token["v"], token["b"])
+    hit = _SUMMED.get(key)
+    if hit is not None:
+        _SUMMED.move_to_end(key)
+        return hit
+    rows = await conn.fetch(query, first, upto)
+    out = {r["agency_id"]: Part({c: r[c] for c in counts}, {c: values(r[c]) for c in seconds}) for r in rows}
+    _SUMMED[key] = out
+    while len(_SUMMED) > SUMMED_KEEP:
+        _SUMMED.popitem(last=False)
+    return out
+
+
+def parts(rows: Iterable[asyncpg.Record], counts: Sequence[str], seconds: Sequence[str]) -> dict[int, Part]:
+    """Per agency, the live rows' counts and seconds (``agency_id`` and the named columns)."""
+    return {r["agency_id"]: Part({c: r[c] for c in counts}, {c: values(r[c]) for c in seconds}) for r in rows}
+
+
+def added(*shares: dict[int, Part]) -> dict[int, Part]:
+    out: dict[int, Part] = {}
+    for share in shares:
+        for agency, part in share.items():
+            out[agency] = out[agency].add(part) if agency in out else part
+    return out
+
+
+async def named(conn: asyncpg.Connection, ids: Iterable[int]) -> list[tuple[int, str]]:
+    """(id, name) of the agencies, in the database's order of names."""
+    rows = await conn.fetch("SELECT id, name FROM agency WHERE id = ANY($1::bigint[]) ORDER BY name", list(ids))
+    return [(r["id"], r["name"]) for r in rows]

@@ -235,7 +235,7 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
     first = _day(since)[0]
     built = await rollup.settled(conn, "incident", first, date.max)
     upto, live = rollup.split(first, built)
-    got = await conn.fetch(
+    live_rows = await conn.fetch(
         """WITH live AS (
                 SELECT s.agency_id, t.escalation_level > 0 AS esc,
                        extract(epoch FROM ack.at - i.created_at)::float8 AS secs
@@ -248,26 +248,31 @@ async def time_to_acknowledge(conn: asyncpg.Connection, since: datetime) -> Tabl
                   -- an agency is credited only with what its own operators acknowledged
                  CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
                                                  THEN t.acknowledged_at END AS at) ack
-                 WHERE i.created_at >= $3 AND i.type <> 'test'),
-                parts AS (
-                SELECT agency_id, n, acked, escalated, ack_s FROM dash_ack_day WHERE day >= $1 AND day <= $2
-                 UNION ALL
-                SELECT agency_id, count(*), count(secs), count(*) FILTER (WHERE esc),
-                       coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '')
-                  FROM live GROUP BY 1)
-           SELECT a.id AS agency_id, a.name AS agency, sum(p.n)::bigint AS n, sum(p.acked)::bigint AS acked,
-                  sum(p.escalated)::bigint AS escalated,
-                  string_agg(p.ack_s, '') AS secs
-             FROM parts p JOIN agency a ON a.id = p.agency_id
-            GROUP BY a.id, a.name ORDER BY a.name""",
-        first,
-        upto,
+                 WHERE i.created_at >= $1 AND i.type <> 'test')
+           SELECT agency_id, count(*) AS n, count(secs) AS acked, count(*) FILTER (WHERE esc) AS escalated,
+                  coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '') AS ack_s
+             FROM live GROUP BY 1""",
         wib_day_start(live),
     )
+    total = rollup.added(
+        await rollup.summed(conn, "dash_ack_day", first, upto),
+        rollup.parts(live_rows, ("n", "acked", "escalated"), ("ack_s",)),
+    )
     rows = []
-    for r in got:
-        p50, p90 = rollup.percentile_cont(rollup.values(r["secs"]), (0.5, 0.9))
-        rows.append({**dict(r), "p50": p50, "p90": p90})
+    for agency_id, name in await rollup.named(conn, total):
+        part = total[agency_id]
+        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
+        rows.append(
+            {
+                "agency_id": agency_id,
+                "agency": name,
+                "n": part.counts["n"],
+                "acked": part.counts["acked"],
+                "p50": p50,
+                "p90": p90,
+                "escalated": part.counts["escalated"],
+            }
+        )
     # p90 DESC NULLS LAST, then name: a stable sort keeps the database's order of names
     rows.sort(key=lambda r: (r["p90"] is None, -(r["p90"] or 0.0)))
 
@@ -363,9 +368,9 @@ inst AS (
 )
 SELECT s FROM inst WHERE e > $1 AND s < $2 AND e > first_at ORDER BY s DESC LIMIT $3"""
 
-# shift_report's 'di luar jadwal' rows: per agency, the alerts no active shift of it contains;
-# settled days from their summaries ($5..$6), the cut days at either end live ([$1, $2), [$3, $4))
-_UNSCHEDULED = """
+# shift_report's 'di luar jadwal' rows, the days not summarised: per agency, the alerts in
+# [$1, $2) or [$3, $4) that no active shift of it contains
+_UNSCHEDULED_LIVE = """
 WITH live AS (
     SELECT s.agency_id, coalesce(t.escalation_level, 0) > 0 AS esc,
            extract(epoch FROM ack.at - i.created_at)::float8 AS secs
@@ -381,19 +386,10 @@ WITH live AS (
             WHERE p.agency_id = s.agency_id AND p.active
               AND (i.created_at AT TIME ZONE 'Asia/Jakarta')
                   - (((i.created_at AT TIME ZONE 'Asia/Jakarta') - p.starts::interval)::date + p.starts) < p.duration)
-),
-parts AS (
-    SELECT agency_id, n, acked, escalated, ack_s FROM dash_unscheduled_day WHERE day >= $5 AND day <= $6
-     UNION ALL
-    SELECT agency_id, count(*), count(secs), count(*) FILTER (WHERE esc),
-           coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '')
-      FROM live GROUP BY 1
 )
-SELECT a.id AS agency_id, a.name AS agency, sum(p.n)::bigint AS alerts, sum(p.acked)::bigint AS acknowledged,
-       sum(p.escalated)::bigint AS unacked_escalations,
-       string_agg(p.ack_s, '') AS secs
-  FROM parts p JOIN agency a ON a.id = p.agency_id
- GROUP BY a.id, a.name ORDER BY a.name"""
+SELECT agency_id, count(*) AS n, count(secs) AS acked, count(*) FILTER (WHERE esc) AS escalated,
+       coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '') AS ack_s
+  FROM live GROUP BY 1"""
 
 
 async def _shift_report_first(
@@ -416,23 +412,28 @@ async def _shift_report_first(
     else:
         cuts = (since, wib_day_start(first_full), wib_day_start(built + timedelta(days=1)), now)
         upto = built
+    total = rollup.added(
+        await rollup.summed(conn, "dash_unscheduled_day", first_full, upto),
+        rollup.parts(await conn.fetch(_UNSCHEDULED_LIVE, *cuts), ("n", "acked", "escalated"), ("ack_s",)),
+    )
     unscheduled = []
-    for r in await conn.fetch(_UNSCHEDULED, *cuts, first_full, upto):
-        p50, p90 = rollup.percentile_cont(rollup.values(r["secs"]), (0.5, 0.9))
+    for agency_id, name in await rollup.named(conn, total):
+        part = total[agency_id]
+        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
         unscheduled.append(
             {
-                "agency_id": r["agency_id"],
-                "agency": r["agency"],
+                "agency_id": agency_id,
+                "agency": name,
                 "shift_code": None,
                 "shift_name": "di luar jadwal",
                 "day": None,
                 "starts_at": None,
                 "ends_at": None,
-                "alerts": r["alerts"],
-                "acknowledged": r["acknowledged"],
+                "alerts": part.counts["n"],
+                "acknowledged": part.counts["acked"],
                 "ack_p50_s": p50,
                 "ack_p90_s": p90,
-                "unacked_escalations": r["unacked_escalations"],
+                "unacked_escalations": part.counts["escalated"],
                 "hours_unattended": None,
             }
         )
