@@ -23,8 +23,8 @@ import asyncpg
 from complaints.clock import WIB
 from complaints.model import LABEL, Status
 from core import labels
-from dashboard import drill
-from dashboard.period import Period
+from dashboard import drill, rollup
+from dashboard.period import Period, wib_day_start
 from dispatch import (
     presence,
     roster,  # the roster owns the shift report's shape: page, CSV and dashboard alike
@@ -217,26 +217,53 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
 
 async def time_to_acknowledge(conn: asyncpg.Connection, period: Period) -> Table:
     """Emergencies: how fast each agency acknowledged what was routed to it (test alerts left out).
-    Reads dispatch's rows through the database only, as the layout wants."""
-    rows = await conn.fetch(
-        """SELECT a.id AS agency_id, a.name AS agency, count(*) AS n, count(ack.at) AS acked,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p50,
-                  percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM ack.at - i.created_at)) AS p90,
-                  count(*) FILTER (WHERE t.escalation_level > 0) AS escalated
-             FROM incident i
-             JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
-             JOIN agency a ON a.id = s.agency_id
-             LEFT JOIN incident_track t ON t.incident_id = i.id
-             -- an agency is credited only with what its own operators acknowledged
-             CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
-                                             THEN t.acknowledged_at END AS at) ack
-            WHERE i.created_at >= $1 AND i.created_at < $2 AND i.type <> 'test'
-            GROUP BY a.id, a.name
-            ORDER BY p90 DESC NULLS LAST, a.name""",
-        # whole WIB days, as every period figure and the drill-down list behind each cell
-        period.start,
+    Reads dispatch's rows through the database only, as the layout wants: the settled days from
+    their summaries (dashboard.rollup, migration 0017), the last two live."""
+    # whole WIB days, as every period figure and the drill-down list behind each cell
+    first = period.first
+    built = await rollup.settled(conn, "incident", first, period.last)
+    upto, live = rollup.split(first, built)
+    live_rows = await conn.fetch(
+        """WITH live AS (
+                SELECT s.agency_id, t.escalation_level > 0 AS esc,
+                       extract(epoch FROM ack.at - i.created_at)::float8 AS secs
+                  FROM incident i
+                  -- by the incident's key (OFFSET 0 keeps the subqueries apart): a hash of every
+                  -- assignment row cost ~100 ms for the two live days
+                 CROSS JOIN LATERAL (SELECT agency_id FROM incident_assignment s WHERE s.incident_id = i.id
+                                        AND s.reason IN ('rule', 'fallback') OFFSET 0) s
+                  LEFT JOIN LATERAL (SELECT * FROM incident_track t WHERE t.incident_id = i.id OFFSET 0) t ON true
+                  -- an agency is credited only with what its own operators acknowledged
+                 CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id
+                                                 THEN t.acknowledged_at END AS at) ack
+                 WHERE i.created_at >= $1 AND i.created_at < $2 AND i.type <> 'test')
+           SELECT agency_id, count(*) AS n, count(secs) AS acked, count(*) FILTER (WHERE esc) AS escalated,
+                  coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '') AS ack_s
+             FROM live GROUP BY 1""",
+        wib_day_start(live),
         period.end,
     )
+    total = rollup.added(
+        await rollup.summed(conn, "dash_ack_day", first, upto),
+        rollup.parts(live_rows, ("n", "acked", "escalated"), ("ack_s",)),
+    )
+    rows = []
+    for agency_id, name in await rollup.named(conn, total):
+        part = total[agency_id]
+        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
+        rows.append(
+            {
+                "agency_id": agency_id,
+                "agency": name,
+                "n": part.counts["n"],
+                "acked": part.counts["acked"],
+                "p50": p50,
+                "p90": p90,
+                "escalated": part.counts["escalated"],
+            }
+        )
+    # p90 DESC NULLS LAST, then name: a stable sort keeps the database's order of names
+    rows.sort(key=lambda r: (r["p90"] is None, -(r["p90"] or 0.0)))
 
     def secs(v: float | None) -> str:
         return "" if v is None else f"{v:.0f}"
@@ -287,25 +314,135 @@ async def shift_report(
     conn: asyncpg.Connection, since: datetime, now: datetime, stale_s: float, limit: int | None = None
 ) -> Table:
     """Per agency and shift instance: alerts, time to acknowledge, escalations while unacknowledged,
-    hours with no one present (dispatch's ``shift_report`` in the database, migration 0007)."""
-    rows = await conn.fetch(
-        """SELECT * FROM shift_report($1, $2, $3)
-            ORDER BY starts_at DESC NULLS FIRST, agency, shift_code LIMIT $4""",
-        since,
-        now,
-        stale_s,
-        limit,
-    )
-
+    hours with no one present (dispatch's ``shift_report`` in the database, migration 0007).
+    With ``limit`` (the page) only the first rows, newest first, counted as far back as they need."""
+    if limit is None:
+        rows = [
+            dict(r)
+            for r in await conn.fetch(
+                """SELECT * FROM shift_report($1, $2, $3)
+                    ORDER BY starts_at DESC NULLS FIRST, agency, shift_code""",
+                since,
+                now,
+                stale_s,
+            )
+        ]
+    else:
+        rows = await _shift_report_first(conn, since, now, stale_s, limit)
     return Table(
         "piket",
         "Laporan per instansi dan shift piket (terbaru dulu"
         + (f"; {limit} baris pertama, semua di CSV)" if limit else ")"),
         roster.REPORT_COLUMNS,
-        roster.report_rows([dict(r) for r in rows]),
-        page_rows=roster.report_values([dict(r) for r in rows]),
+        roster.report_rows(rows),
+        page_rows=roster.report_values(rows),
         figures=("alarm_masuk", "diterima", "p50_detik", "p90_detik", "eskalasi_tanpa_tanggapan", "jam_tanpa_operator"),
     )
+
+
+# the shift instances of shift_report (migration 0014) that overlap [$1, $2), newest first
+_LATEST_STARTS = """
+WITH first_fact AS (
+    SELECT least((SELECT min(created_at) FROM shift_pattern), (SELECT min(starts_at) FROM roster_entry),
+                 (SELECT min(connected_at) FROM console_presence), (SELECT min(created_at) FROM incident)) AS t
+),
+inst AS (
+    SELECT f.t AS first_at,
+           ((d::date + p.starts) AT TIME ZONE 'Asia/Jakarta') AS s,
+           ((d::date + p.starts) AT TIME ZONE 'Asia/Jakarta') + p.duration AS e
+      FROM first_fact f, shift_pattern p,
+           generate_series((($1::timestamptz AT TIME ZONE 'Asia/Jakarta')::date - 1)::timestamp,
+                           ($2::timestamptz AT TIME ZONE 'Asia/Jakarta')::date::timestamp, interval '1 day') d
+     WHERE p.active
+)
+SELECT s FROM inst WHERE e > $1 AND s < $2 AND e > first_at ORDER BY s DESC LIMIT $3"""
+
+# shift_report's 'di luar jadwal' rows, the days not summarised: per agency, the alerts in
+# [$1, $2) or [$3, $4) that no active shift of it contains
+_UNSCHEDULED_LIVE = """
+WITH live AS (
+    SELECT s.agency_id, coalesce(t.escalation_level, 0) > 0 AS esc,
+           extract(epoch FROM ack.at - i.created_at)::float8 AS secs
+      FROM incident i
+     CROSS JOIN LATERAL (SELECT agency_id FROM incident_assignment s WHERE s.incident_id = i.id
+                            AND s.reason IN ('rule', 'fallback') OFFSET 0) s
+      LEFT JOIN LATERAL (SELECT * FROM incident_track t WHERE t.incident_id = i.id OFFSET 0) t ON true
+     CROSS JOIN LATERAL (SELECT CASE WHEN t.acknowledged_agency_id = s.agency_id THEN t.acknowledged_at END AS at) ack
+     WHERE ((i.created_at >= $1 AND i.created_at < $2) OR (i.created_at >= $3 AND i.created_at < $4))
+       AND i.type <> 'test'
+       AND NOT EXISTS (
+           SELECT 1 FROM shift_pattern p
+            WHERE p.agency_id = s.agency_id AND p.active
+              AND (i.created_at AT TIME ZONE 'Asia/Jakarta')
+                  - (((i.created_at AT TIME ZONE 'Asia/Jakarta') - p.starts::interval)::date + p.starts) < p.duration)
+)
+SELECT agency_id, count(*) AS n, count(secs) AS acked, count(*) FILTER (WHERE esc) AS escalated,
+       coalesce(string_agg(float8send(secs), '') FILTER (WHERE secs IS NOT NULL), '') AS ack_s
+  FROM live GROUP BY 1"""
+
+
+async def _shift_report_first(
+    conn: asyncpg.Connection, since: datetime, now: datetime, stale_s: float, limit: int
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of shift_report(since, now) in the page's order (outside the
+    schedule first, then the instances newest first), the same figures as the whole report.
+
+    The instances are counted from the start of the ``limit``-th newest one: every instance
+    starting then or later lies wholly inside the narrower report, so its alerts, stamps and
+    empty hours are the same as in the whole one. The rows outside the schedule cover the whole
+    period: settled days from their summaries, the rest live."""
+    first_full = since.astimezone(WIB).date()
+    if wib_day_start(first_full) < since:
+        first_full += timedelta(days=1)  # the period's first day is cut: counted live
+    built = await rollup.settled(conn, "incident", first_full, now.astimezone(WIB).date())
+    if built is None or built < first_full:
+        cuts = (since, now, now, now)
+        upto = first_full - timedelta(days=1)
+    else:
+        cuts = (since, wib_day_start(first_full), wib_day_start(built + timedelta(days=1)), now)
+        upto = built
+    total = rollup.added(
+        await rollup.summed(conn, "dash_unscheduled_day", first_full, upto),
+        rollup.parts(await conn.fetch(_UNSCHEDULED_LIVE, *cuts), ("n", "acked", "escalated"), ("ack_s",)),
+    )
+    unscheduled = []
+    for agency_id, name in await rollup.named(conn, total):
+        part = total[agency_id]
+        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
+        unscheduled.append(
+            {
+                "agency_id": agency_id,
+                "agency": name,
+                "shift_code": None,
+                "shift_name": "di luar jadwal",
+                "day": None,
+                "starts_at": None,
+                "ends_at": None,
+                "alerts": part.counts["n"],
+                "acknowledged": part.counts["acked"],
+                "ack_p50_s": p50,
+                "ack_p90_s": p90,
+                "unacked_escalations": part.counts["escalated"],
+                "hours_unattended": None,
+            }
+        )
+    wanted = limit - len(unscheduled)
+    if wanted <= 0:
+        return unscheduled[:limit]
+    starts = [r["s"] for r in await conn.fetch(_LATEST_STARTS, since, now, wanted)]
+    if not starts:
+        return unscheduled
+    start = max(since, starts[-1])
+    instances = await conn.fetch(
+        """SELECT * FROM shift_report($1, $2, $3) WHERE starts_at IS NOT NULL AND (starts_at >= $1 OR $1 = $4)
+            ORDER BY starts_at DESC NULLS FIRST, agency, shift_code LIMIT $5""",
+        start,
+        now,
+        stale_s,
+        since,
+        wanted,
+    )
+    return unscheduled + [dict(r) for r in instances]
 
 
 @functools.lru_cache(maxsize=1)
