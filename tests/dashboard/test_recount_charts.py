@@ -18,16 +18,15 @@ from dashboard import charts
 from dashboard.period import Period
 from tests.dispatch import factory
 
-NOW = datetime.now(UTC)
-
 
 @pytest.fixture
 async def seeded(pool: asyncpg.Pool) -> factory.World:
     """A year of synthetic complaints and emergencies; the emergencies' stages filled in and
     credited to three agencies, some alerts made tests (never counted)."""
+    now = datetime.now(UTC)  # taken in the test, not at import
     async with pool.acquire() as conn:
         world = await factory.seed(conn, with_users=False)
-    await seed_synthetic(pool, 3000, 1500, seed=16, now=NOW)
+    await seed_synthetic(pool, 3000, 1500, seed=16, now=now)
     async with pool.acquire() as conn:
         await conn.execute(
             """UPDATE incident_track t
@@ -56,11 +55,15 @@ def wib_day(t: datetime) -> date:
     return t.astimezone(WIB).date()
 
 
-PERIODS = [Period.last_days(30, NOW), Period.last_days(365, NOW), Period.last_days(7, NOW - timedelta(days=40))]
+# (days, days back from now to the period's last day)
+PERIODS = [(30, 0), (365, 0), (7, 40)]
 
 
-@pytest.mark.parametrize("period", PERIODS, ids=["30-hari", "365-hari", "7-hari-lalu"])
-async def test_every_chart_recounts(pool: asyncpg.Pool, seeded: factory.World, period: Period) -> None:
+@pytest.mark.parametrize("spec", PERIODS, ids=["30-hari", "365-hari", "7-hari-lalu"])
+async def test_every_chart_recounts(pool: asyncpg.Pool, seeded: factory.World, spec: tuple[int, int]) -> None:
+    now = datetime.now(UTC)  # taken in the test, not at import
+    days, back = spec
+    period = Period.last_days(days, now - timedelta(days=back))
     async with pool.acquire() as conn:
         incidents = await conn.fetch(
             """SELECT i.created_at, i.type, i.state, i.desa_code, i.kecamatan_code, t.acknowledged_at,
@@ -99,19 +102,19 @@ async def test_every_chart_recounts(pool: asyncpg.Pool, seeded: factory.World, p
         assert got_opd == dict(want_opd)
 
         # (e) dispositions red at the end of each WIB day (today: now)
-        got_e = await charts.red_by_day(conn, period, NOW)
+        got_e = await charts.red_by_day(conn, period, now)
         assert [d for d, _ in got_e] == [
-            period.first + timedelta(days=i) for i in range((min(period.last, wib_day(NOW)) - period.first).days + 1)
+            period.first + timedelta(days=i) for i in range((min(period.last, wib_day(now)) - period.first).days + 1)
         ]
         for day, n in got_e:
-            end = min(datetime(day.year, day.month, day.day, tzinfo=WIB) + timedelta(days=1), NOW)
+            end = min(datetime(day.year, day.month, day.day, tzinfo=WIB) + timedelta(days=1), now)
             want = sum(
                 1 for r in dispositions if r["due_at"] <= end and (r["finished_at"] is None or r["finished_at"] > end)
             )
             assert n == want, day
         assert any(n for _, n in got_e)
-        got_e_opd = await charts.red_by_day(conn, period, NOW, opd)
-        end = min(period.end, NOW)
+        got_e_opd = await charts.red_by_day(conn, period, now, opd)
+        end = min(period.end, now)
         assert got_e_opd[-1][1] == sum(
             1
             for r in dispositions
@@ -175,12 +178,13 @@ def percentile_cont(values: list[float], q: float) -> float:
 async def test_the_league_is_the_compliance_table(pool: asyncpg.Pool, seeded: factory.World) -> None:
     """The league chart reads the OPD compliance table (its one rule, recounted with the tables):
     the same OPDs, shares and returns, each bar's words saying them."""
+    now = datetime.now(UTC)  # taken in the test, not at import
     from dashboard import tables
 
-    period = Period.last_days(90, NOW)
+    period = Period.last_days(90, now)
     async with pool.acquire() as conn:
-        table = await tables.opd_compliance(conn, period, NOW)
-        league = await charts.opd_league(conn, period, NOW)
+        table = await tables.opd_compliance(conn, period, now)
+        league = await charts.opd_league(conn, period, now)
     col = {c: i for i, c in enumerate(table.columns)}
     assert [(x.opd_id, x.share, x.returned) for x in league] == [
         (r[col["opd_id"]], r[col["persen_tepat"]], r[col["dikembalikan"]]) for r in table.rows

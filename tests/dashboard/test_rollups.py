@@ -19,18 +19,22 @@ from dashboard.period import Period, wib_day_start
 from tests.dispatch import factory
 from tests.support import wait_for
 
-NOW = datetime.now(UTC)
-TODAY = NOW.astimezone(WIB).date()
 STALE_S = 60.0
+
+
+def _to_today(since: datetime) -> Period:
+    """The WIB days from the one of ``since`` to today (what the figure's table is asked for)."""
+    return Period(since.astimezone(WIB).date(), datetime.now(UTC).astimezone(WIB).date())
 
 
 @pytest.fixture
 async def seeded(pool: asyncpg.Pool) -> factory.World:
     """Two months of synthetic complaints and emergencies, their acknowledgements credited to
     the agencies they were routed to, the later stages filled in."""
+    now = datetime.now(UTC)  # taken in the test, not at import
     async with pool.acquire() as conn:
         world = await factory.seed(conn, with_users=False)
-    await seed_synthetic(pool, 400, 600, seed=17, now=NOW)
+    await seed_synthetic(pool, 400, 600, seed=17, now=now)
     async with pool.acquire() as conn:
         await conn.execute(
             """UPDATE incident_track t
@@ -115,10 +119,11 @@ async def state(conn: asyncpg.Connection, kind: str, day: date) -> asyncpg.Recor
 
 
 async def test_a_change_to_a_past_day_rebuilds_its_summary(pool: asyncpg.Pool, seeded: factory.World) -> None:
-    period = Period.last_days(30, NOW)
-    since = NOW - timedelta(days=30)
+    now = datetime.now(UTC)  # taken in the test, not at import
+    period = Period.last_days(30, now)
+    since = now - timedelta(days=30)
     async with pool.acquire() as conn:
-        assert (await tables.time_to_acknowledge(conn, since)).rows == await ack_recount(conn, since)
+        assert (await tables.time_to_acknowledge(conn, _to_today(since))).rows == await ack_recount(conn, since)
         got = {s.agency_id: s.stages for s in await charts.stage_times(conn, period)}
         assert got == await stage_recount(conn, period)
 
@@ -129,8 +134,8 @@ async def test_a_change_to_a_past_day_rebuilds_its_summary(pool: asyncpg.Pool, s
                  JOIN incident_track t ON t.incident_id = i.id AND t.acknowledged_at IS NOT NULL
                 WHERE i.type <> 'test' AND i.created_at >= $1 AND i.created_at < $2
                 ORDER BY i.created_at LIMIT 1""",
-            NOW - timedelta(days=25),
-            NOW - timedelta(days=5),
+            now - timedelta(days=25),
+            now - timedelta(days=5),
         )
         day = inc["created_at"].astimezone(WIB).date()
         before = await state(conn, "incident", day)
@@ -150,7 +155,7 @@ async def test_a_change_to_a_past_day_rebuilds_its_summary(pool: asyncpg.Pool, s
         assert stale["version"] > before["version"] and stale["built_version"] != stale["version"]
 
         # the next figure rebuilds it and equals the recount
-        table = await tables.time_to_acknowledge(conn, since)
+        table = await tables.time_to_acknowledge(conn, _to_today(since))
         assert table.rows == await ack_recount(conn, since)
         rebuilt = await state(conn, "incident", day)
         assert rebuilt["built_version"] == rebuilt["version"]
@@ -176,19 +181,21 @@ async def test_a_change_to_a_past_day_rebuilds_its_summary(pool: asyncpg.Pool, s
             period.end,
         )
         assert by_type == {(r["day"], r["type"]): r["n"] for r in counted}
-        assert (await tables.time_to_acknowledge(conn, since)).rows == await ack_recount(conn, since)
+        assert (await tables.time_to_acknowledge(conn, _to_today(since))).rows == await ack_recount(conn, since)
 
 
 async def test_a_finished_disposition_of_a_past_day_moves_the_red_line(
     pool: asyncpg.Pool, seeded: factory.World
 ) -> None:
-    period = Period.last_days(30, NOW)
+    now = datetime.now(UTC)  # taken in the test, not at import
+    today = now.astimezone(WIB).date()
+    period = Period.last_days(30, now)
 
     async def recount(conn: asyncpg.Connection) -> list[tuple[date, int]]:
         out = []
         d = period.first
-        while d <= TODAY:
-            end = min(wib_day_start(d + timedelta(days=1)), NOW)
+        while d <= today:
+            end = min(wib_day_start(d + timedelta(days=1)), now)
             n = await conn.fetchval(
                 """SELECT count(*) FROM complaint_disposition
                     WHERE due_at <= $1 AND (finished_at IS NULL OR finished_at > $1)""",
@@ -199,23 +206,25 @@ async def test_a_finished_disposition_of_a_past_day_moves_the_red_line(
         return out
 
     async with pool.acquire() as conn:
-        assert await charts.red_by_day(conn, period, NOW) == await recount(conn)
+        assert await charts.red_by_day(conn, period, now) == await recount(conn)
         red = await conn.fetchrow(
             """SELECT id, due_at FROM complaint_disposition
                 WHERE due_at >= $1 AND due_at < $2 ORDER BY due_at LIMIT 1""",
-            NOW - timedelta(days=25),
-            NOW - timedelta(days=5),
+            now - timedelta(days=25),
+            now - timedelta(days=5),
         )
         assert red is not None
         # followed up a day after it fell due: red one day only, on a summarised day
         await conn.execute(
             "UPDATE complaint_disposition SET finished_at = due_at + interval '1 day' WHERE id = $1", red["id"]
         )
-        assert await charts.red_by_day(conn, period, NOW) == await recount(conn)
+        assert await charts.red_by_day(conn, period, now) == await recount(conn)
 
 
 async def test_two_builders_at_once(pool: asyncpg.Pool, seeded: factory.World) -> None:
-    first, last = TODAY - timedelta(days=40), TODAY
+    now = datetime.now(UTC)  # taken in the test, not at import
+    today = now.astimezone(WIB).date()
+    first, last = today - timedelta(days=40), today
     async with pool.acquire() as holder:
         # a third session holds the builders' lock, so both builders are waiting at the same time
         tx = holder.transaction()
@@ -240,7 +249,7 @@ async def test_two_builders_at_once(pool: asyncpg.Pool, seeded: factory.World) -
         await wait_for(both_waiting, what="two builders waiting for the lock")
         await tx.commit()
         built = await asyncio.gather(*builders)
-    assert built == [TODAY - timedelta(days=2)] * 2
+    assert built == [today - timedelta(days=2)] * 2
     async with pool.acquire() as conn:
         # every day once, each built from its current version (the seed's writes made the rows of
         # other days, not built)
@@ -252,14 +261,16 @@ async def test_two_builders_at_once(pool: asyncpg.Pool, seeded: factory.World) -
         )
         assert [r["day"] for r in days] == [first + timedelta(days=i) for i in range(39)]
         assert all(r["version"] == r["built_version"] for r in days)
-        since = NOW - timedelta(days=40)
-        assert (await tables.time_to_acknowledge(conn, since)).rows == await ack_recount(conn, since)
+        since = now - timedelta(days=40)
+        assert (await tables.time_to_acknowledge(conn, _to_today(since))).rows == await ack_recount(conn, since)
 
 
 async def test_today_is_counted_live(pool: asyncpg.Pool, seeded: factory.World) -> None:
-    since = NOW - timedelta(days=7)
+    now = datetime.now(UTC)  # taken in the test, not at import
+    today = now.astimezone(WIB).date()
+    since = now - timedelta(days=7)
     async with pool.acquire() as conn:
-        await tables.time_to_acknowledge(conn, since)
+        await tables.time_to_acknowledge(conn, _to_today(since))
         made = await factory.incident(conn, police_agency_id=seeded.polres)
         await conn.execute(
             "INSERT INTO incident_assignment (incident_id, agency_id, reason) VALUES ($1, $2, 'rule')",
@@ -268,15 +279,16 @@ async def test_today_is_counted_live(pool: asyncpg.Pool, seeded: factory.World) 
         )
         # nothing of today is summarised, and no write of today touched a summary
         assert (
-            await conn.fetchval("SELECT count(*) FROM dash_rollup_day WHERE day >= $1", TODAY - timedelta(days=1)) == 0
+            await conn.fetchval("SELECT count(*) FROM dash_rollup_day WHERE day >= $1", today - timedelta(days=1)) == 0
         )
-        assert await conn.fetchval("SELECT count(*) FROM dash_ack_day WHERE day >= $1", TODAY - timedelta(days=1)) == 0
-        assert (await tables.time_to_acknowledge(conn, since)).rows == await ack_recount(conn, since)
+        assert await conn.fetchval("SELECT count(*) FROM dash_ack_day WHERE day >= $1", today - timedelta(days=1)) == 0
+        assert (await tables.time_to_acknowledge(conn, _to_today(since))).rows == await ack_recount(conn, since)
 
 
 async def test_the_pages_shift_report_is_the_whole_reports_first_rows(
     pool: asyncpg.Pool, seeded: factory.World
 ) -> None:
+    now = datetime.now(UTC)  # taken in the test, not at import
     async with pool.acquire() as conn:
         # two shifts a day for one agency; the others have none (all their alerts outside)
         for code, starts, hours in (("P", "07:00", 12), ("M", "19:00", 12)):
@@ -287,20 +299,20 @@ async def test_the_pages_shift_report_is_the_whole_reports_first_rows(
                 code,
                 datetime.strptime(starts, "%H:%M").time(),
                 hours,
-                NOW - timedelta(days=60),
+                now - timedelta(days=60),
             )
         for days in (3, 20, 45):
-            since = NOW - timedelta(days=days)
-            whole = await tables.shift_report(conn, since, NOW, STALE_S)
+            since = now - timedelta(days=days)
+            whole = await tables.shift_report(conn, since, now, STALE_S)
             for limit in (5, 30, tables.SHIFT_PAGE_ROWS):
-                page = await tables.shift_report(conn, since, NOW, STALE_S, limit=limit)
+                page = await tables.shift_report(conn, since, now, STALE_S, limit=limit)
                 assert page.rows == whole.rows[:limit], (days, limit)
                 assert page.page_rows == whole.page_rows[:limit], (days, limit)
         # a pattern change makes the summaries of the alerts outside the schedule out of date
         await conn.execute("UPDATE shift_pattern SET active = false WHERE code = 'M'")
-        since = NOW - timedelta(days=20)
-        whole = await tables.shift_report(conn, since, NOW, STALE_S)
-        assert (await tables.shift_report(conn, since, NOW, STALE_S, limit=40)).rows == whole.rows[:40]
+        since = now - timedelta(days=20)
+        whole = await tables.shift_report(conn, since, now, STALE_S)
+        assert (await tables.shift_report(conn, since, now, STALE_S, limit=40)).rows == whole.rows[:40]
 
 
 async def test_quantiles_are_postgresqls(pool: asyncpg.Pool) -> None:
