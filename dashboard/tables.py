@@ -146,6 +146,7 @@ async def opd_compliance(conn: asyncpg.Connection, period: Period, now: datetime
         share = round(100.0 * r["on_time"] / r["due"], 1) if r["due"] else None
         late = r["late"] + r["red_open"]
         out.append([rank, r["id"], r["name"], r["due"], r["on_time"], late, share, r["red_open"], r["returned"]])
+
     def opd_links(opd_id: int) -> dict[str, str]:
         def to(hasil: str) -> str:
             return drill.dispositions_link(period, opd=opd_id, hasil=hasil)
@@ -215,6 +216,19 @@ async def red_list(conn: asyncpg.Connection, now: datetime, limit: int = 200) ->
     )
 
 
+async def _acknowledgements(
+    conn: asyncpg.Connection, total: dict[int, rollup.Part]
+) -> list[tuple[int, str, int, int, float | None, float | None, int]]:
+    """Per agency (by name) of summed summaries and live rows: (id, name, alerts, acknowledged,
+    p50 and p90 seconds to acknowledge, escalated), the percentiles exactly as PostgreSQL's."""
+    out = []
+    for agency_id, name in await rollup.named(conn, total):
+        part = total[agency_id]
+        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
+        out.append((agency_id, name, part.counts["n"], part.counts["acked"], p50, p90, part.counts["escalated"]))
+    return out
+
+
 async def time_to_acknowledge(conn: asyncpg.Connection, period: Period) -> Table:
     """Emergencies: how fast each agency acknowledged what was routed to it (test alerts left out).
     Reads dispatch's rows through the database only, as the layout wants: the settled days from
@@ -247,21 +261,10 @@ async def time_to_acknowledge(conn: asyncpg.Connection, period: Period) -> Table
         await rollup.summed(conn, "dash_ack_day", first, upto),
         rollup.parts(live_rows, ("n", "acked", "escalated"), ("ack_s",)),
     )
-    rows = []
-    for agency_id, name in await rollup.named(conn, total):
-        part = total[agency_id]
-        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
-        rows.append(
-            {
-                "agency_id": agency_id,
-                "agency": name,
-                "n": part.counts["n"],
-                "acked": part.counts["acked"],
-                "p50": p50,
-                "p90": p90,
-                "escalated": part.counts["escalated"],
-            }
-        )
+    rows = [
+        {"agency_id": a, "agency": name, "n": n, "acked": acked, "p50": p50, "p90": p90, "escalated": esc}
+        for a, name, n, acked, p50, p90, esc in await _acknowledgements(conn, total)
+    ]
     # p90 DESC NULLS LAST, then name: a stable sort keeps the database's order of names
     rows.sort(key=lambda r: (r["p90"] is None, -(r["p90"] or 0.0)))
 
@@ -405,27 +408,24 @@ async def _shift_report_first(
         await rollup.summed(conn, "dash_unscheduled_day", first_full, upto),
         rollup.parts(await conn.fetch(_UNSCHEDULED_LIVE, *cuts), ("n", "acked", "escalated"), ("ack_s",)),
     )
-    unscheduled = []
-    for agency_id, name in await rollup.named(conn, total):
-        part = total[agency_id]
-        p50, p90 = rollup.percentile_cont(part.seconds["ack_s"], (0.5, 0.9))
-        unscheduled.append(
-            {
-                "agency_id": agency_id,
-                "agency": name,
-                "shift_code": None,
-                "shift_name": "di luar jadwal",
-                "day": None,
-                "starts_at": None,
-                "ends_at": None,
-                "alerts": part.counts["n"],
-                "acknowledged": part.counts["acked"],
-                "ack_p50_s": p50,
-                "ack_p90_s": p90,
-                "unacked_escalations": part.counts["escalated"],
-                "hours_unattended": None,
-            }
-        )
+    unscheduled = [
+        {
+            "agency_id": a,
+            "agency": name,
+            "shift_code": None,
+            "shift_name": "di luar jadwal",
+            "day": None,
+            "starts_at": None,
+            "ends_at": None,
+            "alerts": n,
+            "acknowledged": acked,
+            "ack_p50_s": p50,
+            "ack_p90_s": p90,
+            "unacked_escalations": esc,
+            "hours_unattended": None,
+        }
+        for a, name, n, acked, p50, p90, esc in await _acknowledgements(conn, total)
+    ]
     wanted = limit - len(unscheduled)
     if wanted <= 0:
         return unscheduled[:limit]
@@ -485,9 +485,7 @@ async def by_kecamatan(conn: asyncpg.Connection, period: Period) -> Table:
         links=[
             {
                 "pengaduan": drill.complaints_link(period, kecamatan=r[0] or drill.NO_PLACE),
-                "pengaduan_terbuka": drill.complaints_link(
-                    period, kecamatan=r[0] or drill.NO_PLACE, terbuka=True
-                ),
+                "pengaduan_terbuka": drill.complaints_link(period, kecamatan=r[0] or drill.NO_PLACE, terbuka=True),
                 "kedaruratan": drill.incidents_link(period, kecamatan=r[0] or drill.NO_PLACE),
             }
             for r in out
