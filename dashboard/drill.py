@@ -34,11 +34,9 @@ from multidict import MultiMapping
 
 from complaints.open311 import now_utc
 from core import appkeys, auth, labels, pages, params
-from core.roles import Role
-from dashboard import excel
+from dashboard import READERS, excel
 from dashboard.period import Period
 
-READERS = (Role.LEADER, Role.ADMIN)  # as dashboard.web.READERS (web imports this module)
 PAGE_ROWS = 100
 MAX_EXPORT_ROWS = 1_000_000
 CLOSED_INCIDENT = ("resolved", "false_alarm", "handed_to_complaints")

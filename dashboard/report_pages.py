@@ -13,10 +13,9 @@ from aiohttp import web
 from complaints.open311 import now_utc
 from core import appkeys, auth, pages, params
 from core.roles import Role
-from dashboard import reports
+from dashboard import READERS, reports
 from dashboard.period import week_before
 
-READERS = (Role.LEADER, Role.ADMIN)
 KIND_CHOICES = (("bupati", "Laporan Bupati (seluruh kabupaten)"), ("opd", "Laporan satu OPD"))
 
 

@@ -13,12 +13,11 @@ from aiohttp import web
 from complaints.open311 import now_utc
 from core import appkeys, auth, labels, pages, params
 from core.roles import Role
-from dashboard import charts, drill, excel, figures, report_pages, tables
+from dashboard import READERS, charts, drill, excel, figures, report_pages, tables
 from dashboard.definitions import definition
 from dashboard.period import CHOICES, Period, today
 from dashboard.tables import Table, all_tables, to_csv
 
-READERS = (Role.LEADER, Role.ADMIN)
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
