@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from aiohttp import web
 
 from core import audit
 
@@ -75,3 +77,16 @@ async def seal_all(conn: asyncpg.Connection, *, timeout: float = 10.0) -> None:
         return not await conn.fetchval("SELECT count(*) FROM audit_log WHERE chain_pos IS NULL")
 
     await wait_for(none_left, timeout=timeout, what="every audit row sealed")
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """``app`` on a free loopback port until the block ends; yields its base URL."""
+    runner = web.AppRunner(app, shutdown_timeout=2.0)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

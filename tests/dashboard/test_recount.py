@@ -259,6 +259,36 @@ async def _check_links(conn: asyncpg.Connection, table: dt.Table, now: datetime)
     return checked
 
 
+async def _own_acknowledgements(
+    conn: asyncpg.Connection, agency_id: int, start: datetime, end: datetime | None
+) -> tuple[list[float], int]:
+    """The recount of one agency's emergencies from ``start`` (to ``end``, if given): the sorted
+    seconds of the acknowledgements its own operators made, and how many were routed to it."""
+    secs = sorted(
+        r["s"]
+        for r in await conn.fetch(
+            """SELECT extract(epoch FROM t.acknowledged_at - i.created_at)::float8 AS s
+                 FROM incident i
+                 JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
+                 JOIN incident_track t ON t.incident_id = i.id
+                WHERE s.agency_id = $1 AND t.acknowledged_agency_id = $1 AND t.acknowledged_at IS NOT NULL
+                  AND i.type <> 'test' AND i.created_at >= $2 AND ($3::timestamptz IS NULL OR i.created_at < $3)""",
+            agency_id,
+            start,
+            end,
+        )
+    )
+    routed = await conn.fetchval(
+        """SELECT count(*) FROM incident i JOIN incident_assignment s ON s.incident_id = i.id
+            WHERE s.agency_id = $1 AND s.reason IN ('rule', 'fallback') AND i.type <> 'test'
+              AND i.created_at >= $2 AND ($3::timestamptz IS NULL OR i.created_at < $3)""",
+        agency_id,
+        start,
+        end,
+    )
+    return secs, routed
+
+
 async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool, seeded: Seeded) -> None:
     now = seeded.now
     since = now - timedelta(days=DAYS)
@@ -376,26 +406,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         got_a = {r[0]: r for r in t.rows}
         names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agency")}
         for agency_id in {seeded.world.polsek_wonosobo, seeded.world.polsek_kertek, seeded.world.dishub}:
-            secs = sorted(
-                r["s"]
-                for r in await conn.fetch(
-                    """SELECT extract(epoch FROM t.acknowledged_at - i.created_at)::float8 AS s
-                         FROM incident i
-                         JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
-                         JOIN incident_track t ON t.incident_id = i.id
-                        WHERE s.agency_id = $1 AND t.acknowledged_agency_id = $1 AND t.acknowledged_at IS NOT NULL
-                          AND i.type <> 'test' AND i.created_at >= $2""",
-                    agency_id,
-                    start,
-                )
-            )
-            routed = await conn.fetchval(
-                """SELECT count(*) FROM incident i JOIN incident_assignment s ON s.incident_id = i.id
-                    WHERE s.agency_id = $1 AND s.reason IN ('rule', 'fallback') AND i.type <> 'test'
-                      AND i.created_at >= $2""",
-                agency_id,
-                start,
-            )
+            secs, routed = await _own_acknowledgements(conn, agency_id, start, None)
             row = got_a[names[agency_id]]
             assert row[1:3] == [routed, len(secs)], names[agency_id]
             if secs:
@@ -435,28 +446,7 @@ async def test_every_table_figure_is_its_recount_and_its_list(pool: asyncpg.Pool
         t = await dt.shift_report(conn, since, now, STALE_S)
         got_s = {r[0]: r for r in t.page_rows or []}
         for agency_id in {seeded.world.polsek_wonosobo, seeded.world.polsek_kertek, seeded.world.dishub}:
-            secs = sorted(
-                r["s"]
-                for r in await conn.fetch(
-                    """SELECT extract(epoch FROM t.acknowledged_at - i.created_at)::float8 AS s
-                         FROM incident i
-                         JOIN incident_assignment s ON s.incident_id = i.id AND s.reason IN ('rule', 'fallback')
-                         JOIN incident_track t ON t.incident_id = i.id
-                        WHERE s.agency_id = $1 AND t.acknowledged_agency_id = $1 AND t.acknowledged_at IS NOT NULL
-                          AND i.type <> 'test' AND i.created_at >= $2 AND i.created_at < $3""",
-                    agency_id,
-                    since,
-                    now,
-                )
-            )
-            routed = await conn.fetchval(
-                """SELECT count(*) FROM incident i JOIN incident_assignment s ON s.incident_id = i.id
-                    WHERE s.agency_id = $1 AND s.reason IN ('rule', 'fallback') AND i.type <> 'test'
-                      AND i.created_at >= $2 AND i.created_at < $3""",
-                agency_id,
-                since,
-                now,
-            )
+            secs, routed = await _own_acknowledgements(conn, agency_id, since, now)
             row = got_s[names[agency_id]]
             assert row[5:7] == [routed, len(secs)], names[agency_id]
             want_times = [round(_percentile(secs, 0.5)), round(_percentile(secs, 0.9))] if secs else [None, None]

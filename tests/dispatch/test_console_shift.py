@@ -12,7 +12,6 @@ import pytest
 
 pytest.importorskip("playwright.async_api", reason="pip install playwright (no browser download needed)")
 
-from aiohttp import web
 from playwright.async_api import Locator, Page, expect
 
 from core import labels
@@ -21,7 +20,7 @@ from dispatch import service
 from siaga.webapp import create_app
 from tests.browser import sign_in
 from tests.dispatch import factory
-from tests.support import free_port, wait_for
+from tests.support import serving, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -44,14 +43,8 @@ def settings(db_dsn: str) -> Settings:
 @pytest.fixture
 async def server(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[str]:
     """The whole app (with the complaint pipeline, so a hand-over opens a complaint)."""
-    runner = web.AppRunner(create_app(settings, pool), shutdown_timeout=2.0)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(create_app(settings, pool)) as base:
+        yield base
 
 
 async def _incident(pool: asyncpg.Pool, settings: Settings, agency: int, **kw: object) -> factory.Made:
